@@ -1,0 +1,3 @@
+"""HealthAnalytics: Medicare Part D prescriber analytics for drug launches."""
+
+__version__ = "0.1.0"

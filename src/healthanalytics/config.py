@@ -1,0 +1,109 @@
+"""Run settings, layered: defaults < TOML config file < environment < CLI flags."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ReportFormat = Literal["json", "orc", "parquet", "csv"]
+Engine = Literal["duckdb", "spark"]
+
+
+class ReportFileSettings(BaseSettings):
+    """How one report is written to files."""
+
+    format: ReportFormat
+    compression: str | None
+    files: int = Field(ge=1)
+
+
+def default_threads() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    """Everything a run needs. Field names are the TOML keys; env vars use HEALTHANALYTICS_."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HEALTHANALYTICS_", extra="forbid", env_nested_delimiter="__"
+    )
+
+    city: str | None = None
+    fact: str | None = None
+    output: str = "output"
+    db_url: str | None = None
+    run_date: dt.date = Field(default_factory=dt.date.today)
+    engine: Engine = "duckdb"
+    log_file: str = "logs/presc_run_pipeline.log"
+
+    top_n: int = Field(default=5, ge=1)
+    min_years: int = 20
+    max_years: int = 50
+
+    city_report: ReportFileSettings = ReportFileSettings(
+        format="json", compression="bzip2", files=1
+    )
+    prescriber_report: ReportFileSettings = ReportFileSettings(
+        format="orc", compression="snappy", files=2
+    )
+
+    # DuckDB engine
+    threads: int = Field(default_factory=default_threads, ge=1)
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+
+    # Spark engine
+    master: str = "local[*]"
+    spark_conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("min_years", "max_years")
+    @classmethod
+    def _non_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("years of experience bounds must be >= 0")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> Settings:
+        if self.min_years > self.max_years:
+            raise ValueError(f"min_years ({self.min_years}) is above max_years ({self.max_years})")
+        return self
+
+    @property
+    def warehouse_target(self) -> str:
+        """The database: a postgresql:// URL or a DuckDB file path."""
+        return self.db_url or str(Path(self.output) / "healthanalytics.duckdb")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; `overrides` are CLI flags (None means "not given")."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if config_file is None:
+        return Settings(**given)
+    if not config_file.is_file():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+    layered = type(
+        "Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": config_file}}
+    )
+    return layered(**given)

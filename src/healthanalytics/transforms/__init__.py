@@ -1,0 +1,1 @@
+"""Pure transforms: Ibis tables in, Ibis tables out. No sessions, paths or engines here."""

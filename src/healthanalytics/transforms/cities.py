@@ -1,0 +1,114 @@
+"""City matching and the city report."""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+CITY_REPORT_COLUMNS = (
+    "city",
+    "state_name",
+    "county_name",
+    "population",
+    "zip_counts",
+    "trx_counts",
+    "presc_counts",
+    "state_id",
+    "lat",
+    "lng",
+)
+
+# Java (Spark) and RE2 (DuckDB) both understand \p{L} and \p{N}; POSIX classes they do not share.
+_PUNCTUATION = r"[^\p{L}\p{N}\s]"
+_PREFIXES = (("ST", "SAINT"), ("FT", "FORT"), ("MT", "MOUNT"))
+
+
+def normalise_city_name(name: ir.StringValue) -> ir.StringValue:
+    """Upper case, punctuation removed, blanks collapsed, leading ST/FT/MT spelled out."""
+    text = name.upper().re_replace(_PUNCTUATION, "").re_replace(r"\s+", " ").strip()
+    for short, long in _PREFIXES:
+        text = text.re_replace(f"^{short} ", f"{long} ")
+    return text
+
+
+def count_zips(zips: ir.StringValue) -> ir.IntegerValue:
+    """How many space-separated ZIP codes the text holds; 0 when empty or null."""
+    text = zips.re_replace(r"\s+", " ").strip()
+    return ibis.ifelse(text.isnull() | (text == ""), 0, text.split(" ").length()).cast("int64")
+
+
+def city_lookup(cities: ir.Table) -> ir.Table:
+    """One row per (state_id, city_key): the dimension row that stands for that key.
+
+    Keys come from both `city` and `city_ascii`; where a key occurs more than once, the most
+    populous row stands for it, so a prescriber line never matches two cities.
+    """
+    dim = dimension_with_id(cities)
+    keys = dim.select(dim.city_id, dim.state_id, dim.population, city_key=normalise_city_name(dim.city))
+    if "city_ascii" in cities.columns:
+        ascii_keys = dim.select(
+            dim.city_id, dim.state_id, dim.population, city_key=normalise_city_name(dim.city_ascii)
+        )
+        keys = keys.union(ascii_keys, distinct=True)
+    keys = keys.filter(keys.city_key.notnull() & (keys.city_key != ""))
+    pick = ibis.row_number().over(
+        group_by=[keys.state_id, keys.city_key],
+        order_by=[ibis.desc(keys.population), keys.city_id],
+    )
+    return keys.mutate(_pick=pick).filter(lambda t: t._pick == 0).select("state_id", "city_key", "city_id")
+
+
+def dimension_with_id(cities: ir.Table) -> ir.Table:
+    """The city dimension with a stable `city_id` (its rank by state, city, county, lat, lng)."""
+    order = [cities.state_id, cities.city, cities.county_fips, cities.lat, cities.lng]
+    return cities.mutate(city_id=ibis.row_number().over(order_by=order))
+
+
+def match_cities(clean: ir.Table, cities: ir.Table) -> ir.Table:
+    """The cleaned lines with the `city_id` each matches (null where none does)."""
+    lookup = city_lookup(cities)
+    keyed = clean.mutate(_city_key=normalise_city_name(clean.presc_city))
+    joined = keyed.left_join(
+        lookup,
+        [keyed.presc_state == lookup.state_id, keyed._city_key == lookup.city_key],
+    )
+    return joined.select(*clean.columns, "city_id")
+
+
+def city_report(matched: ir.Table, cities: ir.Table) -> ir.Table:
+    """One row per dimension city with at least one prescriber: demand by city."""
+    per_city = (
+        matched.filter(matched.city_id.notnull())
+        .group_by("city_id")
+        .aggregate(
+            trx_counts=matched.trx_cnt.sum().cast("int64"),
+            presc_counts=matched.presc_id.nunique().cast("int64"),
+        )
+    )
+    dim = dimension_with_id(cities)
+    report = dim.inner_join(per_city, "city_id").select(
+        city=dim.city.upper(),
+        state_name=dim.state_name.upper(),
+        county_name=dim.county_name.upper(),
+        population=dim.population.cast("int64"),
+        zip_counts=count_zips(dim.zips),
+        trx_counts=per_city.trx_counts,
+        presc_counts=per_city.presc_counts,
+        state_id=dim.state_id,
+        lat=dim.lat.cast("float64"),
+        lng=dim.lng.cast("float64"),
+    )
+    return report.order_by(
+        [ibis.desc(report.trx_counts), report.state_id, report.city, report.county_name]
+    )
+
+
+def match_summary(matched: ir.Table) -> ir.Table:
+    """One row: lines and claims in total and matched to a city."""
+    hit = matched.city_id.notnull()
+    return matched.aggregate(
+        rows=matched.count(),
+        rows_matched=hit.sum().cast("int64"),
+        claims=matched.trx_cnt.sum().cast("int64"),
+        claims_matched=ibis.ifelse(hit, matched.trx_cnt, 0).sum().cast("int64"),
+    )
