@@ -104,6 +104,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if not config_file.is_file():
         raise FileNotFoundError(f"config file not found: {config_file}")
     layered = type(
-        "Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": config_file}}
+        "Settings",
+        (Settings,),
+        {"model_config": {**Settings.model_config, "toml_file": config_file}},
     )
     return layered(**given)

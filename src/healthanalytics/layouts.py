@@ -87,3 +87,17 @@ def detect_layout(header: Sequence[str], source: str = "fact file") -> Layout:
         f"layout, which lacks column(s): {', '.join(missing)}. Check that the file is the "
         f"Part D prescriber-by-drug extract with its header row."
     )
+
+
+CITY_REQUIRED = ("city", "state_id", "state_name", "county_name", "population", "zips")
+CITY_OPTIONAL = ("city_ascii", "county_fips", "lat", "lng")
+
+
+def check_city_header(header: Sequence[str], source: str = "city file") -> None:
+    """Raise LayoutError naming the city-dimension columns the header lacks."""
+    missing = [name for name in CITY_REQUIRED if name not in set(header)]
+    if missing:
+        raise LayoutError(
+            f"{source}: the city dimension lacks column(s): {', '.join(missing)}. "
+            "Expected the simplemaps US Cities layout."
+        )

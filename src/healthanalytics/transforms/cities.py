@@ -44,7 +44,9 @@ def city_lookup(cities: ir.Table) -> ir.Table:
     populous row stands for it, so a prescriber line never matches two cities.
     """
     dim = dimension_with_id(cities)
-    keys = dim.select(dim.city_id, dim.state_id, dim.population, city_key=normalise_city_name(dim.city))
+    keys = dim.select(
+        dim.city_id, dim.state_id, dim.population, city_key=normalise_city_name(dim.city)
+    )
     if "city_ascii" in cities.columns:
         ascii_keys = dim.select(
             dim.city_id, dim.state_id, dim.population, city_key=normalise_city_name(dim.city_ascii)
@@ -55,7 +57,11 @@ def city_lookup(cities: ir.Table) -> ir.Table:
         group_by=[keys.state_id, keys.city_key],
         order_by=[ibis.desc(keys.population), keys.city_id],
     )
-    return keys.mutate(_pick=pick).filter(lambda t: t._pick == 0).select("state_id", "city_key", "city_id")
+    return (
+        keys.mutate(_pick=pick)
+        .filter(lambda t: t._pick == 0)
+        .select("state_id", "city_key", "city_id")
+    )
 
 
 def dimension_with_id(cities: ir.Table) -> ir.Table:
@@ -111,4 +117,33 @@ def match_summary(matched: ir.Table) -> ir.Table:
         rows_matched=hit.sum().cast("int64"),
         claims=matched.trx_cnt.sum().cast("int64"),
         claims_matched=ibis.ifelse(hit, matched.trx_cnt, 0).sum().cast("int64"),
+    )
+
+
+def stage_cities(raw: ir.Table) -> ir.Table:
+    """The city dimension with declared types; optional columns null when absent."""
+
+    def column(name: str, dtype: str) -> ir.Value:
+        if name not in raw.columns:
+            return ibis.null(dtype)
+        value = raw[name]
+        if dtype == "string":
+            return value.cast("string")
+        return (
+            value.cast("string").strip().try_cast(dtype)
+            if value.type().is_string()
+            else value.cast(dtype)
+        )
+
+    return raw.select(
+        city=column("city", "string"),
+        city_ascii=column("city_ascii", "string"),
+        state_id=column("state_id", "string").strip().upper(),
+        state_name=column("state_name", "string"),
+        county_fips=column("county_fips", "int64"),
+        county_name=column("county_name", "string"),
+        lat=column("lat", "float64"),
+        lng=column("lng", "float64"),
+        population=column("population", "int64"),
+        zips=column("zips", "string"),
     )

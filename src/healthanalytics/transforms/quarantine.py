@@ -14,8 +14,9 @@ def kept_rows(flagged: ir.Table) -> ir.Table:
 
 
 def quarantined_rows(flagged: ir.Table) -> ir.Table:
-    """The lines held back: the reason first, then the raw values as read."""
-    return flagged.filter(flagged.reason.notnull()).select("reason", *RAW_COLUMNS)
+    """The lines held back: the reason, then the raw values as read (`raw_<column>`)."""
+    held = flagged.filter(flagged.reason.notnull())
+    return held.select("reason", **{f"raw_{name}": held[name] for name in RAW_COLUMNS})
 
 
 def luhn_valid(npi: ir.StringValue) -> ir.BooleanValue:

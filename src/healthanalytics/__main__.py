@@ -1,0 +1,3 @@
+from healthanalytics.cli import app
+
+app(prog_name="healthanalytics")

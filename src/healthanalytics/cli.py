@@ -1,0 +1,164 @@
+"""The `healthanalytics` command: a thin layer over the pipeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from healthanalytics.config import load_settings
+from healthanalytics.errors import user_error_message
+from healthanalytics.io.warehouse import mask_url
+from healthanalytics.logging_setup import configure_logging
+
+app = typer.Typer(
+    help="Medicare Part D prescriber analytics: clean, report, persist.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+log = logging.getLogger("healthanalytics.cli")
+
+
+def _fail(err: BaseException, verbose: bool) -> None:
+    message = user_error_message(err)
+    log.error("run failed: %s", message)
+    if verbose:
+        console.print_exception()
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def run(
+    city: Annotated[
+        str | None, typer.Option(help="City dimension (Parquet/CSV file or folder).")
+    ] = None,
+    fact: Annotated[
+        str | None,
+        typer.Option(help="Prescriber fact (CSV[.gz|.bz2|.zst]/Parquet, file or folder)."),
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option(help="Folder for report files [default: output].")
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="DuckDB file or postgresql:// URL [default: <output>/healthanalytics.duckdb; "
+            "env HEALTHANALYTICS_DB_URL]."
+        ),
+    ] = None,
+    run_date: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Delivery date [default: today]."),
+    ] = None,
+    engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
+    log_file: Annotated[
+        str | None, typer.Option(help="[default: logs/presc_run_pipeline.log]")
+    ] = None,
+    top_n: Annotated[
+        int | None, typer.Option(help="Prescribers kept per state [default: 5].")
+    ] = None,
+    min_years: Annotated[
+        int | None, typer.Option(help="Least years of experience [default: 20].")
+    ] = None,
+    max_years: Annotated[
+        int | None, typer.Option(help="Most years of experience [default: 50].")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="DuckDB threads [default: all cores].")
+    ] = None,
+    memory_limit: Annotated[str | None, typer.Option(help="DuckDB memory limit, e.g. 4GB.")] = None,
+    temp_directory: Annotated[str | None, typer.Option(help="Where DuckDB spills to disk.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML config file (keys = option names).")
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug log and tracebacks.")
+    ] = False,
+) -> None:
+    """Run the pipeline: ingest, clean, report, write files, persist."""
+    from healthanalytics.pipeline import run_pipeline
+
+    try:
+        settings = load_settings(
+            config,
+            city=city,
+            fact=fact,
+            output=output,
+            db_url=db,
+            run_date=run_date.date() if run_date else None,
+            engine=engine,
+            log_file=log_file,
+            top_n=top_n,
+            min_years=min_years,
+            max_years=max_years,
+            threads=threads,
+            memory_limit=memory_limit,
+            temp_directory=temp_directory,
+        )
+    except (ValidationError, FileNotFoundError, ValueError) as err:
+        _fail(err, verbose)
+    log_path = configure_logging(settings.log_file, verbose)
+    console.print(
+        f"HealthAnalytics run for [bold]{settings.run_date}[/] on [bold]{settings.engine}[/] "
+        f"-> {mask_url(settings.warehouse_target)}  (log: {log_path})",
+        highlight=False,
+    )
+    with console.status("starting") as status:
+
+        def on_stage(stage: str, event: str, seconds: float | None, detail: str) -> None:
+            if event == "start":
+                status.update(f"{stage} ...")
+            else:
+                console.print(
+                    f"  [green]done[/] {stage:<8} {seconds:7.2f} s  {detail}", highlight=False
+                )
+
+        try:
+            result = run_pipeline(settings, on_stage)
+        except Exception as err:
+            _fail(err, verbose)
+    console.print(_summary(result.record, result.outputs))
+
+
+def _summary(record: dict[str, Any], outputs: dict[str, Path]) -> Table:
+    table = Table(title="Run summary", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for label, key in (
+        ("rows read", "rows_read"),
+        ("rows kept", "rows_kept"),
+        ("quarantined: invalid_npi", "quarantined_invalid_npi"),
+        ("quarantined: missing_drug", "quarantined_missing_drug"),
+        ("quarantined: duplicate_row", "quarantined_duplicate_row"),
+        ("NPIs failing the Luhn check (kept)", "npi_luhn_failures"),
+        ("claim counts left unimputed", "trx_unimputed"),
+        ("city report rows", "city_report_rows"),
+        ("prescriber report rows", "prescriber_report_rows"),
+    ):
+        table.add_row(label, f"{record.get(key) or 0:,}")
+    for label, key in (
+        ("rows matched to a city", "rows_matched_share"),
+        ("claims matched to a city", "claims_matched_share"),
+    ):
+        share = record.get(key)
+        table.add_row(label, "n/a" if share is None else f"{share:.1%}")
+    for name, path in outputs.items():
+        table.add_row(name, str(path))
+    return table
+
+
+@app.callback()
+def main() -> None:
+    """HealthAnalytics."""
+
+
+if __name__ == "__main__":
+    app()

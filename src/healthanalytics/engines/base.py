@@ -1,0 +1,59 @@
+"""What every engine offers the pipeline. Only the factory knows which one runs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from healthanalytics.config import ReportFileSettings
+from healthanalytics.io.inputs import InputFiles
+
+
+class EngineError(RuntimeError):
+    """The engine cannot start or cannot read an input; the message says what to do."""
+
+
+class Engine(ABC):
+    """An Ibis backend plus the few operations that differ between backends."""
+
+    name: str
+
+    @abstractmethod
+    def read_csv(self, files: InputFiles, columns: tuple[str, ...]) -> ir.Table:
+        """The CSV input with every column declared as text (no sniffing, no inference)."""
+
+    @abstractmethod
+    def read_parquet(self, files: InputFiles) -> ir.Table:
+        """The Parquet input with its own schema."""
+
+    @abstractmethod
+    def materialize(self, table: ir.Table, name: str) -> ir.Table:
+        """The table computed once and kept for the rest of the run."""
+
+    @abstractmethod
+    def to_arrow(self, table: ir.Table) -> pa.Table:
+        """A small result as one Arrow table."""
+
+    @abstractmethod
+    def to_batches(self, table: ir.Table) -> pa.RecordBatchReader:
+        """A possibly large result, streamed in Arrow record batches."""
+
+    @abstractmethod
+    def write_report(self, table: ir.Table, dest: Path, spec: ReportFileSettings) -> None:
+        """The report written as a folder of part files, `_SUCCESS` last, all or nothing."""
+
+    def read(self, files: InputFiles, columns: tuple[str, ...]) -> ir.Table:
+        """The input, whichever its format."""
+        if files.format == "parquet":
+            return self.read_parquet(files)
+        return self.read_csv(files, columns)
+
+    def describe(self) -> str:
+        """A short description of the engine's settings, for the log."""
+        return self.name
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the engine's resources."""

@@ -1,0 +1,83 @@
+"""The embedded engine: Ibis on DuckDB, in process."""
+
+from __future__ import annotations
+
+import bz2
+import shutil
+import tempfile
+from pathlib import Path
+
+import fsspec
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from healthanalytics.config import ReportFileSettings, Settings
+from healthanalytics.engines.base import Engine
+from healthanalytics.io.inputs import InputFiles
+from healthanalytics.io.report_files import write_report_files
+
+_BATCH_ROWS = 256_000
+
+
+class DuckDBEngine(Engine):
+    """Runs the transforms in an in-memory DuckDB database that may spill to disk."""
+
+    name = "duckdb"
+
+    def __init__(self, settings: Settings) -> None:
+        self._scratch = Path(
+            tempfile.mkdtemp(prefix="healthanalytics-", dir=settings.temp_directory)
+        )
+        config = {
+            "threads": settings.threads,
+            "temp_directory": str(self._scratch / "spill"),
+            "preserve_insertion_order": False,
+        }
+        if settings.memory_limit:
+            config["memory_limit"] = settings.memory_limit
+        self.con = ibis.duckdb.connect(**config)
+        self._settings = config
+
+    def describe(self) -> str:
+        return f"duckdb {self._settings}"
+
+    def read_csv(self, files: InputFiles, columns: tuple[str, ...]) -> ir.Table:
+        paths = list(files.paths)
+        if files.compression == "bz2":  # DuckDB cannot read bzip2: decompress to scratch
+            paths = [self._decompress_bz2(path) for path in paths]
+        return self.con.read_csv(
+            paths,
+            columns={name: "VARCHAR" for name in columns},
+            header=True,
+            delim=",",
+            quote='"',
+            escape='"',
+            auto_detect=False,
+            compression="auto" if files.compression in (None, "bz2") else files.compression,
+        )
+
+    def read_parquet(self, files: InputFiles) -> ir.Table:
+        return self.con.read_parquet(list(files.paths))
+
+    def materialize(self, table: ir.Table, name: str) -> ir.Table:
+        return self.con.create_table(name, table, temp=True, overwrite=True)
+
+    def to_arrow(self, table: ir.Table) -> pa.Table:
+        return table.to_pyarrow()
+
+    def to_batches(self, table: ir.Table) -> pa.RecordBatchReader:
+        return table.to_pyarrow_batches(chunk_size=_BATCH_ROWS)
+
+    def write_report(self, table: ir.Table, dest: Path, spec: ReportFileSettings) -> None:
+        write_report_files(self.to_arrow(table), dest, spec.format, spec.compression, spec.files)
+
+    def close(self) -> None:
+        self.con.disconnect()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def _decompress_bz2(self, path: str) -> str:
+        target = self._scratch / f"{len(list(self._scratch.glob('*.csv')))}.csv"
+        with fsspec.open(path, "rb") as raw, bz2.open(raw) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, 16 * 1024 * 1024)
+        return str(target)

@@ -1,0 +1,251 @@
+"""The run: wires inputs, transforms, report files and the warehouse, stage by stage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis.expr.types as ir
+
+from healthanalytics.config import Settings
+from healthanalytics.engines import Engine, create_engine
+from healthanalytics.io.inputs import bundled, open_cities, open_fact
+from healthanalytics.io.quality_file import write_quality_checks
+from healthanalytics.io.warehouse import mask_url, open_warehouse
+from healthanalytics.quality import CheckResult, run_quality_checks
+from healthanalytics.transforms.cities import city_report, match_cities, match_summary, stage_cities
+from healthanalytics.transforms.cleaning import clean_prescriptions
+from healthanalytics.transforms.prescribers import top_prescribers_by_state
+from healthanalytics.transforms.quarantine import (
+    flag_counts,
+    kept_rows,
+    quarantined_rows,
+)
+from healthanalytics.transforms.staging import flag_prescriptions
+
+log = logging.getLogger(__name__)
+
+SAMPLE_FACT = "prescriber_fact_sample.csv"
+SAMPLE_CITIES = "us_cities_dimension.parquet"
+
+
+class ReconciliationError(RuntimeError):
+    """Rows in did not equal rows kept plus rows quarantined."""
+
+
+class QualityCheckError(RuntimeError):
+    """A data-quality check on the reports failed."""
+
+
+@dataclass
+class RunResult:
+    """What a run did: the pipeline_runs row plus where the outputs went."""
+
+    record: dict[str, Any]
+    outputs: dict[str, Path] = field(default_factory=dict)
+    checks: list[CheckResult] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+StageListener = Callable[[str, str, float | None, str], None]
+"""Called as (stage, "start" | "end", seconds, detail) so a front end can show progress."""
+
+
+def _quiet(stage: str, event: str, seconds: float | None, detail: str) -> None:
+    return None
+
+
+class _Stages:
+    """Times each stage and logs its start, end, duration, row counts and schemas."""
+
+    def __init__(self, listener: StageListener, result: RunResult) -> None:
+        self._listener = listener
+        self._result = result
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[list[str]]:
+        notes: list[str] = []
+        log.info("stage %s: start", name)
+        self._listener(name, "start", None, "")
+        began = time.perf_counter()
+        yield notes
+        seconds = time.perf_counter() - began
+        self._result.stage_seconds[name] = round(seconds, 3)
+        detail = "; ".join(notes)
+        log.info("stage %s: end after %.2f s%s", name, seconds, f" ({detail})" if detail else "")
+        self._listener(name, "end", seconds, detail)
+
+
+def _log_schema(name: str, table: ir.Table) -> None:
+    columns = ", ".join(f"{column} {dtype}" for column, dtype in table.schema().items())
+    log.info("schema %s: %s", name, columns)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def run_pipeline(settings: Settings, listener: StageListener = _quiet) -> RunResult:
+    """Run every stage for one delivery date; the run is recorded whether it succeeds or not."""
+    started = dt.datetime.now(dt.UTC)
+    record: dict[str, Any] = {
+        "run_id": uuid.uuid4().hex,
+        "run_date": settings.run_date,
+        "engine": settings.engine,
+        "started_at": started,
+        "status": "running",
+    }
+    result = RunResult(record)
+    stages = _Stages(listener, result)
+    log.info(
+        "run %s: date %s, engine %s, warehouse %s",
+        record["run_id"],
+        settings.run_date,
+        settings.engine,
+        mask_url(settings.warehouse_target),
+    )
+    with stages.stage("connect"):
+        warehouse = open_warehouse(settings.warehouse_target)
+    try:
+        engine = create_engine(settings)
+        try:
+            _run_stages(settings, engine, warehouse, stages, result)
+        finally:
+            engine.close()
+        record["status"] = "success"
+    except BaseException as err:
+        record["status"] = "failed"
+        record["error"] = mask_url(f"{type(err).__name__}: {err}")[:2000]
+        raise
+    finally:
+        record["finished_at"] = dt.datetime.now(dt.UTC)
+        try:
+            warehouse.record_run(record)
+        except Exception:  # a failed run must still surface its own error
+            log.exception("could not record the run in pipeline_runs")
+        warehouse.close()
+        log.info("run %s: %s", record["run_id"], record["status"])
+    return result
+
+
+def _run_stages(
+    settings: Settings, engine: Engine, warehouse, stages: _Stages, result: RunResult
+) -> None:
+    record = result.record
+    fact_source = settings.fact or bundled(SAMPLE_FACT)
+    city_source = settings.city or bundled(SAMPLE_CITIES)
+    record["fact_source"] = fact_source
+
+    with stages.stage("ingest") as notes:
+        log.info("engine: %s", engine.describe())
+        fact = open_fact(fact_source)
+        record["layout"] = fact.layout.name
+        city_files, city_header = open_cities(city_source)
+        raw = engine.read(fact.files, fact.header)
+        cities = engine.materialize(stage_cities(engine.read(city_files, city_header)), "cities")
+        notes.append(
+            f"fact {fact.files.format} ({fact.layout.name} layout, {len(fact.files.paths)} file(s))"
+        )
+        notes.append(f"{cities.count().execute():,} cities")
+        _log_schema("fact_raw", raw)
+        _log_schema("cities", cities)
+        if not fact.layout.has_experience:
+            log.warning("fact has no years-of-experience column: the experience filter is skipped")
+
+    with stages.stage("clean") as notes:
+        flagged = engine.materialize(flag_prescriptions(raw, fact.layout), "flagged")
+        counts = engine.to_arrow(flag_counts(flagged)).to_pylist()[0]
+        clean = engine.materialize(clean_prescriptions(kept_rows(flagged)), "clean")
+        rows_clean = int(clean.count().execute())
+        unimputed = int(clean.trx_cnt.isnull().sum().execute() or 0)
+        quarantined = counts["invalid_npi"] + counts["missing_drug"] + counts["duplicate_row"]
+        record.update(
+            rows_read=counts["rows_read"],
+            rows_kept=counts["rows_kept"],
+            rows_quarantined=quarantined,
+            quarantined_invalid_npi=counts["invalid_npi"],
+            quarantined_missing_drug=counts["missing_drug"],
+            quarantined_duplicate_row=counts["duplicate_row"],
+            npi_luhn_failures=counts["npi_luhn_failures"],
+            trx_unimputed=unimputed,
+        )
+        if (
+            counts["rows_read"] != counts["rows_kept"] + quarantined
+            or rows_clean != counts["rows_kept"]
+        ):
+            raise ReconciliationError(
+                f"rows do not reconcile: read {counts['rows_read']}, kept {counts['rows_kept']} "
+                f"(clean table {rows_clean}), quarantined {quarantined}"
+            )
+        notes.append(
+            f"{counts['rows_read']:,} read = {counts['rows_kept']:,} kept"
+            f" + {quarantined:,} quarantined"
+        )
+        _log_schema("clean", clean)
+
+    with stages.stage("reports") as notes:
+        matched = engine.materialize(match_cities(clean, cities), "matched")
+        city = engine.materialize(city_report(matched, cities), "city_report")
+        years = (settings.min_years, settings.max_years) if fact.layout.has_experience else None
+        prescribers = engine.materialize(
+            top_prescribers_by_state(clean, settings.top_n, years), "prescriber_report"
+        )
+        match = engine.to_arrow(match_summary(matched)).to_pylist()[0]
+        record.update(
+            rows_matched_share=_share(match["rows_matched"], match["rows"]),
+            claims_matched_share=_share(match["claims_matched"] or 0, match["claims"] or 0),
+            city_report_rows=int(city.count().execute()),
+            prescriber_report_rows=int(prescribers.count().execute()),
+        )
+        notes.append(
+            f"{record['city_report_rows']:,} cities, "
+            f"{record['prescriber_report_rows']:,} prescribers; "
+            f"matched to a city: {_percent(record['rows_matched_share'])} of rows, "
+            f"{_percent(record['claims_matched_share'])} of claims"
+        )
+        _log_schema("city_report", city)
+        _log_schema("prescriber_report", prescribers)
+
+    with stages.stage("quality") as notes:
+        result.checks = run_quality_checks(record, city, prescribers, settings.top_n)
+        failed = [check for check in result.checks if not check.passed]
+        path = write_quality_checks(result.checks, Path(settings.output) / "quality_checks.json")
+        result.outputs["quality_checks"] = path
+        notes.append(f"{len(result.checks) - len(failed)}/{len(result.checks)} checks passed")
+        if failed:
+            raise QualityCheckError(
+                "data-quality checks failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+            )
+
+    delivery = {"delivery_date": settings.run_date}
+    with stages.stage("files") as notes:
+        for name, table, spec in (
+            ("city_report", city, settings.city_report),
+            ("prescriber_report", prescribers, settings.prescriber_report),
+        ):
+            dest = Path(settings.output) / name
+            engine.write_report(table.mutate(**delivery), dest, spec)
+            result.outputs[name] = dest
+            notes.append(f"{name}: {spec.format}/{spec.compression or 'none'} x{spec.files}")
+
+    with stages.stage("persist") as notes:
+        warehouse.replace_delivery(
+            settings.run_date,
+            {
+                "city_report": engine.to_arrow(city),
+                "prescriber_report": engine.to_arrow(prescribers),
+                "quarantine": engine.to_batches(quarantined_rows(flagged)),
+            },
+        )
+        notes.append(f"{warehouse.kind} {mask_url(settings.warehouse_target)}")
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share:.1%}"

@@ -1,0 +1,139 @@
+"""City-name normalising, ZIP counts, the dimension lookup and the city report."""
+
+import ibis
+import pytest
+
+from healthanalytics.transforms.cities import (
+    CITY_REPORT_COLUMNS,
+    city_report,
+    count_zips,
+    match_cities,
+    match_summary,
+    normalise_city_name,
+    stage_cities,
+)
+from tests.transforms.conftest import rows
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("St. Louis", "SAINT LOUIS"),  # dot removed, ST spelled out
+        ("ST LOUIS", "SAINT LOUIS"),
+        ("Saint Louis", "SAINT LOUIS"),
+        ("Ft. Worth", "FORT WORTH"),
+        ("  mt   vernon ", "MOUNT VERNON"),  # blanks trimmed and collapsed
+        ("O'Fallon", "OFALLON"),  # punctuation removed, not replaced
+        ("Winston-Salem", "WINSTONSALEM"),
+        ("STANTON", "STANTON"),  # ST only as a leading word
+        ("EAST ST LOUIS", "EAST ST LOUIS"),  # only a leading ST is spelled out
+        ("Cañon City", "CAÑON CITY"),  # letters beyond ASCII are kept
+    ],
+)
+def test_normalise_city_name(raw, expected):
+    assert ibis.literal(raw).pipe(normalise_city_name).execute() == expected
+
+
+@pytest.mark.parametrize(
+    ("zips", "expected"),
+    [("11229 11226 11225", 3), ("", 0), (None, 0), ("  60018   60649 ", 2), ("90210", 1)],
+)
+def test_count_zips(zips, expected):
+    # a null zips crashed the brief; here it counts 0
+    assert ibis.literal(zips, type="string").pipe(count_zips).execute() == expected
+
+
+def cities():
+    return stage_cities(
+        ibis.memtable(
+            {
+                "city": ["St. Louis", "Franklin", "Franklin", "Cañon City", "Springfield"],
+                "city_ascii": ["St. Louis", "Franklin", "Franklin", "Canon City", "Springfield"],
+                "state_id": ["MO", "PA", "PA", "CO", "IL"],
+                "state_name": ["Missouri", "Pennsylvania", "Pennsylvania", "Colorado", "Illinois"],
+                "county_fips": [29510, 42121, 42021, 8043, 17167],
+                "county_name": ["St. Louis", "Venango", "Cambria", "Fremont", "Sangamon"],
+                "lat": [38.6, 41.4, 40.3, 38.4, 39.8],
+                "lng": [-90.2, -79.8, -78.9, -105.2, -89.6],
+                "population": [2_000_000, 8802, 293, 16000, 150000],
+                "zips": ["63101 63102", "16323", "15909", None, "62701"],
+            }
+        )
+    )
+
+
+def clean(lines):
+    names = ("presc_id", "presc_city", "presc_state", "trx_cnt")
+    return ibis.memtable(
+        {n: [line[i] for line in lines] for i, n in enumerate(names)},
+        schema={
+            "presc_id": "int64",
+            "presc_city": "string",
+            "presc_state": "string",
+            "trx_cnt": "int64",
+        },
+    )
+
+
+LINES = [
+    (1000000001, "SAINT LOUIS", "MO", 10),  # spelling variant of St. Louis
+    (1000000001, "ST LOUIS", "MO", 5),  # same prescriber again: counted once
+    (1000000002, "ST. LOUIS", "MO", None),  # unimputed claims add nothing
+    (1000000003, "FRANKLIN", "PA", 7),  # duplicate key: the populous Venango row stands
+    (1000000004, "CANON CITY", "CO", 3),  # matched through city_ascii
+    (1000000005, "NOWHERE", "PA", 100),  # no such city
+    (1000000006, "FRANKLIN", "OH", 1),  # same name, other state: no match
+]
+
+
+def test_city_report_counts_each_prescriber_once():
+    matched = match_cities(clean(LINES), cities())
+    report = city_report(matched, cities())
+    assert report.columns == CITY_REPORT_COLUMNS
+    assert rows(report) == [
+        dict(
+            city="CAÑON CITY",
+            state_name="COLORADO",
+            county_name="FREMONT",
+            population=16000,
+            zip_counts=0,
+            trx_counts=3,
+            presc_counts=1,
+            state_id="CO",
+            lat=38.4,
+            lng=-105.2,
+        ),
+        dict(
+            city="FRANKLIN",
+            state_name="PENNSYLVANIA",
+            county_name="VENANGO",
+            population=8802,
+            zip_counts=1,
+            trx_counts=7,
+            presc_counts=1,
+            state_id="PA",
+            lat=41.4,
+            lng=-79.8,
+        ),
+        dict(
+            city="ST. LOUIS",
+            state_name="MISSOURI",
+            county_name="ST. LOUIS",
+            population=2_000_000,
+            zip_counts=2,
+            trx_counts=15,
+            presc_counts=2,
+            state_id="MO",
+            lat=38.6,
+            lng=-90.2,
+        ),
+    ]
+
+
+def test_match_summary_reports_rows_and_claims_matched():
+    matched = match_cities(clean(LINES), cities())
+    assert rows(match_summary(matched)) == [
+        dict(rows=7, rows_matched=5, claims=126, claims_matched=25)
+    ]
+    # a prescriber line never matches two dimension rows
+    assert matched.count().execute() == len(LINES)

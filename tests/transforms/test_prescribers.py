@@ -1,0 +1,126 @@
+"""Top prescribers per state: aggregate first, filter experience, rank with ties broken."""
+
+import ibis
+
+from healthanalytics.transforms.prescribers import (
+    PRESCRIBER_REPORT_COLUMNS,
+    top_prescribers_by_state,
+)
+from tests.transforms.conftest import rows
+
+NAMES = (
+    "presc_id",
+    "presc_fullname",
+    "presc_state",
+    "country_name",
+    "years_of_exp",
+    "trx_cnt",
+    "total_day_supply",
+    "total_drug_cost",
+)
+SCHEMA = dict(
+    zip(
+        NAMES,
+        ("int64", "string", "string", "string", "int64", "int64", "float64", "float64"),
+        strict=True,
+    )
+)
+
+
+def clean(lines):
+    return ibis.memtable(
+        {n: [line[i] for line in lines] for i, n in enumerate(NAMES)}, schema=SCHEMA
+    )
+
+
+def ranked(report):
+    return [
+        (r["presc_state"], r["rank"], r["presc_id"], r["trx_cnt"])
+        for r in rows(report, ["presc_state", "rank"])
+    ]
+
+
+def test_prescriber_drugs_are_summed_before_ranking():
+    # the brief ranked drug rows, so one prescriber filled several slots
+    table = clean(
+        [
+            (3000000001, "A B", "TX", "USA", 25, 50, 10.0, 1.5),
+            (3000000001, "A B", "TX", "USA", 30, 40, 20.0, 2.5),  # experience: the largest counts
+            (3000000002, "C D", "TX", "USA", 22, 60, 5.0, 1.0),
+        ]
+    )
+    report = top_prescribers_by_state(table, top_n=5)
+    assert report.columns == PRESCRIBER_REPORT_COLUMNS
+    assert rows(report) == [
+        dict(
+            presc_id=3000000001,
+            presc_fullname="A B",
+            presc_state="TX",
+            country_name="USA",
+            years_of_exp=30,
+            trx_cnt=90,
+            total_day_supply=30.0,
+            total_drug_cost=4.0,
+            rank=1,
+        ),
+        dict(
+            presc_id=3000000002,
+            presc_fullname="C D",
+            presc_state="TX",
+            country_name="USA",
+            years_of_exp=22,
+            trx_cnt=60,
+            total_day_supply=5.0,
+            total_drug_cost=1.0,
+            rank=2,
+        ),
+    ]
+
+
+def test_ties_never_give_more_than_n_rows():
+    # dense_rank() <= N returned every tied prescriber; ties here go to the lower presc_id
+    table = clean(
+        [(4000000000 + i, "N", "CA", "USA", 30, 100, 1.0, 1.0) for i in (5, 3, 1, 4, 2, 6)]
+    )
+    assert ranked(top_prescribers_by_state(table, top_n=3)) == [
+        ("CA", 1, 4000000001, 100),
+        ("CA", 2, 4000000002, 100),
+        ("CA", 3, 4000000003, 100),
+    ]
+
+
+def test_experience_bounds_are_inclusive_and_configurable():
+    table = clean(
+        [
+            (5000000019, "a", "NY", "USA", 19, 900, 1.0, 1.0),  # below the bound
+            (5000000020, "b", "NY", "USA", 20, 100, 1.0, 1.0),  # on the lower bound
+            (5000000050, "c", "NY", "USA", 50, 200, 1.0, 1.0),  # on the upper bound
+            (5000000051, "d", "NY", "USA", 51, 800, 1.0, 1.0),  # above the bound
+            (5000000099, "e", "NY", "USA", None, 700, 1.0, 1.0),  # unknown experience
+        ]
+    )
+    assert ranked(top_prescribers_by_state(table)) == [
+        ("NY", 1, 5000000050, 200),
+        ("NY", 2, 5000000020, 100),
+    ]
+    assert ranked(top_prescribers_by_state(table, years=(10, 19))) == [("NY", 1, 5000000019, 900)]
+    # layouts without experience skip the filter
+    assert ranked(top_prescribers_by_state(table, top_n=2, years=None)) == [
+        ("NY", 1, 5000000019, 900),
+        ("NY", 2, 5000000051, 800),
+    ]
+
+
+def test_each_state_ranked_separately_and_unknown_claims_last():
+    table = clean(
+        [
+            (6000000001, "a", "AK", "USA", 30, None, None, None),  # all claims hidden: ranked last
+            (6000000002, "b", "AK", "USA", 30, 5, 1.0, 1.0),
+            (6000000003, "c", "HI", "USA", 30, 7, 1.0, 1.0),
+        ]
+    )
+    assert ranked(top_prescribers_by_state(table)) == [
+        ("AK", 1, 6000000002, 5),
+        ("AK", 2, 6000000001, None),
+        ("HI", 1, 6000000003, 7),
+    ]

@@ -1,0 +1,124 @@
+"""Flagging rows for quarantine: NPI validity, missing drug, exact duplicates."""
+
+import ibis
+
+from healthanalytics.layouts import COURSE, Layout
+from healthanalytics.transforms.staging import flag_prescriptions
+from tests.transforms.conftest import rows
+
+HEADER = {
+    "npi": "npi",
+    "last_name": "nppes_provider_last_org_name",
+    "first_name": "nppes_provider_first_name",
+    "city": "nppes_provider_city",
+    "state": "nppes_provider_state",
+    "specialty": "specialty_description",
+    "brand_name": "drug_name",
+    "generic_name": "generic_name",
+    "claims": "total_claim_count",
+    "day_supply": "total_day_supply",
+    "drug_cost": "total_drug_cost",
+    "bene_count": "bene_count",
+    "years_of_exp": "year_exp",
+}
+LAYOUT = Layout("course", {canonical: HEADER[canonical] for canonical in COURSE})
+
+
+def raw_table(lines, extra=None):
+    """A raw course-layout table: each line gives npi, drug, claims (other columns fixed)."""
+    data = {source: [] for source in HEADER.values()}
+    if extra is not None:
+        data["total_claim_count_ge65"] = extra
+    for npi, drug, claims in lines:
+        for canonical, source in HEADER.items():
+            data[source].append(
+                {"npi": npi, "brand_name": drug, "claims": claims}.get(canonical, f"{canonical}-x")
+            )
+    return ibis.memtable(data, schema={name: "string" for name in data})
+
+
+def reasons(table):
+    return [
+        (r["npi"], r["brand_name"], r["claims"], r["reason"])
+        for r in rows(table.select("npi", "brand_name", "claims", "reason"))
+    ]
+
+
+def test_invalid_npis_are_flagged_and_ten_digits_kept():
+    raw = raw_table(
+        [
+            ("1234567893", "A", "11"),  # valid
+            (" 1234567893 ", "B", "11"),  # surrounding blanks are trimmed, still valid
+            ("123456789", "A", "11"),  # nine digits
+            ("12345678901", "A", "11"),  # eleven digits
+            ("12345A7893", "A", "11"),  # a letter
+            ("", "A", "11"),  # empty
+            (None, "A", "12"),  # missing
+            ("9999999999", "A", "11"),  # above 2**31: valid (the brief read it as int32)
+        ]
+    )
+    assert reasons(flag_prescriptions(raw, LAYOUT)) == [
+        (" 1234567893 ", "B", "11", None),
+        ("123456789", "A", "11", "invalid_npi"),
+        ("12345678901", "A", "11", "invalid_npi"),
+        ("1234567893", "A", "11", None),
+        ("12345A7893", "A", "11", "invalid_npi"),
+        ("9999999999", "A", "11", None),
+        (None, "A", "11", "invalid_npi"),
+        (None, "A", "12", "invalid_npi"),
+    ]
+
+
+def test_missing_drug_and_precedence():
+    raw = raw_table(
+        [
+            ("1234567893", None, "11"),  # no brand name
+            ("1234567893", "  ", "12"),  # blank brand name counts as missing
+            ("123", None, "13"),  # invalid NPI wins over missing drug
+        ]
+    )
+    assert reasons(flag_prescriptions(raw, LAYOUT)) == [
+        ("123", None, "13", "invalid_npi"),
+        ("1234567893", None, "11", "missing_drug"),
+        ("1234567893", None, "12", "missing_drug"),
+    ]
+
+
+def test_exact_duplicates_keep_one_copy():
+    raw = raw_table(
+        [
+            ("1234567893", "A", "11"),
+            ("1234567893", "A", "11"),  # exact copy: quarantined
+            ("1234567893", "A", "11"),  # second copy: quarantined too
+            ("1234567893", "A", "99"),  # differs in claims: not a duplicate
+            ("1234567893", "A", None),  # differs by a blank: not a duplicate
+            ("12", "B", "11"),  # duplicated invalid rows are all invalid_npi
+            ("12", "B", "11"),
+        ]
+    )
+    assert reasons(flag_prescriptions(raw, LAYOUT)) == [
+        ("12", "B", "11", "invalid_npi"),
+        ("12", "B", "11", "invalid_npi"),
+        ("1234567893", "A", "11", "duplicate_row"),
+        ("1234567893", "A", "11", "duplicate_row"),
+        ("1234567893", "A", "11", None),
+        ("1234567893", "A", "99", None),
+        ("1234567893", "A", None, None),
+    ]
+
+
+def test_rows_differing_only_in_an_unmapped_column_are_not_duplicates():
+    raw = raw_table([("1234567893", "A", "11"), ("1234567893", "A", "11")], extra=["1", "2"])
+    assert reasons(flag_prescriptions(raw, LAYOUT)) == [
+        ("1234567893", "A", "11", None),
+        ("1234567893", "A", "11", None),
+    ]
+
+
+def test_staged_columns_are_canonical_text_with_blanks_as_null():
+    raw = raw_table([("1234567893", "A", "")])
+    staged = flag_prescriptions(raw, LAYOUT)
+    assert staged.columns == (*COURSE, "reason")
+    assert rows(staged.select("claims", "years_of_exp")) == [
+        {"claims": None, "years_of_exp": "years_of_exp-x"}
+    ]
