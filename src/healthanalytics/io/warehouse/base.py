@@ -1,0 +1,102 @@
+"""What both warehouse targets share: the contract, type mapping and conforming of rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from healthanalytics.schemas import DELIVERY_TABLES, TABLES
+
+Rows = pa.Table | pa.RecordBatchReader
+
+# Greedy up to the last "@": a password may itself hold an unescaped "@".
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)\S*@")
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|[^\s&]+)", re.IGNORECASE)
+
+
+class WarehouseError(RuntimeError):
+    """The database cannot be reached, refuses the login or holds tables of another shape."""
+
+
+def mask_url(text: str) -> str:
+    """`text` with any password (in a URL or a key=value DSN) replaced by ***."""
+    text = _URL_PASSWORD.sub(r"\1***@", text)
+    return _KEYWORD_PASSWORD.sub(r"\1***", text)
+
+
+def sql_type(dtype: pa.DataType, *, postgres: bool) -> str:
+    """The column type both targets use for an Arrow type of the schemas."""
+    if pa.types.is_string(dtype):
+        return "TEXT"
+    if pa.types.is_int64(dtype):
+        return "BIGINT"
+    if pa.types.is_float64(dtype):
+        return "DOUBLE PRECISION" if postgres else "DOUBLE"
+    if pa.types.is_date32(dtype):
+        return "DATE"
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMPTZ"
+    raise TypeError(f"no SQL type for {dtype}")
+
+
+def conform(rows: Rows, schema: pa.Schema, delivery_date: dt.date) -> pa.RecordBatchReader:
+    """`rows` in the table's column order and types, with `delivery_date` added, streamed."""
+    source = rows.to_reader() if isinstance(rows, pa.Table) else rows
+    names = [name for name in schema.names if name != "delivery_date"]
+    missing = [name for name in names if name not in source.schema.names]
+    if missing:
+        raise WarehouseError(f"rows for loading lack columns: {', '.join(missing)}")
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in source:
+            columns = [pc.cast(batch.column(name), schema.field(name).type) for name in names]
+            dates = pa.array([delivery_date] * batch.num_rows, pa.date32())
+            yield pa.RecordBatch.from_arrays([*columns, dates], schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def run_row(record: Mapping[str, Any]) -> pa.Table:
+    """A pipeline_runs record as a one-row table of the table's schema (unknown keys dropped)."""
+    schema = TABLES["pipeline_runs"]
+    return pa.Table.from_pylist([{name: record.get(name) for name in schema.names}], schema)
+
+
+class Warehouse(ABC):
+    """Delivery tables replaced per run date in one transaction; pipeline_runs appended."""
+
+    kind: str
+
+    @abstractmethod
+    def replace_delivery(self, delivery_date: dt.date, tables: Mapping[str, Rows]) -> None:
+        """Replace `delivery_date`'s rows of every table in `tables`, all in one transaction."""
+
+    @abstractmethod
+    def record_run(self, record: Mapping[str, Any]) -> None:
+        """Append one pipeline_runs row."""
+
+    @abstractmethod
+    def read_table(self, name: str) -> pa.Table:
+        """A whole table (for checks and tests; tables here are report-sized)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _check_names(tables: Mapping[str, Rows]) -> None:
+        unknown = sorted(set(tables) - set(DELIVERY_TABLES))
+        if unknown:
+            raise WarehouseError(f"not a delivery table: {', '.join(unknown)}")

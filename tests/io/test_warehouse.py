@@ -1,0 +1,137 @@
+"""Both warehouse targets: same tables, per-date replacement in one transaction, masked errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from healthanalytics.io.warehouse import WarehouseError, mask_url, open_warehouse
+from healthanalytics.schemas import PRESCRIBER_REPORT
+
+DAY1, DAY2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
+
+
+def prescribers(*ids: int) -> pa.Table:
+    rows = [
+        {"presc_id": presc_id, "presc_fullname": f"NAME {i}", "presc_state": "NY",
+         "country_name": "USA", "years_of_exp": 20 + i, "trx_cnt": 100 - i,
+         "total_day_supply": 30.5 * i, "total_drug_cost": None if i == 0 else 1 / 3, "rank": i + 1}
+        for i, presc_id in enumerate(ids)
+    ]  # fmt: skip
+    return pa.Table.from_pylist(
+        rows, PRESCRIBER_REPORT.remove(PRESCRIBER_REPORT.names.index("delivery_date"))
+    )
+
+
+def with_date(table: pa.Table, day: dt.date) -> list[dict]:
+    return [{**row, "delivery_date": day} for row in table.to_pylist()]
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def target(request, tmp_path) -> str:
+    if request.param == "duckdb":
+        return str(tmp_path / "nested" / "w.duckdb")
+    return request.getfixturevalue("pg_url")
+
+
+def sorted_rows(target: str, name: str) -> list[dict]:
+    with open_warehouse(target) as warehouse:
+        return sorted(warehouse.read_table(name).to_pylist(), key=repr)
+
+
+def test_replace_keeps_other_dates_and_64_bit_ids(target):
+    first, second, again = (
+        prescribers(1003000126, 2999999999),
+        prescribers(1518060555),
+        prescribers(2147483648),
+    )
+    with open_warehouse(target) as warehouse:
+        warehouse.replace_delivery(DAY1, {"prescriber_report": first})
+        warehouse.replace_delivery(DAY2, {"prescriber_report": second})
+        warehouse.replace_delivery(DAY1, {"prescriber_report": again})
+    assert sorted_rows(target, "prescriber_report") == sorted(
+        with_date(again, DAY1) + with_date(second, DAY2), key=repr
+    )
+
+
+def test_failed_load_rolls_back_every_table(target):
+    with open_warehouse(target) as warehouse:
+        warehouse.replace_delivery(DAY1, {"prescriber_report": prescribers(1003000126)})
+
+    def broken():
+        yield prescribers(1518060555).to_batches()[0]
+        raise OSError("disk vanished")
+
+    reader = pa.RecordBatchReader.from_batches(prescribers(1).schema, broken())
+    with open_warehouse(target) as warehouse, pytest.raises((OSError, WarehouseError)):
+        warehouse.replace_delivery(
+            DAY1, {"city_report": _empty_city(), "prescriber_report": reader}
+        )
+    assert sorted_rows(target, "prescriber_report") == with_date(prescribers(1003000126), DAY1)
+
+
+def _empty_city() -> pa.Table:
+    from healthanalytics.schemas import CITY_REPORT
+
+    return CITY_REPORT.empty_table().drop_columns(["delivery_date"])
+
+
+def test_runs_are_appended(target):
+    record = {"run_id": "a", "run_date": DAY1, "engine": "duckdb", "status": "success",
+              "started_at": dt.datetime(2026, 1, 1, 8, tzinfo=dt.UTC), "rows_read": 105,
+              "rows_matched_share": 0.25, "not_a_column": "ignored"}  # fmt: skip
+    with open_warehouse(target) as warehouse:
+        warehouse.record_run(record)
+        warehouse.record_run({**record, "run_id": "b", "status": "failed"})
+    rows = sorted_rows(target, "pipeline_runs")
+    assert [(r["run_id"], r["status"], r["rows_read"], r["rows_matched_share"]) for r in rows] == [
+        ("a", "success", 105, 0.25),
+        ("b", "failed", 105, 0.25),
+    ]
+    assert rows[0]["started_at"] == record["started_at"]
+
+
+def test_missing_columns_are_refused(target):
+    with open_warehouse(target) as warehouse, pytest.raises(WarehouseError, match="presc_state"):
+        warehouse.replace_delivery(
+            DAY1, {"prescriber_report": prescribers(1).drop_columns(["presc_state"])}
+        )
+
+
+def test_table_of_another_shape_is_refused(tmp_path):
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE city_report (city TEXT)")
+    with pytest.raises(WarehouseError, match="city_report"):
+        open_warehouse(str(path))
+
+
+def test_unreachable_postgres_error_hides_password():
+    with pytest.raises(WarehouseError) as caught:
+        open_warehouse("postgresql://analyst:pa55word@127.0.0.1:1/launch")
+    assert "pa55word" not in str(caught.value)
+    assert "analyst:***@127.0.0.1:1/launch" in str(caught.value)
+
+
+def test_unknown_scheme_is_refused():
+    with pytest.raises(WarehouseError, match="mysql"):
+        open_warehouse("mysql://u:secret@h/db")
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("host=h password=secret user=u", "host=h password=*** user=u"),
+        ("postgresql://h/db?user=u&password=secret", "postgresql://h/db?user=u&password=***"),
+        ("/tmp/w.duckdb", "/tmp/w.duckdb"),
+    ],
+)
+def test_mask_url(text, masked):
+    assert mask_url(text) == masked
