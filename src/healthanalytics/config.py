@@ -15,6 +15,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from healthanalytics.io.report_files import check_format
+
 ReportFormat = Literal["json", "orc", "parquet", "csv"]
 Engine = Literal["duckdb", "spark"]
 
@@ -25,6 +27,16 @@ class ReportFileSettings(BaseSettings):
     format: ReportFormat
     compression: str | None
     files: int = Field(ge=1)
+
+    @field_validator("compression", mode="before")
+    @classmethod
+    def _none_means_uncompressed(cls, value: str | None) -> str | None:
+        return None if value in (None, "", "none", "uncompressed") else value
+
+    @model_validator(mode="after")
+    def _offered(self) -> ReportFileSettings:
+        check_format(self.format, self.compression)
+        return self
 
 
 def default_threads() -> int:

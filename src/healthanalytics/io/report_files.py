@@ -1,0 +1,165 @@
+"""Report folders: part files in the configured format, `_SUCCESS` last, all or nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.orc as orc
+import pyarrow.parquet as pq
+
+SUCCESS = "_SUCCESS"
+
+# format -> compression names accepted (None = uncompressed), as the user writes them
+COMPRESSIONS: dict[str, tuple[str | None, ...]] = {
+    "json": (None, "bzip2", "gzip", "zstd"),
+    "csv": (None, "bzip2", "gzip", "zstd"),
+    "parquet": (None, "snappy", "gzip", "zstd"),
+    "orc": (None, "snappy", "zlib", "zstd", "lz4"),
+}
+_STREAM_CODEC = {"bzip2": "bz2", "gzip": "gzip", "zstd": "zstd"}
+_SUFFIX = {"bzip2": ".bz2", "gzip": ".gz", "zstd": ".zst"}
+
+
+class ReportFileError(RuntimeError):
+    """A report folder could not be written."""
+
+
+def check_format(fmt: str, compression: str | None) -> None:
+    """Raise ValueError for a format/compression pair no writer offers."""
+    if fmt not in COMPRESSIONS:
+        raise ValueError(f"unknown report format {fmt!r}: choose one of {', '.join(COMPRESSIONS)}")
+    if compression not in COMPRESSIONS[fmt]:
+        offered = ", ".join(c or "none" for c in COMPRESSIONS[fmt])
+        raise ValueError(f"{fmt} reports cannot use {compression!r} compression: choose {offered}")
+
+
+def part_name(index: int, fmt: str, compression: str | None) -> str:
+    """Spark-style part file name, e.g. part-00000.json.bz2."""
+    suffix = _SUFFIX.get(compression or "", "") if fmt in ("json", "csv") else ""
+    return f"part-{index:05d}.{fmt}{suffix}"
+
+
+@contextmanager
+def staged_folder(dest: Path) -> Iterator[Path]:
+    """A temporary sibling folder that replaces `dest` only if the block completes."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    staging = dest.parent / f".{dest.name}.tmp-{tag}"
+    try:
+        yield staging
+        if not (staging / SUCCESS).exists():
+            raise ReportFileError(f"{dest}: the writer finished without a {SUCCESS} marker")
+        retired = dest.parent / f".{dest.name}.old-{tag}"
+        if dest.exists():
+            dest.rename(retired)
+        staging.rename(dest)
+        shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_report_files(
+    table: pa.Table, dest: Path, fmt: str, compression: str | None, files: int
+) -> list[Path]:
+    """Write `table` as `files` part files under `dest`; returns the part paths."""
+    check_format(fmt, compression)
+    writer = _WRITERS[fmt]
+    dest = Path(dest)
+    with staged_folder(dest) as staging:
+        staging.mkdir()
+        names = []
+        for index, part in enumerate(_split(table, files)):
+            name = part_name(index, fmt, compression)
+            writer(part, staging / name, compression)
+            names.append(name)
+        (staging / SUCCESS).touch()
+    return [dest / name for name in names]
+
+
+def _split(table: pa.Table, files: int) -> Iterator[pa.Table]:
+    """`files` contiguous slices of near-equal size (some may be empty)."""
+    size, extra = divmod(table.num_rows, files)
+    offset = 0
+    for index in range(files):
+        length = size + (1 if index < extra else 0)
+        yield table.slice(offset, length)
+        offset += length
+
+
+def _open_text(path: Path, compression: str | None) -> pa.NativeFile:
+    if compression is None:
+        return pa.OSFile(str(path), "wb")
+    return pa.CompressedOutputStream(str(path), _STREAM_CODEC[compression])
+
+
+def _json_value(value: object) -> object:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _write_json(table: pa.Table, path: Path, compression: str | None) -> None:
+    with _open_text(path, compression) as out:
+        for batch in table.to_batches(max_chunksize=50_000):
+            lines = (
+                json.dumps(row, default=_json_value, ensure_ascii=False, allow_nan=False)
+                for row in batch.to_pylist()
+            )
+            out.write("".join(f"{line}\n" for line in lines).encode())
+
+
+def _write_csv(table: pa.Table, path: Path, compression: str | None) -> None:
+    with _open_text(path, compression) as out:
+        pacsv.write_csv(table, out)
+
+
+def _write_parquet(table: pa.Table, path: Path, compression: str | None) -> None:
+    pq.write_table(table, path, compression=compression or "none")
+
+
+def _write_orc(table: pa.Table, path: Path, compression: str | None) -> None:
+    orc.write_table(table, str(path), compression=compression or "uncompressed")
+
+
+_WRITERS: dict[str, Callable[[pa.Table, Path, str | None], None]] = {
+    "json": _write_json,
+    "csv": _write_csv,
+    "parquet": _write_parquet,
+    "orc": _write_orc,
+}
+
+
+def read_report_files(folder: Path) -> pa.Table:
+    """All part files of a finished report folder as one table (for checks and tests)."""
+    folder = Path(folder)
+    if not (folder / SUCCESS).exists():
+        raise ReportFileError(f"{folder}: no {SUCCESS} marker, the report is incomplete")
+    tables = [_read_part(path) for path in sorted(folder.glob("part-*"))]
+    tables = [t for t in tables if t is not None]
+    return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
+
+
+def _read_part(path: Path) -> pa.Table | None:
+    name = path.name
+    codec = next((c for c, s in _SUFFIX.items() if name.endswith(s)), None)
+    if ".json" in name:
+        with pa.input_stream(str(path), compression=_STREAM_CODEC.get(codec or "")) as src:
+            rows = [json.loads(line) for line in src.read().decode().splitlines() if line]
+        return pa.Table.from_pylist(rows) if rows else None
+    if ".csv" in name:
+        with pa.input_stream(str(path), compression=_STREAM_CODEC.get(codec or "")) as src:
+            data = src.read()
+        # written with nulls unquoted and empty strings quoted; read them back the same way
+        convert = pacsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False)
+        return pacsv.read_csv(pa.BufferReader(data), convert_options=convert) if data else None
+    if name.endswith(".parquet"):
+        return pq.read_table(path)
+    if name.endswith(".orc"):
+        return orc.read_table(str(path))
+    return None

@@ -1,0 +1,88 @@
+"""Report folders: every format and compression round-trips; failures leave nothing behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from healthanalytics.io.report_files import (
+    COMPRESSIONS,
+    SUCCESS,
+    check_format,
+    read_report_files,
+    write_report_files,
+)
+
+TABLE = pa.table(
+    {
+        "presc_id": pa.array([1003000126, 2999999999, 1518060555], pa.int64()),
+        "city": ["ISLAMORADA, VILLAGE OF ISLANDS", 'SAY "HI"', None],
+        "cost": [1 / 3, None, 1e-12],
+        "delivery_date": pa.array([dt.date(2026, 1, 15)] * 3, pa.date32()),
+    }
+)
+CASES = [(fmt, comp) for fmt, comps in COMPRESSIONS.items() for comp in comps]
+
+
+def as_rows(table: pa.Table) -> list[dict]:
+    rows = table.to_pylist()
+    for row in rows:  # JSON and CSV carry dates as text
+        row["delivery_date"] = str(row["delivery_date"])
+    return rows
+
+
+@pytest.mark.parametrize(("fmt", "compression"), CASES)
+@pytest.mark.parametrize("files", [1, 2])
+def test_round_trip(tmp_path, fmt, compression, files):
+    dest = tmp_path / "report"
+    parts = write_report_files(TABLE, dest, fmt, compression, files)
+    assert sorted(p.name for p in dest.iterdir()) == sorted([*(p.name for p in parts), SUCCESS])
+    assert len(parts) == files
+    assert as_rows(read_report_files(dest)) == as_rows(TABLE)
+
+
+def test_bzip2_json_lines_is_the_brief_layout(tmp_path):
+    import bz2
+    import json
+
+    (part,) = write_report_files(TABLE, tmp_path / "city", "json", "bzip2", 1)
+    assert part.name == "part-00000.json.bz2"
+    lines = bz2.decompress(part.read_bytes()).decode().splitlines()
+    assert [json.loads(line)["city"] for line in lines] == TABLE.column("city").to_pylist()
+
+
+def test_rewrite_replaces_the_folder(tmp_path):
+    dest = tmp_path / "report"
+    write_report_files(TABLE, dest, "parquet", "snappy", 3)
+    write_report_files(TABLE.slice(0, 1), dest, "orc", "snappy", 1)
+    assert sorted(p.name for p in dest.iterdir()) == ["_SUCCESS", "part-00000.orc"]
+    assert read_report_files(dest).num_rows == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+def test_failed_write_leaves_old_report_and_no_temporary(tmp_path):
+    dest = tmp_path / "report"
+    write_report_files(TABLE, dest, "csv", None, 1)
+    bad = pa.table({"x": pa.array([{"a": 1}])})  # nested rows cannot be written as CSV
+    with pytest.raises(pa.ArrowException):
+        write_report_files(bad, dest, "csv", None, 1)
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+    assert as_rows(read_report_files(dest)) == as_rows(TABLE)
+
+
+def test_failed_first_write_leaves_nothing(tmp_path):
+    bad = pa.table({"x": pa.array([{"a": 1}])})
+    with pytest.raises(pa.ArrowException):
+        write_report_files(bad, tmp_path / "report", "csv", None, 1)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("fmt", "compression", "message"),
+    [("xml", None, "unknown report format"), ("json", "snappy", "cannot use 'snappy'")],
+)
+def test_unsupported_choices_are_refused(fmt, compression, message):
+    with pytest.raises(ValueError, match=message):
+        check_format(fmt, compression)
