@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError
 
 from healthanalytics.io.warehouse import mask_url
@@ -21,10 +23,9 @@ def user_error_message(err: BaseException) -> str:
     message = _first_line(str(err)) or type(err).__name__
     module = type(err).__module__.split(".")[0]
     if module in ("duckdb", "_duckdb"):
-        message = f"the DuckDB engine could not process the input: {message}"
-        detail = _csv_detail(str(err))
-        if detail:
-            message = f"{message} ({detail})"
+        message = (
+            _csv_problem(str(err)) or f"the DuckDB engine could not process the input: {message}"
+        )
     elif module == "healthanalytics" or isinstance(err, (OSError, ValueError)):
         pass
     else:
@@ -32,11 +33,19 @@ def user_error_message(err: BaseException) -> str:
     return mask_url(message)
 
 
-def _csv_detail(text: str) -> str:
-    """The file/line lines of a DuckDB CSV error, joined on one line."""
-    keep = [
-        line.strip()
-        for line in text.splitlines()
-        if line.strip().startswith(("file=", "Line", "Original Line"))
-    ]
-    return " ".join(keep)[:300]
+def _csv_problem(text: str) -> str | None:
+    """A DuckDB CSV error as `file: line N: what; the row; what to do`, or None."""
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    if not line:
+        return None
+    file = re.search(r"^\s*file\s*=\s*(.+)$", text, re.MULTILINE)
+    columns = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    row = re.search(r"Original Line: (.*)$", text, re.MULTILINE)
+    what = (
+        f"expected {columns[1]} columns, found {columns[2]}"
+        if columns
+        else _first_line(text.split("\n", 1)[1] if "\n" in text else "") or "malformed row"
+    )
+    where = file[1].strip() if file else "fact file"
+    shown = f" ({row[1].strip()[:120]})" if row else ""
+    return f"{where}: line {line[1]}: {what}{shown}; fix or remove that row"

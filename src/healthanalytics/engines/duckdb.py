@@ -77,7 +77,10 @@ class DuckDBEngine(Engine):
         shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _decompress_bz2(self, path: str) -> str:
-        target = self._scratch / f"{len(list(self._scratch.glob('*.csv')))}.csv"
+        # keep the file's own name so DuckDB's error messages still point at it
+        folder = self._scratch / f"bz2-{len(list(self._scratch.glob('bz2-*')))}"
+        folder.mkdir()
+        target = folder / Path(path).name.removesuffix(".bz2")
         with fsspec.open(path, "rb") as raw, bz2.open(raw) as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 16 * 1024 * 1024)
         return str(target)

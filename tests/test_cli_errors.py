@@ -1,0 +1,98 @@
+"""Errors a user meets: one clear line, a non-zero exit, no traceback, no partial output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from healthanalytics.io.inputs import bundled
+from tests.test_cli_end_to_end import run_cli
+
+SAMPLE = Path(bundled("prescriber_fact_sample.csv"))
+
+
+def failing_run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run the CLI expecting failure; returns stderr after checking the common promises."""
+    out = tmp_path / "out"
+    given = "--db" in args or "HEALTHANALYTICS_DB_URL" in (env or {})
+    db = [] if given else ["--db", str(tmp_path / "w.duckdb")]
+    done = run_cli("--output", str(out), "--log-file", str(tmp_path / "run.log"), *db, *args,
+                   cwd=tmp_path, env=env)  # fmt: skip
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr
+    assert not (out / "city_report").exists() and not (out / "prescriber_report").exists()
+    return " ".join(done.stderr.split())
+
+
+def test_missing_fact_file(tmp_path):
+    message = failing_run(tmp_path, "--fact", str(tmp_path / "nope.csv"))
+    assert "fact file not found" in message and "nope.csv" in message
+
+
+def test_header_of_neither_layout_names_missing_columns(tmp_path):
+    fact = tmp_path / "odd.csv"
+    fact.write_text("npi,drug_name,total_claim_count\n1234567893,X,12\n")
+    message = failing_run(tmp_path, "--fact", str(fact))
+    assert "odd.csv" in message
+    assert "nppes_provider_city" in message and "nppes_provider_state" in message
+
+
+def test_missing_city_columns_named(tmp_path):
+    cities = tmp_path / "cities.csv"
+    cities.write_text("city,state_id\nAustin,TX\n")
+    message = failing_run(tmp_path, "--city", str(cities))
+    assert "cities.csv" in message and "population" in message and "zips" in message
+
+
+def test_unreadable_compressed_file(tmp_path):
+    # a bzip2 magic number followed by garbage: the file cannot be decompressed
+    fact = tmp_path / "broken.csv.bz2"
+    fact.write_bytes(b"BZh9" + b"\x00garbage" * 10)
+    message = failing_run(tmp_path, "--fact", str(fact))
+    assert "broken.csv.bz2" in message
+
+
+def test_ragged_csv_row_is_reported_not_dropped(tmp_path):
+    fact = tmp_path / "ragged.csv"
+    lines = SAMPLE.read_text().splitlines()
+    lines.insert(50, "1234567893,ONLY,THREE")
+    fact.write_text("\n".join(lines) + "\n")
+    message = failing_run(tmp_path, "--fact", str(fact))
+    assert "ragged.csv" in message
+
+
+def test_unreachable_database_masks_password(tmp_path):
+    url = "postgresql://analyst:s3cr3t-pw@127.0.0.1:1/launch"
+    message = failing_run(tmp_path, "--db", url)
+    assert "s3cr3t-pw" not in message and "***" in message
+    assert "s3cr3t-pw" not in (tmp_path / "run.log").read_text()
+
+
+def test_database_url_from_environment_is_masked(tmp_path):
+    env = {"HEALTHANALYTICS_DB_URL": "postgresql://analyst:env-pw-123@127.0.0.1:1/launch"}
+    message = failing_run(tmp_path, env=env)
+    assert "env-pw-123" not in message and "127.0.0.1" in message
+
+
+def test_missing_database_is_refused(tmp_path, pg_url):
+    # the server is up but refuses the connection: that database does not exist
+    url = pg_url.rsplit("/", 1)[0] + "/no_such_database"
+    message = failing_run(tmp_path, "--db", url)
+    assert "no_such_database" in message
+
+
+def test_bad_run_date(tmp_path):
+    done = run_cli("--run-date", "2026-13-45", cwd=tmp_path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"\n"])
+def test_empty_fact_file(tmp_path, content):
+    # no header row at all
+    fact = tmp_path / "empty.csv"
+    fact.write_bytes(content)
+    message = failing_run(tmp_path, "--fact", str(fact))
+    assert "empty.csv" in message
