@@ -76,6 +76,16 @@ def run(
     ] = None,
     memory_limit: Annotated[str | None, typer.Option(help="DuckDB memory limit, e.g. 4GB.")] = None,
     temp_directory: Annotated[str | None, typer.Option(help="Where DuckDB spills to disk.")] = None,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master: local[N], spark://host:port, yarn, k8s://... [default: local[*]]."
+        ),
+    ] = None,
+    spark_conf: Annotated[
+        list[str] | None,
+        typer.Option(help="Spark setting KEY=VALUE; repeat for more."),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="TOML config file (keys = option names).")
     ] = None,
@@ -102,6 +112,8 @@ def run(
             threads=threads,
             memory_limit=memory_limit,
             temp_directory=temp_directory,
+            master=master,
+            spark_conf=_key_values(spark_conf) if spark_conf else None,
         )
     except (ValidationError, FileNotFoundError, ValueError) as err:
         _fail(err, verbose)
@@ -126,6 +138,16 @@ def run(
         except Exception as err:
             _fail(err, verbose)
     console.print(_summary(result.record, result.outputs))
+
+
+def _key_values(pairs: list[str]) -> dict[str, str]:
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--spark-conf")
+        parsed[key.strip()] = value.strip()
+    return parsed
 
 
 def _summary(record: dict[str, Any], outputs: dict[str, Path]) -> Table:
