@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import fsspec
+import pyarrow as pa
 
 from healthanalytics.layouts import Layout, check_city_header, detect_layout
 
@@ -87,13 +87,26 @@ def resolve_input(source: str, role: str) -> InputFiles:
     return InputFiles(source, full, fmt, compression)
 
 
+def _first_line(stream: pa.NativeFile, chunk: int = 64 * 1024, limit: int = 16 << 20) -> bytes:
+    head = b""
+    while b"\n" not in head and len(head) < limit:
+        more = stream.read(chunk)
+        if not more:
+            break
+        head += more
+    return head.split(b"\n", 1)[0].rstrip(b"\r")
+
+
 def read_csv_header(files: InputFiles) -> tuple[str, ...]:
     """The header row of the first part file, parsed as CSV (comma, double-quote)."""
     first = files.paths[0]
     try:
-        with fsspec.open(first, "rb", compression=files.compression) as raw:
-            line = io.TextIOWrapper(raw, encoding="utf-8", newline="").readline()
-    except (OSError, EOFError, UnicodeDecodeError) as err:
+        with fsspec.open(first, "rb") as raw:
+            stream = pa.PythonFile(raw, mode="r")
+            if files.compression:  # pyarrow's codecs: fsspec's zstd would need another package
+                stream = pa.CompressedInputStream(stream, files.compression)
+            line = _first_line(stream).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError, pa.ArrowException) as err:
         raise InputError(f"cannot read the header of {first}: {err}") from err
     row = next(csv.reader([line]), [])
     header = tuple(name.strip().lstrip("\ufeff") for name in row)

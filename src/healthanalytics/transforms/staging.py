@@ -36,9 +36,9 @@ def flag_prescriptions(raw: ir.Table, layout: Layout) -> ir.Table:
     staged = raw.select(
         **{
             canonical: blank_to_null(raw[source].cast("string"))
-            if source is not None
+            if (source := layout.columns.get(canonical)) is not None
             else ibis.null("string")
-            for canonical, source in layout.columns.items()
+            for canonical in RAW_COLUMNS
         },
         _copy=copy_number,
     )

@@ -1,0 +1,126 @@
+"""Every input form SPEC allows gives the same reports: layouts, compressions, Parquet, folders."""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from healthanalytics.io.inputs import bundled
+from healthanalytics.layouts import CMS, COURSE
+from tests import reference
+from tests.test_cli_end_to_end import CITIES, PRESC_COLUMNS, SAMPLE, run_cli, table_rows
+
+CITY_KEY = ["city", "state_id", "trx_counts", "presc_counts", "zip_counts"]
+
+
+def cms_copy(path: Path) -> Path:
+    """The sample under current CMS column names, without the experience column."""
+    rename = {COURSE[key][0]: CMS[key][0] for key in CMS}
+    with open(SAMPLE, newline="") as src:
+        rows = list(csv.reader(src))
+    keep = [i for i, name in enumerate(rows[0]) if name in rename]
+    with open(path, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow([rename[rows[0][i]] for i in keep] + ["Prscrbr_Type_Src"])
+        writer.writerows([row[i] for i in keep] + ["S"] for row in rows[1:])
+    return path
+
+
+def want(fact: Path, years) -> dict[str, list[tuple]]:
+    kept, _ = reference.clean(fact)
+    cities = reference.city_report(kept, CITIES)
+    return {
+        "city_report": sorted((tuple(r[c] for c in CITY_KEY) for r in cities), key=repr),
+        "prescriber_report": sorted(
+            (
+                tuple(r[c] for c in PRESC_COLUMNS)
+                for r in reference.prescriber_report(kept, 5, years)
+            ),
+            key=repr,
+        ),
+    }
+
+
+def variants(tmp: Path) -> dict[str, Path]:
+    data = SAMPLE.read_bytes()
+    (tmp / "parts").mkdir()
+    lines = data.decode().splitlines(keepends=True)
+    (tmp / "parts" / "part-0.csv").write_text("".join(lines[:60]))
+    (tmp / "parts" / "part-1.csv").write_text(lines[0] + "".join(lines[60:]))
+    (tmp / "f.csv.gz").write_bytes(gzip.compress(data))
+    (tmp / "f.csv.bz2").write_bytes(bz2.compress(data))
+    with pa.CompressedOutputStream(str(tmp / "f.csv.zst"), "zstd") as out:
+        out.write(data)
+    text = pacsv.read_csv(
+        io.BytesIO(data),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in lines[0].strip().split(",")},
+            strings_can_be_null=True,
+        ),
+    )
+    pq.write_table(text, tmp / "f.parquet")
+    named_wrong = tmp / "no_suffix"  # formats come from the first bytes, not the name
+    named_wrong.write_bytes(gzip.compress(data))
+    return {
+        "folder": tmp / "parts",
+        "gzip": tmp / "f.csv.gz",
+        "bzip2": tmp / "f.csv.bz2",
+        "zstd": tmp / "f.csv.zst",
+        "parquet": tmp / "f.parquet",
+        "no_suffix": named_wrong,
+    }
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    return variants(tmp_path_factory.mktemp("inputs"))
+
+
+@pytest.mark.parametrize("kind", ["folder", "gzip", "bzip2", "zstd", "parquet", "no_suffix"])
+def test_input_forms_give_the_same_reports(inputs, kind, tmp_path):
+    db = str(tmp_path / "w.duckdb")
+    done = run_cli("--fact", str(inputs[kind]), "--output", str(tmp_path / "out"), "--db", db,
+                   "--log-file", str(tmp_path / "log"), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = want(SAMPLE, (20, 50))
+    assert table_rows(db, "city_report", CITY_KEY) == expected["city_report"]
+    assert table_rows(db, "prescriber_report", PRESC_COLUMNS) == expected["prescriber_report"]
+
+
+def test_cms_layout_skips_the_experience_filter(tmp_path):
+    fact = cms_copy(tmp_path / "cms.csv")
+    db = str(tmp_path / "w.duckdb")
+    log = tmp_path / "log"
+    done = run_cli("--fact", str(fact), "--output", str(tmp_path / "out"), "--db", db,
+                   "--log-file", str(log), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = want(fact, None)
+    assert table_rows(db, "city_report", CITY_KEY) == expected["city_report"]
+    assert table_rows(db, "prescriber_report", PRESC_COLUMNS) == expected["prescriber_report"]
+    assert "experience filter is skipped" in log.read_text()
+
+
+def test_failed_run_is_recorded_as_failed(tmp_path):
+    fact = tmp_path / "ragged.csv"
+    fact.write_text(SAMPLE.read_text() + "1234567893,ONLY,THREE\n")
+    db = str(tmp_path / "w.duckdb")
+    done = run_cli("--fact", str(fact), "--output", str(tmp_path / "out"), "--db", db,
+                   "--log-file", str(tmp_path / "log"), cwd=tmp_path)  # fmt: skip
+    assert done.returncode != 0
+    runs = table_rows(db, "pipeline_runs", ["status", "rows_read"])
+    assert runs == [("failed", None)]
+    assert table_rows(db, "city_report", ["city"]) == []
+
+
+def test_bundled_cities_file_is_credited():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "simplemaps" in readme and "CC BY 4.0" in readme
+    assert Path(bundled("us_cities_dimension.parquet")).exists()
