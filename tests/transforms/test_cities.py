@@ -47,16 +47,16 @@ def cities():
     return stage_cities(
         ibis.memtable(
             {
-                "city": ["St. Louis", "Franklin", "Franklin", "Cañon City", "Springfield"],
-                "city_ascii": ["St. Louis", "Franklin", "Franklin", "Canon City", "Springfield"],
-                "state_id": ["MO", "PA", "PA", "CO", "IL"],
-                "state_name": ["Missouri", "Pennsylvania", "Pennsylvania", "Colorado", "Illinois"],
-                "county_fips": [29510, 42121, 42021, 8043, 17167],
-                "county_name": ["St. Louis", "Venango", "Cambria", "Fremont", "Sangamon"],
-                "lat": [38.6, 41.4, 40.3, 38.4, 39.8],
-                "lng": [-90.2, -79.8, -78.9, -105.2, -89.6],
-                "population": [2_000_000, 8802, 293, 16000, 150000],
-                "zips": ["63101 63102", "16323", "15909", None, "62701"],
+                "city": ["St. Louis", "Franklin", "Franklin", "Cañon City", "Springfield", "Fort Worth"],
+                "city_ascii": ["St. Louis", "Franklin", "Franklin", "Canon City", "Springfield", "Fort Worth"],
+                "state_id": ["MO", "PA", "PA", "CO", "IL", "TX"],
+                "state_name": ["Missouri", "Pennsylvania", "Pennsylvania", "Colorado", "Illinois", "Texas"],
+                "county_fips": [29510, 42121, 42021, 8043, 17167, 48439],
+                "county_name": ["St. Louis", "Venango", "Cambria", "Fremont", "Sangamon", "Tarrant"],
+                "lat": [38.6, 41.4, 40.3, 38.4, 39.8, 32.8],
+                "lng": [-90.2, -79.8, -78.9, -105.2, -89.6, -97.3],
+                "population": [2_000_000, 8802, 293, 16000, 150000, 900_000],
+                "zips": ["63101 63102", "16323", "15909", None, "62701", "76101"],
             }
         )
     )
@@ -81,6 +81,7 @@ LINES = [
     (1000000002, "ST. LOUIS", "MO", None),  # unimputed claims add nothing
     (1000000003, "FRANKLIN", "PA", 7),  # duplicate key: the populous Venango row stands
     (1000000004, "CANON CITY", "CO", 3),  # matched through city_ascii
+    (1000000007, "FT WORTH", "TX", None),  # only unknown claims: a count of 0, not null
     (1000000005, "NOWHERE", "PA", 100),  # no such city
     (1000000006, "FRANKLIN", "OH", 1),  # same name, other state: no match
 ]
@@ -102,6 +103,18 @@ def test_city_report_counts_each_prescriber_once():
             state_id="CO",
             lat=38.4,
             lng=-105.2,
+        ),
+        dict(
+            city="FORT WORTH",
+            state_name="TEXAS",
+            county_name="TARRANT",
+            population=900_000,
+            zip_counts=1,
+            trx_counts=0,
+            presc_counts=1,
+            state_id="TX",
+            lat=32.8,
+            lng=-97.3,
         ),
         dict(
             city="FRANKLIN",
@@ -133,7 +146,7 @@ def test_city_report_counts_each_prescriber_once():
 def test_match_summary_reports_rows_and_claims_matched():
     matched = match_cities(clean(LINES), cities())
     assert rows(match_summary(matched)) == [
-        dict(rows=7, rows_matched=5, claims=126, claims_matched=25)
+        dict(rows=8, rows_matched=6, claims=126, claims_matched=25)
     ]
     # a prescriber line never matches two dimension rows
     assert matched.count().execute() == len(LINES)

@@ -87,7 +87,8 @@ def city_report(matched: ir.Table, cities: ir.Table) -> ir.Table:
         matched.filter(matched.city_id.notnull())
         .group_by("city_id")
         .aggregate(
-            trx_counts=matched.trx_cnt.sum().cast("int64"),
+            # a city with only unimputed claims counts 0, never null
+            trx_counts=matched.trx_cnt.sum().fill_null(0).cast("int64"),
             presc_counts=matched.presc_id.nunique().cast("int64"),
         )
     )
