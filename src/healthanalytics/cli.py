@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 log = logging.getLogger("healthanalytics.cli")
+# Until a run configures the log file, keep logging's last-resort handler off the console.
+logging.getLogger("healthanalytics").addHandler(logging.NullHandler())
 
 
 def _fail(err: BaseException, verbose: bool) -> None:
@@ -175,6 +177,43 @@ def _summary(record: dict[str, Any], outputs: dict[str, Path]) -> Table:
     for name, path in outputs.items():
         table.add_row(name, str(path))
     return table
+
+
+@app.command()
+def generate(
+    rows: Annotated[int, typer.Option(min=1, help="Rows to write.")],
+    out: Annotated[Path, typer.Option(help="File to write (.csv, .csv.gz, .csv.zst, .parquet).")],
+    layout: Annotated[str, typer.Option(help="course or cms column names.")] = "course",
+    format: Annotated[
+        str | None, typer.Option("--format", help="csv or parquet [default: from --out].")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,
+    dirty_rate: Annotated[
+        float, typer.Option(help="Share of duplicate, drug-less and bad-NPI rows.")
+    ] = 0.005,
+) -> None:
+    """Write synthetic prescriber-by-drug data shaped like the CMS Part D file."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from healthanalytics.generate import generate_prescriptions
+
+    fmt = format or ("parquet" if out.suffix.lower() == ".parquet" else "csv")
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task(f"writing {out.name}", total=rows)
+            summary = generate_prescriptions(
+                rows, out, layout=layout, fmt=fmt, seed=seed, dirty_rate=dirty_rate,
+                on_progress=lambda n: progress.advance(task, n),
+            )  # fmt: skip
+    except (ValueError, OSError) as err:
+        _fail(err, verbose=False)
+    dirt = ", ".join(f"{kind} {count:,}" for kind, count in summary.dirty.items())
+    console.print(
+        f"wrote {summary.rows:,} rows ({summary.prescribers:,} prescribers, "
+        f"{summary.bytes / 1e6:,.1f} MB) to {summary.path} in {summary.seconds:.1f} s; {dirt}",
+        highlight=False,
+    )
 
 
 @app.callback()

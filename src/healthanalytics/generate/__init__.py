@@ -1,0 +1,19 @@
+"""Synthetic CMS Medicare Part D "prescribers by provider and drug" files, realistic and fast.
+
+    from healthanalytics.generate import generate_prescriptions
+    summary = generate_prescriptions(25_000_000, "course_25m.csv", layout="course", seed=42)
+
+Rows come in chunks built with whole-array NumPy/Arrow code (optionally in worker processes)
+and are streamed to a temporary file renamed into place at the end. The same
+(rows, layout, fmt, seed, dirty_rate) always gives the same bytes.
+
+The bundled sample `data/prescriber_fact_100k.csv.gz` was made with:
+
+    from healthanalytics.generate import generate_prescriptions
+    generate_prescriptions(100_000, "src/healthanalytics/data/prescriber_fact_100k.csv.gz",
+                           layout="course", fmt="csv", seed=2026, dirty_rate=0.005)
+"""
+
+from healthanalytics.generate.writer import GenerateSummary, generate_prescriptions
+
+__all__ = ["GenerateSummary", "generate_prescriptions"]
