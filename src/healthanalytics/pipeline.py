@@ -21,14 +21,14 @@ from healthanalytics.io.quality_file import write_quality_checks
 from healthanalytics.io.warehouse import mask_url, open_warehouse
 from healthanalytics.quality import CheckResult, run_quality_checks
 from healthanalytics.transforms.cities import city_report, match_cities, match_summary, stage_cities
-from healthanalytics.transforms.cleaning import clean_prescriptions
+from healthanalytics.transforms.cleaning import cleaning_counts, prescriber_places
 from healthanalytics.transforms.prescribers import top_prescribers_by_state
 from healthanalytics.transforms.quarantine import (
     flag_counts,
     kept_rows,
     quarantined_rows,
 )
-from healthanalytics.transforms.staging import flag_prescriptions
+from healthanalytics.transforms.staging import flag_duplicates, stage_prescriptions
 
 log = logging.getLogger(__name__)
 
@@ -160,11 +160,12 @@ def _run_stages(
             log.warning("fact has no years-of-experience column: the experience filter is skipped")
 
     with stages.stage("clean") as notes:
-        flagged = engine.materialize(flag_prescriptions(raw, fact.layout), "flagged")
+        # The one pass over the input: every later step reads this table, not the file.
+        staged = engine.materialize(stage_prescriptions(raw, fact.layout), "staged")
+        flagged = flag_duplicates(staged)
         counts = engine.to_arrow(flag_counts(flagged)).to_pylist()[0]
-        clean = engine.materialize(clean_prescriptions(kept_rows(flagged)), "clean")
-        rows_clean = int(clean.count().execute())
-        unimputed = int(clean.trx_cnt.isnull().sum().execute() or 0)
+        clean = engine.materialize(prescriber_places(kept_rows(flagged)), "clean")
+        cleaned = engine.to_arrow(cleaning_counts(clean)).to_pylist()[0]
         quarantined = counts["invalid_npi"] + counts["missing_drug"] + counts["duplicate_row"]
         record.update(
             rows_read=counts["rows_read"],
@@ -173,16 +174,17 @@ def _run_stages(
             quarantined_invalid_npi=counts["invalid_npi"],
             quarantined_missing_drug=counts["missing_drug"],
             quarantined_duplicate_row=counts["duplicate_row"],
-            npi_luhn_failures=counts["npi_luhn_failures"],
-            trx_unimputed=unimputed,
+            npi_luhn_failures=cleaned["npi_luhn_failures"] or 0,
+            trx_unimputed=cleaned["trx_unimputed"] or 0,
         )
+        rows_clean = cleaned["rows_clean"] or 0
         if (
             counts["rows_read"] != counts["rows_kept"] + quarantined
             or rows_clean != counts["rows_kept"]
         ):
             raise ReconciliationError(
                 f"rows do not reconcile: read {counts['rows_read']}, kept {counts['rows_kept']} "
-                f"(clean table {rows_clean}), quarantined {quarantined}"
+                f"(cleaned {rows_clean}), quarantined {quarantined}"
             )
         notes.append(
             f"{counts['rows_read']:,} read = {counts['rows_kept']:,} kept"

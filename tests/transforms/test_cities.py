@@ -47,12 +47,40 @@ def cities():
     return stage_cities(
         ibis.memtable(
             {
-                "city": ["St. Louis", "Franklin", "Franklin", "Cañon City", "Springfield", "Fort Worth"],
-                "city_ascii": ["St. Louis", "Franklin", "Franklin", "Canon City", "Springfield", "Fort Worth"],
+                "city": [
+                    "St. Louis",
+                    "Franklin",
+                    "Franklin",
+                    "Cañon City",
+                    "Springfield",
+                    "Fort Worth",
+                ],
+                "city_ascii": [
+                    "St. Louis",
+                    "Franklin",
+                    "Franklin",
+                    "Canon City",
+                    "Springfield",
+                    "Fort Worth",
+                ],
                 "state_id": ["MO", "PA", "PA", "CO", "IL", "TX"],
-                "state_name": ["Missouri", "Pennsylvania", "Pennsylvania", "Colorado", "Illinois", "Texas"],
+                "state_name": [
+                    "Missouri",
+                    "Pennsylvania",
+                    "Pennsylvania",
+                    "Colorado",
+                    "Illinois",
+                    "Texas",
+                ],
                 "county_fips": [29510, 42121, 42021, 8043, 17167, 48439],
-                "county_name": ["St. Louis", "Venango", "Cambria", "Fremont", "Sangamon", "Tarrant"],
+                "county_name": [
+                    "St. Louis",
+                    "Venango",
+                    "Cambria",
+                    "Fremont",
+                    "Sangamon",
+                    "Tarrant",
+                ],
                 "lat": [38.6, 41.4, 40.3, 38.4, 39.8, 32.8],
                 "lng": [-90.2, -79.8, -78.9, -105.2, -89.6, -97.3],
                 "population": [2_000_000, 8802, 293, 16000, 150000, 900_000],
@@ -63,14 +91,17 @@ def cities():
 
 
 def clean(lines):
+    """Cleaned rows, one line each."""
     names = ("presc_id", "presc_city", "presc_state", "trx_cnt")
+    data = {n: [line[i] for line in lines] for i, n in enumerate(names)}
     return ibis.memtable(
-        {n: [line[i] for line in lines] for i, n in enumerate(names)},
+        {**data, "lines": [1] * len(lines)},
         schema={
             "presc_id": "int64",
             "presc_city": "string",
             "presc_state": "string",
             "trx_cnt": "int64",
+            "lines": "int64",
         },
     )
 

@@ -1,82 +1,84 @@
-"""The cleaned fact table: names, cities, experience, imputed claim counts, numbers."""
+"""The cleaned fact, per prescriber and place: names, places, experience, imputed claims."""
 
 import ibis
 
 from healthanalytics.layouts import RAW_COLUMNS
-from healthanalytics.transforms.cleaning import clean_prescriptions
+from healthanalytics.transforms.cleaning import cleaning_counts, prescriber_places
 from tests.transforms.conftest import rows
 
 
 def kept(lines):
-    """Kept raw rows; each line sets some canonical columns, the rest are null."""
+    """Kept raw lines; each line sets some canonical columns, the rest are null."""
     data = {name: [line.get(name) for line in lines] for name in RAW_COLUMNS}
     return ibis.memtable(data, schema={name: "string" for name in RAW_COLUMNS})
 
 
 def test_names_places_experience_and_numbers():
+    quinn = dict(
+        npi="1234567893",
+        first_name=" Rachel ",
+        last_name="QUINN",
+        state="wi",
+        years_of_exp="= 12.0",
+        brand_name="LYRICA",
+    )
     table = kept(
         [
-            # every field set, with the real file's quirks
-            dict(
-                npi="1234567893",
-                first_name=" Rachel ",
-                last_name="QUINN",
-                city=" fort atkinson ",
-                state="wi",
-                specialty="Family Practice",
-                brand_name="LYRICA",
-                generic_name="PREGABALIN",
-                years_of_exp="= 12.0",
-                claims="13",
-                day_supply="366",
-                drug_cost="1159.13",
-                bene_count="11",
-            ),
-            # no first name, empty numbers, experience without digits
+            # the real file's quirks: blanks around names, lower case, `= 12.0`
+            {
+                **quinn,
+                "city": " fort atkinson ",
+                "claims": "13",
+                "day_supply": "366",
+                "drug_cost": "1159.13",
+            },
+            # the same place spelled the same once cleaned: one row
+            {
+                **quinn,
+                "city": "FORT ATKINSON",
+                "claims": " 20 ",
+                "day_supply": "30",
+                "drug_cost": "",
+            },
+            # no first name, empty numbers, experience without digits, blank city
             dict(
                 npi="9876543210",
                 last_name="ACME CLINIC",
-                city="NYC",
+                city="  ",
                 state="NY",
-                brand_name="X",
                 years_of_exp="n/a",
                 claims="20",
-                day_supply=None,
-                drug_cost=None,
-                bene_count=None,
             ),
         ]
     )
-    assert rows(clean_prescriptions(table)) == [
+    assert rows(prescriber_places(table)) == [
         dict(
             presc_id=1234567893,
             presc_fullname="Rachel QUINN",
             presc_city="FORT ATKINSON",
             presc_state="WI",
             country_name="USA",
-            specialty="Family Practice",
-            drug_name="LYRICA",
-            generic_name="PREGABALIN",
             years_of_exp=12,
-            trx_cnt=13,
-            total_day_supply=366.0,
+            lines=2,
+            trx_cnt=33,
+            total_day_supply=396.0,
             total_drug_cost=1159.13,
-            bene_count=11,
+            trx_unimputed=0,
+            npi_luhn_failures=0,
         ),
         dict(
             presc_id=9876543210,
             presc_fullname="ACME CLINIC",
-            presc_city="NYC",
+            presc_city=None,
             presc_state="NY",
             country_name="USA",
-            specialty=None,
-            drug_name="X",
-            generic_name=None,
             years_of_exp=None,
+            lines=1,
             trx_cnt=20,
             total_day_supply=None,
             total_drug_cost=None,
-            bene_count=None,
+            trx_unimputed=0,
+            npi_luhn_failures=1,  # counted, not rejected
         ),
     ]
 
@@ -84,44 +86,47 @@ def test_names_places_experience_and_numbers():
 def test_missing_claims_take_the_prescribers_rounded_mean():
     table = kept(
         [
-            dict(npi="1111111111", brand_name="A", claims="10"),
-            dict(npi="1111111111", brand_name="B", claims="13"),
-            dict(npi="1111111111", brand_name="C", claims=None),  # mean 11.5 rounds to 12
-            dict(npi="2222222222", brand_name="A", claims=None),  # no known count: stays null
-            dict(
-                npi="3333333333", brand_name="A", claims="abc"
-            ),  # not a number: treated as missing
-            dict(npi="3333333333", brand_name="B", claims="40"),
+            dict(npi="1111111111", city="A", claims="10"),
+            dict(npi="1111111111", city="A", claims="13"),
+            dict(npi="1111111111", city="A", claims=None),  # mean 11.5 rounds to 12
+            dict(npi="2222222222", city="A", claims=None),  # no known count: stays null
+            dict(npi="2222222222", city="A", claims=""),
+            dict(npi="3333333333", city="A", claims="abc"),  # not a number: treated as missing
+            dict(npi="3333333333", city="A", claims="40"),
+            # the mean is the prescriber's, across all of their places
+            dict(npi="4444444444", city="A", claims="10"),
+            dict(npi="4444444444", city="A", claims="21"),
+            dict(npi="4444444444", city="B", claims=None),  # mean of 10, 21, 12: 14.3 -> 14
+            dict(npi="4444444444", city="B", claims="12.4"),  # claims are whole: 12
         ]
     )
-    got = rows(clean_prescriptions(table).select("presc_id", "drug_name", "trx_cnt"))
+    got = rows(prescriber_places(table).select("presc_id", "presc_city", "lines", "trx_cnt"))
     assert got == [
-        dict(presc_id=1111111111, drug_name="A", trx_cnt=10),
-        dict(presc_id=1111111111, drug_name="B", trx_cnt=13),
-        dict(presc_id=1111111111, drug_name="C", trx_cnt=12),
-        dict(presc_id=2222222222, drug_name="A", trx_cnt=None),
-        dict(presc_id=3333333333, drug_name="A", trx_cnt=40),
-        dict(presc_id=3333333333, drug_name="B", trx_cnt=40),
+        dict(presc_id=1111111111, presc_city="A", lines=3, trx_cnt=35),
+        dict(presc_id=2222222222, presc_city="A", lines=2, trx_cnt=None),
+        dict(presc_id=3333333333, presc_city="A", lines=2, trx_cnt=80),
+        dict(presc_id=4444444444, presc_city="A", lines=2, trx_cnt=31),
+        dict(presc_id=4444444444, presc_city="B", lines=2, trx_cnt=26),
+    ]
+    assert rows(cleaning_counts(prescriber_places(table))) == [
+        dict(rows_clean=11, trx_unimputed=2, npi_luhn_failures=11)
     ]
 
 
 def test_experience_takes_the_first_run_of_digits():
     values = ["= 12.0", "7", "  30 years", "abc", None, "= 0.0"]
-    table = kept(
-        [dict(npi="1234567893", brand_name=str(i), years_of_exp=v) for i, v in enumerate(values)]
-    )
-    got = [
-        r["years_of_exp"]
-        for r in rows(clean_prescriptions(table).select("drug_name", "years_of_exp"), ["drug_name"])
-    ]
-    assert got == [12, 7, 30, None, None, 0]
+    table = kept([dict(npi=f"100000000{i}", years_of_exp=value) for i, value in enumerate(values)])
+    got = rows(prescriber_places(table).select("presc_id", "years_of_exp"), ["presc_id"])
+    assert [r["years_of_exp"] for r in got] == [12, 7, 30, None, None, 0]
 
 
 def test_npis_beyond_32_bits_stay_exact():
     # the brief read NPIs as int32: these overflowed or became null and were dropped
-    table = kept([dict(npi="2147483648", brand_name="A"), dict(npi="9999999999", brand_name="A")])
-    assert [r["presc_id"] for r in rows(clean_prescriptions(table).select("presc_id"))] == [
+    table = kept([dict(npi="2147483648"), dict(npi="9999999999"), dict(npi=" 1234567893 ")])
+    places = prescriber_places(table)
+    assert [r["presc_id"] for r in rows(places.select("presc_id"))] == [
+        1234567893,
         2147483648,
         9999999999,
     ]
-    assert clean_prescriptions(table).schema()["presc_id"] == ibis.dtype("int64")
+    assert places.schema()["presc_id"] == ibis.dtype("int64")

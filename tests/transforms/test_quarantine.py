@@ -1,4 +1,4 @@
-"""Kept and quarantined rows, counts, and the NPI check digit."""
+"""Kept and quarantined rows and their counts."""
 
 import ibis
 
@@ -6,7 +6,6 @@ from healthanalytics.layouts import RAW_COLUMNS
 from healthanalytics.transforms.quarantine import (
     flag_counts,
     kept_rows,
-    luhn_valid,
     quarantined_rows,
 )
 from tests.transforms.conftest import rows
@@ -23,24 +22,12 @@ def flagged(lines):
 TABLE = flagged(
     [
         ("1234567893", None),  # kept, Luhn holds
-        ("1234567890", None),  # kept, Luhn fails: counted, not rejected
+        ("1234567890", None),  # kept
         ("12", "invalid_npi"),
         ("1234567893", "duplicate_row"),
         ("1234567893", "missing_drug"),
     ]
 )
-
-
-def test_luhn_check_digit():
-    npis = ibis.memtable({"npi": ["1234567893", "1234567890", "1245319599", "12", None]})
-    got = rows(npis.select(npis.npi, ok=luhn_valid(npis.npi)))
-    assert got == [
-        {"npi": "12", "ok": None},  # too short: no verdict
-        {"npi": "1234567890", "ok": False},
-        {"npi": "1234567893", "ok": True},  # CMS's documented example
-        {"npi": "1245319599", "ok": True},
-        {"npi": None, "ok": None},
-    ]
 
 
 def test_counts_reconcile():
@@ -51,7 +38,6 @@ def test_counts_reconcile():
             invalid_npi=1,
             missing_drug=1,
             duplicate_row=1,
-            npi_luhn_failures=1,
         )
     ]
 

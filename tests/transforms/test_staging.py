@@ -3,7 +3,7 @@
 import ibis
 
 from healthanalytics.layouts import COURSE, Layout
-from healthanalytics.transforms.staging import flag_prescriptions
+from healthanalytics.transforms.staging import flag_prescriptions, luhn_valid
 from tests.transforms.conftest import rows
 
 HEADER = {
@@ -79,8 +79,8 @@ def test_missing_drug_and_precedence():
     )
     assert reasons(flag_prescriptions(raw, LAYOUT)) == [
         ("123", None, "13", "invalid_npi"),
+        ("1234567893", "  ", "12", "missing_drug"),  # raw values stay as read
         ("1234567893", None, "11", "missing_drug"),
-        ("1234567893", None, "12", "missing_drug"),
     ]
 
 
@@ -122,3 +122,24 @@ def test_staged_columns_are_canonical_text_with_blanks_as_null():
     assert rows(staged.select("claims", "years_of_exp")) == [
         {"claims": None, "years_of_exp": "years_of_exp-x"}
     ]
+
+
+def test_luhn_check_digit():
+    npis = ibis.memtable({"npi": [1234567893, 1234567890, 1245319599, 9999999999, None]})
+    got = rows(npis.select(npis.npi, ok=luhn_valid(npis.npi)))
+    assert got == [
+        {"npi": 1234567890, "ok": False},
+        {"npi": 1234567893, "ok": True},  # CMS's documented example
+        {"npi": 1245319599, "ok": True},
+        {"npi": 9999999999, "ok": False},
+        {"npi": None, "ok": None},
+    ]
+
+
+def test_lines_differing_only_where_text_could_be_joined_are_not_duplicates():
+    # a fingerprint of joined text would make ("A,B", "C") equal ("A", "B,C"); a row hash does not
+    raw = raw_table([("1234567893", "A", "11"), ("1234567893", "A", "11")], extra=["x", "x"])
+    data = raw.execute()
+    data.loc[0, "nppes_provider_city"], data.loc[0, "nppes_provider_state"] = "A\x1fB", "C"
+    data.loc[1, "nppes_provider_city"], data.loc[1, "nppes_provider_state"] = "A", "B\x1fC"
+    assert [r[3] for r in reasons(flag_prescriptions(ibis.memtable(data), LAYOUT))] == [None, None]

@@ -71,7 +71,7 @@ def dimension_with_id(cities: ir.Table) -> ir.Table:
 
 
 def match_cities(clean: ir.Table, cities: ir.Table) -> ir.Table:
-    """The cleaned lines with the `city_id` each matches (null where none does)."""
+    """The cleaned rows with the `city_id` each matches (null where none does)."""
     lookup = city_lookup(cities)
     keyed = clean.mutate(_city_key=normalise_city_name(clean.presc_city))
     joined = keyed.left_join(
@@ -114,8 +114,8 @@ def match_summary(matched: ir.Table) -> ir.Table:
     """One row: lines and claims in total and matched to a city."""
     hit = matched.city_id.notnull()
     return matched.aggregate(
-        rows=matched.count(),
-        rows_matched=hit.sum().cast("int64"),
+        rows=matched.lines.sum().cast("int64"),
+        rows_matched=ibis.ifelse(hit, matched.lines, 0).sum().cast("int64"),
         claims=matched.trx_cnt.sum().cast("int64"),
         claims_matched=ibis.ifelse(hit, matched.trx_cnt, 0).sum().cast("int64"),
     )

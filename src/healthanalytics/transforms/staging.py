@@ -15,9 +15,9 @@ REASONS = (INVALID_NPI, MISSING_DRUG, DUPLICATE_ROW)
 NPI_PATTERN = r"^[0-9]{10}$"
 
 
-def blank_to_null(value: ir.StringValue) -> ir.StringValue:
-    """The text, with empty or all-blank strings as null."""
-    return ibis.ifelse(value.strip() == "", ibis.null("string"), value)
+def is_blank(value: ir.StringValue) -> ir.BooleanValue:
+    """True where the text is missing, empty or only blanks."""
+    return value.isnull() | (value.strip() == "")
 
 
 def is_valid_npi(npi: ir.StringValue) -> ir.BooleanValue:
@@ -25,27 +25,76 @@ def is_valid_npi(npi: ir.StringValue) -> ir.BooleanValue:
     return npi.strip().re_search(NPI_PATTERN).fill_null(False)
 
 
-def flag_prescriptions(raw: ir.Table, layout: Layout) -> ir.Table:
-    """Canonical raw text columns plus `reason`: null for rows to keep, else why quarantined.
+def luhn_valid(npi: ir.IntegerValue) -> ir.BooleanValue:
+    """True where a ten-digit NPI's check digit holds (Luhn over the 80840 prefix)."""
+    digits = [(npi // 10 ** (9 - position)) % 10 for position in range(10)]
+    total = ibis.literal(24)  # the digits of the 80840 prefix, already Luhn-weighted
+    for position, digit in enumerate(digits[:9]):
+        if position % 2 == 0:
+            doubled = digit * 2
+            total = total + ibis.ifelse(doubled > 9, doubled - 9, doubled)
+        else:
+            total = total + digit
+    return (10 - total % 10) % 10 == digits[9]
 
-    Precedence: invalid_npi, then missing_drug, then duplicate_row (every copy of an exact
-    duplicate after the first). Duplicates compare every source column, not only the known ones.
-    """
-    source_columns = list(raw.columns)
-    copy_number = ibis.row_number().over(group_by=[raw[c] for c in source_columns])
+
+def row_fingerprint(raw: ir.Table) -> ir.IntegerValue:
+    """A hash of every source column of the line, known or not (nulls hash apart from text)."""
+    return ibis.struct({column: raw[column] for column in raw.columns}).hash()
+
+
+def stage_prescriptions(raw: ir.Table, layout: Layout) -> ir.Table:
+    """Canonical raw text columns as read (empty text as null, so every reader agrees), the
+    line's fingerprint `_hash`, and `reason` for the per-line rules (invalid_npi before
+    missing_drug); duplicates are found afterwards."""
     staged = raw.select(
         **{
-            canonical: blank_to_null(raw[source].cast("string"))
+            canonical: raw[source].cast("string").nullif("")
             if (source := layout.columns.get(canonical)) is not None
             else ibis.null("string")
             for canonical in RAW_COLUMNS
         },
-        _copy=copy_number,
+        _hash=row_fingerprint(raw),
     )
     reason = ibis.cases(
         (~is_valid_npi(staged.npi), INVALID_NPI),
-        (staged.brand_name.isnull(), MISSING_DRUG),
-        (staged._copy > 0, DUPLICATE_ROW),
+        (is_blank(staged.brand_name), MISSING_DRUG),
         else_=ibis.null("string"),
     )
-    return staged.select(*RAW_COLUMNS, reason=reason)
+    return staged.mutate(reason=reason)
+
+
+def flag_duplicates(staged: ir.Table) -> ir.Table:
+    """Every staged line with its final `reason`: all copies of an exact duplicate after the
+    first become duplicate_row.
+
+    Only lines sharing a fingerprint are compared (column by column, plus the fingerprint, which
+    covers columns outside the layout), so the expensive comparison runs on a handful of lines.
+    """
+    passed = staged.reason.isnull()
+    shared = (
+        staged.filter(passed)
+        .group_by("_hash")
+        .aggregate(_lines=ibis._.count())
+        .filter(ibis._._lines > 1)
+    )
+    # Each branch filters the stored table itself, so no engine copies it for a shared subquery.
+    is_candidate = passed & staged._hash.isin(shared._hash)
+    candidates = staged.filter(is_candidate)
+    copy_number = ibis.row_number().over(
+        group_by=[candidates[column] for column in (*RAW_COLUMNS, "_hash")]
+    )
+    compared = candidates.mutate(
+        reason=ibis.ifelse(copy_number > 0, DUPLICATE_ROW, ibis.null("string"))
+    )
+    columns = (*RAW_COLUMNS, "reason")
+    return staged.filter(~is_candidate).select(*columns).union(compared.select(*columns))
+
+
+def flag_prescriptions(raw: ir.Table, layout: Layout) -> ir.Table:
+    """Canonical raw text columns plus `reason`: null for lines to keep, else why quarantined.
+
+    Precedence: invalid_npi, then missing_drug, then duplicate_row (every copy of an exact
+    duplicate after the first). Duplicates compare every source column, not only the known ones.
+    """
+    return flag_duplicates(stage_prescriptions(raw, layout))
