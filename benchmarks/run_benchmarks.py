@@ -1,7 +1,7 @@
 """End-to-end benchmarks: generate (and cache) course-layout files, run the CLI on each as a user
 would, and compare with a bare DuckDB scan of the same file. Prints a table, writes JSON.
 
-    make bench                                   # 1M, 5M and 25M rows, median of 3
+    make bench              # 1M, 5M and 25M rows, median of 3; PostgreSQL and Spark columns
     .venv/bin/python benchmarks/run_benchmarks.py --sizes 1000000 --repeat 1
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -18,6 +19,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -31,31 +34,18 @@ STAGE_LINE = re.compile(r"stage (\w+): end after ([0-9.]+) s")
 console = Console()
 
 
-def cached_file(rows: int) -> Path:
-    """A generated course-layout CSV of `rows` rows, made once and kept in benchmarks/.cache."""
+def cached_file(rows: int) -> tuple[Path, float | None]:
+    """A generated course-layout CSV of `rows` rows, made once and kept in benchmarks/.cache;
+    with the seconds generation took (None when the file came from the cache)."""
     path = CACHE / f"course_{rows}.csv"
-    if not path.exists():
-        CACHE.mkdir(exist_ok=True)
-        began = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "healthanalytics",
-                "generate",
-                "--rows",
-                str(rows),
-                "--out",
-                str(path),
-                "--layout",
-                "course",
-                "--seed",
-                "42",
-            ],
-            check=True,
-        )
-        console.print(f"generated {path.name} in {time.perf_counter() - began:.1f} s")
-    return path
+    if path.exists():
+        return path, None
+    CACHE.mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "healthanalytics", "generate", "--rows", str(rows),
+               "--out", str(path), "--layout", "course", "--seed", "42"]  # fmt: skip
+    seconds, peak, _ = measure(command)
+    console.print(f"generated {path.name} in {seconds:.1f} s (peak RSS {peak / 1e6:,.0f} MB)")
+    return path, seconds
 
 
 def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
@@ -144,70 +134,93 @@ def median_of(runs: list[dict]) -> dict:
     }
 
 
+@contextmanager
+def postgres_target(url: str | None) -> Iterator[str | None]:
+    """The URL given, or a throwaway PostgreSQL cluster for the run ("auto"), or none."""
+    if url != "auto":
+        yield url
+        return
+    sys.path.insert(0, str(HERE.parent))
+    from tests.postgres_server import throwaway_cluster
+
+    with throwaway_cluster() as admin_url:
+        yield admin_url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000, 25_000_000])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--postgres", help="also run with this postgresql:// target")
+    parser.add_argument(
+        "--postgres",
+        default="auto",
+        help="postgresql:// target for the PostgreSQL column; 'auto' starts a throwaway "
+        "server from the installed binaries; 'none' skips it",
+    )
+    parser.add_argument("--spark-sizes", type=int, nargs="*", default=[1_000_000, 5_000_000])
     parser.add_argument("--memory-limit", default="2GB", help="extra run on the largest file")
     parser.add_argument("--json", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
 
-    results = []
-    for rows in args.sizes:
-        fact = cached_file(rows)
-        with tempfile.TemporaryDirectory(prefix="ha-bench-") as tmp:
-            work = Path(tmp)
-            scans = [bare_scan(fact) for _ in range(args.repeat)]
-            variants = {"duckdb": []}
-            if args.postgres:
-                variants["duckdb+postgres"] = ["--db", args.postgres]
-            for name, extra in variants.items():
-                runs = [pipeline_run(fact, work, extra) for _ in range(args.repeat)]
-                entry = {
-                    "rows": rows,
-                    "variant": name,
-                    "file_bytes": fact.stat().st_size,
-                    "bare_scan_seconds": statistics.median(scans),
-                    **median_of(runs),
-                }
-                entry["rows_per_second"] = rows / entry["seconds"]
-                entry["ratio_to_bare_scan"] = entry["seconds"] / entry["bare_scan_seconds"]
-                results.append(entry)
-                console.print(f"{rows:,} rows, {name}: {entry['seconds']:.1f} s")
-        if rows == max(args.sizes) and args.memory_limit:
-            with tempfile.TemporaryDirectory(prefix="ha-bench-") as tmp:
-                run = pipeline_run(fact, Path(tmp), ["--memory-limit", args.memory_limit])
-                results.append(
-                    {
-                        "rows": rows,
-                        "variant": f"duckdb --memory-limit {args.memory_limit}",
-                        "file_bytes": fact.stat().st_size,
-                        **run,
-                        "rows_per_second": rows / run["seconds"],
-                    }
-                )
+    results: list[dict] = []
+    generated: dict[int, float] = {}
+    with postgres_target(None if args.postgres == "none" else args.postgres) as pg_url:
+        for rows in args.sizes:
+            fact, seconds = cached_file(rows)
+            if seconds is not None:
+                generated[rows] = seconds
+            results += bench_size(rows, fact, args, pg_url)
 
     show(results)
-    by_variant = {(r["rows"], r["variant"]): r for r in results}
-    sizes = sorted(args.sizes)
-    if (
-        len(sizes) >= 2
-        and (sizes[-1], "duckdb") in by_variant
-        and (sizes[-2], "duckdb") in by_variant
-    ):
-        growth = (
-            by_variant[(sizes[-1], "duckdb")]["seconds"]
-            / by_variant[(sizes[-2], "duckdb")]["seconds"]
-        )
-        console.print(
-            f"time growth {sizes[-1]:,} / {sizes[-2]:,} rows: {growth:.2f}x "
-            f"(rows grew {sizes[-1] / sizes[-2]:.1f}x)"
-        )
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    for rows, seconds in generated.items():
+        console.print(f"generating {rows:,} rows took {seconds:.1f} s")
+    growth = time_growth(results, sorted(args.sizes))
+    if growth:
+        console.print(growth)
+    args.json.write_text(
+        json.dumps({"runs": results, "generate_seconds": generated}, indent=2) + "\n"
+    )
     console.print(f"figures written to {args.json}")
+
+
+def bench_size(rows: int, fact: Path, args: argparse.Namespace, pg_url: str | None) -> list[dict]:
+    """Every variant on one file: median of `repeat` runs each, beside the bare scan."""
+    scan = statistics.median(bare_scan(fact) for _ in range(args.repeat))
+    variants: dict[str, list[str]] = {"duckdb": []}
+    if pg_url:
+        variants["duckdb -> postgresql"] = ["--db", pg_url]
+    if rows in args.spark_sizes and importlib.util.find_spec("pyspark"):
+        variants["spark local[2]"] = ["--engine", "spark", "--master", "local[2]"]
+    if rows == max(args.sizes) and args.memory_limit:
+        variants[f"duckdb --memory-limit {args.memory_limit}"] = [
+            "--memory-limit",
+            args.memory_limit,
+        ]
+    entries = []
+    for name, extra in variants.items():
+        repeat = 1 if "--memory-limit" in extra else args.repeat
+        with tempfile.TemporaryDirectory(prefix="ha-bench-") as tmp:
+            runs = [pipeline_run(fact, Path(tmp), extra) for _ in range(repeat)]
+        entry = {"rows": rows, "variant": name, "file_bytes": fact.stat().st_size,
+                 "bare_scan_seconds": scan, **median_of(runs)}  # fmt: skip
+        entry["rows_per_second"] = rows / entry["seconds"]
+        entry["ratio_to_bare_scan"] = entry["seconds"] / scan
+        entries.append(entry)
+        console.print(f"{rows:,} rows, {name}: {entry['seconds']:.1f} s")
+    return entries
+
+
+def time_growth(results: list[dict], sizes: list[int]) -> str | None:
+    seconds = {r["rows"]: r["seconds"] for r in results if r["variant"] == "duckdb"}
+    if len(sizes) < 2 or sizes[-1] not in seconds or sizes[-2] not in seconds:
+        return None
+    growth = seconds[sizes[-1]] / seconds[sizes[-2]]
+    return (
+        f"time growth {sizes[-1]:,} / {sizes[-2]:,} rows: {growth:.2f}x "
+        f"(rows grew {sizes[-1] / sizes[-2]:.1f}x)"
+    )
 
 
 def show(results: list[dict]) -> None:
