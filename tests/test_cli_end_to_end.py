@@ -72,7 +72,8 @@ def target(request, tmp_path) -> str:
 
 
 def test_sample_run_persists_what_spec_defines(target, tmp_path):
-    done = run_cli("--output", str(tmp_path / "out"), "--db", target, "--run-date", "2026-01-15",
+    done = run_cli("--fact", str(SAMPLE), "--output", str(tmp_path / "out"), "--db", target,
+                   "--run-date", "2026-01-15",
                    "--log-file", str(tmp_path / "run.log"), cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     want = expected()
@@ -94,7 +95,8 @@ def test_sample_run_persists_what_spec_defines(target, tmp_path):
 
 
 def test_rerun_replaces_only_that_date(target, tmp_path):
-    common = ["--output", str(tmp_path / "out"), "--db", target, "--log-file", str(tmp_path / "l")]
+    common = ["--fact", str(SAMPLE), "--output", str(tmp_path / "out"), "--db", target,
+              "--log-file", str(tmp_path / "l")]  # fmt: skip
     for date in ("2026-01-01", "2026-01-02", "2026-01-01"):
         done = run_cli(*common, "--run-date", date, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
@@ -109,3 +111,14 @@ def test_rerun_replaces_only_that_date(target, tmp_path):
             want["counts"].values()
         )
     assert len(table_rows(target, "pipeline_runs", ["run_id"])) == 3
+
+
+def test_default_run_uses_the_bundled_generated_sample(tmp_path):
+    done = run_cli("--log-file", str(tmp_path / "log"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    target = str(tmp_path / "output" / "healthanalytics.duckdb")
+    want = expected(Path(bundled("prescriber_fact_100k.csv.gz")))
+    assert table_rows(target, "city_report", CITY_COLUMNS) == want["city_report"]
+    assert table_rows(target, "prescriber_report", PRESC_COLUMNS) == want["prescriber_report"]
+    runs = table_rows(target, "pipeline_runs", ["rows_read", "rows_kept", "rows_quarantined"])
+    assert runs == [(100_000, want["kept"], sum(want["counts"].values()))]

@@ -32,7 +32,7 @@ from healthanalytics.transforms.staging import flag_duplicates, stage_prescripti
 
 log = logging.getLogger(__name__)
 
-SAMPLE_FACT = "prescriber_fact_sample.csv"
+SAMPLE_FACT = "prescriber_fact_100k.csv.gz"
 SAMPLE_CITIES = "us_cities_dimension.parquet"
 
 
