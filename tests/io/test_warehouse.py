@@ -135,3 +135,27 @@ def test_unknown_scheme_is_refused():
 )
 def test_mask_url(text, masked):
     assert mask_url(text) == masked
+
+
+def test_many_batches_from_a_python_fed_reader_load(target):
+    # an engine streams quarantine batches through Python; DuckDB once deadlocked on this
+    import threading
+
+    one = prescribers(1003000126).to_batches()[0]
+    batches = (one for _ in range(200))
+    reader = pa.RecordBatchReader.from_batches(one.schema, batches)
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            with open_warehouse(target) as warehouse:
+                warehouse.replace_delivery(DAY1, {"prescriber_report": reader})
+        except BaseException as err:  # surfaced below
+            errors.append(err)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "loading hung"
+    assert errors == []
+    assert len(sorted_rows(target, "prescriber_report")) == 200

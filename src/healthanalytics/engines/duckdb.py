@@ -38,6 +38,7 @@ class DuckDBEngine(Engine):
             config["memory_limit"] = settings.memory_limit
         self.con = ibis.duckdb.connect(**config)
         self._settings = config
+        self._streams = 0
 
     def describe(self) -> str:
         return f"duckdb {self._settings}"
@@ -67,7 +68,11 @@ class DuckDBEngine(Engine):
         return table.to_pyarrow()
 
     def to_batches(self, table: ir.Table) -> pa.RecordBatchReader:
-        return table.to_pyarrow_batches(chunk_size=_BATCH_ROWS)
+        # Streaming a query with joins and windows straight out of DuckDB hung (duckdb 1.5,
+        # millions of rows in, 0% CPU): compute it into a table, then stream that table.
+        self._streams += 1
+        stored = self.materialize(table, f"_stream_{self._streams}")
+        return stored.to_pyarrow_batches(chunk_size=_BATCH_ROWS)
 
     def write_report(self, table: ir.Table, dest: Path, spec: ReportFileSettings) -> None:
         write_report_files(self.to_arrow(table), dest, spec.format, spec.compression, spec.files)

@@ -83,11 +83,14 @@ class DuckDBWarehouse(Warehouse):
         self._insert("pipeline_runs", run_row(record).to_reader())
 
     def _insert(self, name: str, incoming: pa.RecordBatchReader) -> None:
-        self.con.register("incoming_rows", incoming)
-        try:
-            self.con.execute(f"INSERT INTO {_quote(name)} SELECT * FROM incoming_rows")
-        finally:
-            self.con.unregister("incoming_rows")
+        # Batch by batch from Python: a reader handed to DuckDB would be pulled from its worker
+        # threads, and a reader fed by Python code (another engine) deadlocks there.
+        for batch in incoming:
+            self.con.register("incoming_rows", pa.Table.from_batches([batch]))
+            try:
+                self.con.execute(f"INSERT INTO {_quote(name)} SELECT * FROM incoming_rows")
+            finally:
+                self.con.unregister("incoming_rows")
 
     def read_table(self, name: str) -> pa.Table:
         return self.con.sql(f"SELECT * FROM {_quote(name)}").to_arrow_table()
