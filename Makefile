@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev
+EXTRAS ?= dev,spark
 
 .PHONY: install run test lint bench clean
 

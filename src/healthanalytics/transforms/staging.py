@@ -79,8 +79,12 @@ def flag_duplicates(staged: ir.Table) -> ir.Table:
         .filter(ibis._._lines > 1)
     )
     # Each branch filters the stored table itself, so no engine copies it for a shared subquery.
-    is_candidate = passed & staged._hash.isin(shared._hash)
-    candidates = staged.filter(is_candidate)
+    # The lines outside `shared` are an anti join, never NOT IN: Spark plans a NOT IN that sits
+    # inside a larger condition as a nested-loop join (every line against every shared hash).
+    candidates = staged.filter(passed & staged._hash.isin(shared._hash))
+    # Filtering after the join keeps this branch off the expression `shared` is built from, so
+    # DuckDB does not copy the passed lines into a shared CTE.
+    unique = staged.anti_join(shared, "_hash").filter(ibis._.reason.isnull())
     copy_number = ibis.row_number().over(
         group_by=[candidates[column] for column in (*RAW_COLUMNS, "_hash")]
     )
@@ -88,7 +92,12 @@ def flag_duplicates(staged: ir.Table) -> ir.Table:
         reason=ibis.ifelse(copy_number > 0, DUPLICATE_ROW, ibis.null("string"))
     )
     columns = (*RAW_COLUMNS, "reason")
-    return staged.filter(~is_candidate).select(*columns).union(compared.select(*columns))
+    return (
+        staged.filter(~passed)
+        .select(*columns)
+        .union(unique.select(*columns))
+        .union(compared.select(*columns))
+    )
 
 
 def flag_prescriptions(raw: ir.Table, layout: Layout) -> ir.Table:

@@ -1,0 +1,375 @@
+"""The cluster engine: Ibis on PySpark, local or on a Spark master; no Python on executors."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import os
+import re
+import shutil
+import socket
+import string
+from collections.abc import Iterator
+from pathlib import Path
+
+import fsspec
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyspark
+import sqlglot.expressions as sge
+from ibis.backends.pyspark.datatypes import PySparkSchema
+from ibis.backends.sql.compilers.pyspark import PySparkCompiler
+from py4j.protocol import Py4JError
+from pyspark.errors import PySparkException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from healthanalytics.config import ReportFileSettings, Settings
+from healthanalytics.engines.base import Engine, EngineError
+from healthanalytics.io.inputs import InputFiles
+from healthanalytics.io.report_files import staged_folder
+
+log = logging.getLogger(__name__)
+
+_BATCH_ROWS = 100_000
+_SLICE_ROWS = 500_000  # rows collected to the driver at a time
+_PARTITION_BYTES = 128 * 1024 * 1024
+# rows take ~4x their gzip/bzip2/zstd/Parquet size once parsed: shuffles are sized by that
+_EXPANSION = {None: 1, "gzip": 4, "bz2": 4, "zstd": 4}
+# report compression name -> Spark's codec name; zstd text is handled apart (see write_report)
+_CODECS = {None: "none", "bzip2": "bzip2", "gzip": "gzip", "zstd": "zstd", "snappy": "snappy",
+           "zlib": "zlib", "lz4": "lz4"}  # fmt: skip
+_HADOOP_SUFFIX = {"gzip": ".gz", "bz2": ".bz2", "zstd": ".zst"}
+
+DEFAULT_CONF: dict[str, str] = {
+    "spark.app.name": "healthanalytics",
+    "spark.driver.memory": "2g",  # only honoured when this process starts the JVM
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    # lets Spark plan the joins with the small duplicate-hash table as broadcasts up front
+    # (its size is estimated from the whole input); adaptive execution still converts later
+    "spark.sql.autoBroadcastJoinThreshold": "64m",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.log.level": "ERROR",
+}
+_CORE_SHOWN = ("spark.driver.memory", "spark.executor.memory", "spark.executor.cores")
+_SQL_SHOWN = ("spark.sql.ansi.enabled", "spark.sql.adaptive.enabled")
+
+
+class _Compiler(PySparkCompiler):
+    """Ibis' PySpark compiler with whitespace trimming fixed.
+
+    Ibis 12 renders `strip()` as TRIM with a literal holding \\v and \\f, which Spark SQL reads
+    as the letters v and f (ibis issue #11894, fixed after 12.0 by spelling them with CHR).
+    """
+
+    __slots__ = ()
+
+    def _trim(self, arg, position: str | None = None):
+        blanks = self.f.concat(
+            *(
+                sge.Anonymous(this="chr", expressions=[sge.convert(ord(c))])
+                for c in string.whitespace
+            )
+        )
+        return sge.Trim(this=arg, expression=blanks, position=position)
+
+    def visit_Strip(self, op, *, arg):
+        return self._trim(arg)
+
+    def visit_LStrip(self, op, *, arg):
+        return self._trim(arg, "LEADING")
+
+    def visit_RStrip(self, op, *, arg):
+        return self._trim(arg, "TRAILING")
+
+
+class SparkEngine(Engine):
+    """Runs the transforms as Spark SQL; results come back to the driver as Arrow."""
+
+    name = "spark"
+
+    def __init__(self, settings: Settings) -> None:
+        _check_reachable(settings.master)
+        self._user_conf = dict(settings.spark_conf)
+        # ours < the cluster's spark-defaults.conf < --spark-conf
+        cluster = _spark_defaults_keys()
+        conf = {k: v for k, v in DEFAULT_CONF.items() if k not in cluster} | self._user_conf
+        builder = SparkSession.builder.master(settings.master)
+        for key, value in conf.items():
+            builder = builder.config(key, value)
+        try:
+            self.session = builder.getOrCreate()
+        except Exception as err:
+            raise EngineError(
+                f"cannot start Spark with master {settings.master!r}: {_first_line(err)} "
+                "(check --master, that Java 17+ is installed and the cluster is reachable)"
+            ) from err
+        self.con = ibis.pyspark.connect(self.session)
+        self.con.compiler = _Compiler()
+        self._input_bytes = 0
+        self._views = itertools.count()
+
+    def describe(self) -> str:
+        context = self.session.sparkContext
+        shown = {key: context.getConf().get(key) for key in _CORE_SHOWN}
+        shown |= {key: self.session.conf.get(key) for key in _SQL_SHOWN}
+        settings = ", ".join(f"{k}={v}" for k, v in shown.items() if v is not None)
+        return (
+            f"spark {pyspark.__version__} master={context.master} app={context.applicationId} "
+            f"parallelism={context.defaultParallelism}, {settings}"
+        )
+
+    def read_csv(self, files: InputFiles, columns: tuple[str, ...]) -> ir.Table:
+        self._check_readable(files)
+        schema = StructType([StructField(name, StringType(), True) for name in columns])
+        frame = self.session.read.csv(
+            [_spark_path(path) for path in files.paths],
+            schema=schema,
+            header=True,
+            enforceSchema=True,  # the header was read and checked before the engine saw it
+            sep=",",
+            quote='"',
+            escape='"',
+            encoding="UTF-8",
+            mode="FAILFAST",
+            # fields hold no line breaks in CMS extracts; one-line records keep files splittable
+            multiLine=False,
+            ignoreLeadingWhiteSpace=False,
+            ignoreTrailingWhiteSpace=False,
+        )
+        self._size_shuffles(files)
+        return self._register(frame, "fact_raw")
+
+    def read_parquet(self, files: InputFiles) -> ir.Table:
+        frame = self.session.read.parquet(*(_spark_path(path) for path in files.paths))
+        self._size_shuffles(files)
+        return self._register(frame, "parquet")
+
+    def materialize(self, table: ir.Table, name: str) -> ir.Table:
+        # Spark's columnar cache (memory, spilling to disk) holds the rows compressed; queries
+        # on the view read it instead of their lineage, which Spark keeps only to rebuild
+        # partitions an executor lost. A local checkpoint stores plain rows: slower here.
+        frame = self._frame(table).cache()
+        with _spark_errors():
+            frame.count()
+        frame.createOrReplaceTempView(name)
+        return self.con.table(name)
+
+    def to_arrow(self, table: ir.Table) -> pa.Table:
+        schema = table.schema().to_pyarrow()
+        with _spark_errors():
+            frame = self._frame(table)
+            arrow = frame.toArrow()
+        return arrow.rename_columns(schema.names).cast(schema)
+
+    def to_batches(self, table: ir.Table) -> pa.RecordBatchReader:
+        schema = table.schema().to_pyarrow()
+        # cached first, so that every slice below reads the same partitions, computed once
+        pinned = self._frame(table).cache()
+        with _spark_errors():
+            sizes = dict(pinned.groupBy(F.spark_partition_id()).count().collect())
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                with _spark_errors():
+                    for ids in _slices(sizes, _SLICE_ROWS):
+                        part = pinned.where(F.spark_partition_id().isin(ids)).toArrow()
+                        part = part.rename_columns(schema.names).cast(schema)
+                        yield from part.to_batches(max_chunksize=_BATCH_ROWS)
+            finally:
+                pinned.unpersist()
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def write_report(self, table: ir.Table, dest: Path, spec: ReportFileSettings) -> None:
+        # Hadoop's zstd codec needs native libraries that pip's PySpark lacks: for zstd
+        # JSON/CSV Spark writes plain parts and the driver compresses them (reports are small)
+        zstd_text = spec.compression == "zstd" and spec.format in ("json", "csv")
+        codec = "none" if zstd_text else _CODECS[spec.compression]
+        with _spark_errors():
+            frame = _in_files(self._frame(table), spec.files)
+        writer = frame.write.format(spec.format).mode("errorifexists").option("compression", codec)
+        if spec.format == "json":
+            writer = writer.option("ignoreNullFields", False)
+        if spec.format == "csv":
+            writer = writer.options(
+                header=True,
+                quote='"',
+                escape='"',  # RFC 4180 doubling, as every CSV reader expects
+                ignoreLeadingWhiteSpace=False,  # Spark trims on write unless told not to
+                ignoreTrailingWhiteSpace=False,
+            )
+        with staged_folder(dest) as staging, _spark_errors():
+            writer.save(_spark_path(str(staging.absolute())))
+            for checksum in staging.glob(".*.crc"):
+                checksum.unlink()
+            if zstd_text:
+                _compress_zstd(staging)
+
+    def close(self) -> None:
+        self.session.stop()
+
+    def _frame(self, table: ir.Table) -> DataFrame:
+        """The table as a Spark DataFrame whose column types are the ones Ibis declares
+        (Spark's ROW_NUMBER is an INT where Ibis promises an int64, for one)."""
+        frame = self.session.sql(self.con.compile(table))
+        wanted = PySparkSchema.from_ibis(table.schema())
+        if frame.schema.fields == wanted.fields:
+            return frame
+        return frame.select(
+            *(
+                F.col(f"`{field.name}`").cast(field.dataType).alias(field.name)
+                if field.dataType != found.dataType
+                else F.col(f"`{field.name}`")
+                for field, found in zip(wanted.fields, frame.schema.fields, strict=True)
+            )
+        )
+
+    def _register(self, frame: DataFrame, prefix: str) -> ir.Table:
+        name = f"{prefix}_{next(self._views)}"
+        frame.createOrReplaceTempView(name)
+        return self.con.table(name)
+
+    def _check_readable(self, files: InputFiles) -> None:
+        suffix = _HADOOP_SUFFIX.get(files.compression or "")
+        for path in files.paths:
+            # Spark picks the codec by file name, not by content
+            if suffix and not path.endswith(suffix):
+                raise EngineError(
+                    f"{path} is {files.compression}-compressed but its name does not end in "
+                    f"{suffix}: Spark picks the codec by file name; rename the file"
+                )
+        if files.compression == "zstd" and not self._native_zstd():
+            raise EngineError(
+                f"{files.paths[0]} is zstd-compressed, which this Spark (without Hadoop's "
+                "native zstd library) cannot read: decompress it or recompress it with gzip "
+                "or bzip2, or run with --engine duckdb"
+            )
+
+    def _native_zstd(self) -> bool:
+        loader = self.session.sparkContext._jvm.org.apache.hadoop.util.NativeCodeLoader
+        try:
+            return bool(loader.isNativeCodeLoaded() and loader.buildSupportsZstd())
+        except Py4JError:
+            return False
+
+    def _size_shuffles(self, files: InputFiles) -> None:
+        """About 128 MB of parsed input (all inputs so far) per shuffle partition, unless the
+        user chose a number; adaptive execution then merges the small ones."""
+        if "spark.sql.shuffle.partitions" in self._user_conf:
+            return
+        try:
+            size = sum(fsspec.core.url_to_fs(p)[0].size(p) or 0 for p in files.paths)
+        except (OSError, ValueError, ImportError):
+            return  # a file system fsspec cannot reach: keep Spark's default
+        expansion = 4 if files.format == "parquet" else _EXPANSION[files.compression]
+        self._input_bytes += size * expansion
+        parts = math.ceil(self._input_bytes / _PARTITION_BYTES)
+        partitions = max(self.session.sparkContext.defaultParallelism, parts)
+        self.session.conf.set("spark.sql.shuffle.partitions", str(partitions))
+        log.info("spark.sql.shuffle.partitions=%d for ~%d MB of parsed input",
+                 partitions, self._input_bytes >> 20)  # fmt: skip
+
+
+def _check_reachable(master: str) -> None:
+    """Fail fast on a standalone master nobody answers at: Spark itself waits for minutes."""
+    if not master.startswith("spark://"):
+        return
+    for address in master.removeprefix("spark://").split(","):
+        host, _, port = address.rpartition(":")
+        with contextlib.suppress(OSError, ValueError):
+            socket.create_connection((host, int(port)), timeout=5).close()
+            return
+    raise EngineError(
+        f"no Spark master answers at {master}: start the cluster or check --master "
+        "(spark://HOST:PORT, default port 7077)"
+    )
+
+
+def _spark_defaults_keys() -> set[str]:
+    """The keys the installation's spark-defaults.conf sets (spark-submit applies them)."""
+    home = os.environ.get("SPARK_HOME") or str(Path(pyspark.__file__).parent)
+    path = Path(os.environ.get("SPARK_CONF_DIR") or Path(home) / "conf") / "spark-defaults.conf"
+    if not path.is_file():
+        return set()
+    lines = (line.strip() for line in path.read_text(errors="replace").splitlines())
+    # a Java properties file: "key value", "key=value" or "key: value"
+    return {re.split(r"[\s=:]", line, maxsplit=1)[0] for line in lines if line[:1] not in "#!"}
+
+
+def _spark_path(path: str) -> str:
+    """A path Spark reads as given: local paths pinned to file:// so that a cluster whose
+    default file system is HDFS does not look for them there."""
+    if "://" in path:
+        return path
+    return "file://" + str(Path(path).absolute())
+
+
+def _slices(sizes: dict[int, int], limit: int) -> Iterator[list[int]]:
+    """Partition ids grouped into runs of at most `limit` rows (a bigger partition alone)."""
+    run: list[int] = []
+    rows = 0
+    for index, size in sorted(sizes.items()):
+        if run and rows + size > limit:
+            yield run
+            run, rows = [], 0
+        run.append(index)
+        rows += size
+    if run:
+        yield run
+
+
+def _in_files(frame: DataFrame, files: int) -> DataFrame:
+    """The rows in `files` partitions of contiguous, near-equal slices, order kept."""
+    order = "__healthanalytics_order"
+    return (
+        frame.withColumn(order, F.monotonically_increasing_id())
+        .repartitionByRange(files, order)
+        .sortWithinPartitions(order)
+        .drop(order)
+    )
+
+
+def _compress_zstd(folder: Path) -> None:
+    for part in sorted(folder.glob("part-*")):
+        target = part.with_name(part.name + ".zst")
+        with open(part, "rb") as src, pa.CompressedOutputStream(str(target), "zstd") as dst:
+            shutil.copyfileobj(src, dst, 4 * 1024 * 1024)
+        part.unlink()
+
+
+def _first_line(err: BaseException) -> str:
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), repr(err))
+
+
+_READ_FILE = re.compile(r"Encountered error while reading file (\S+?)\.?\s")
+_MALFORMED = re.compile(r"Malformed CSV record: (.*?)(?: SQLSTATE|$)", re.MULTILINE)
+_CAUSE = re.compile(r"^Caused by: (\S+: .*)$", re.MULTILINE)
+
+
+@contextlib.contextmanager
+def _spark_errors() -> Iterator[None]:
+    """Spark's failures as one line naming the file and what to do."""
+    try:
+        yield
+    except (PySparkException, Py4JError) as err:
+        text = str(err)
+        read = _READ_FILE.search(text)
+        where = read[1].removeprefix("file://") if read else None
+        if malformed := _MALFORMED.search(text):
+            raise EngineError(
+                f"{where or 'fact file'}: malformed CSV row ({malformed[1].strip()[:120]}); "
+                "fix or remove that row"
+            ) from err
+        causes = _CAUSE.findall(text)
+        reason = causes[-1] if causes else _first_line(err)
+        if where:
+            raise EngineError(f"Spark could not read {where}: {reason}") from err
+        raise EngineError(f"the Spark engine failed: {reason}") from err

@@ -1,0 +1,431 @@
+"""The Spark engine produces what the DuckDB engine produces: the real CLI on a real standalone
+cluster and on local[2], every persisted table and report file compared row for row; plus the
+engine's own edges, in process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from healthanalytics.io.inputs import bundled, resolve_input
+from healthanalytics.io.report_files import COMPRESSIONS, read_report_files
+from healthanalytics.io.warehouse import open_warehouse
+from tests.engines.spark_cluster import FAST_JVM, missing_requirement, standalone_cluster
+
+pytestmark = pytest.mark.spark
+
+if (_missing := missing_requirement()) is not None:
+    pytest.skip(_missing, allow_module_level=True)
+
+import ibis  # noqa: E402 - only once Spark is known to be there
+from pyspark.sql import functions as F  # noqa: E402
+
+from healthanalytics import pipeline  # noqa: E402
+from healthanalytics.config import ReportFileSettings, Settings  # noqa: E402
+from healthanalytics.engines import EngineError, create_engine  # noqa: E402
+from healthanalytics.engines import spark as spark_engine  # noqa: E402
+from healthanalytics.transforms import cities, cleaning, staging  # noqa: E402
+
+SAMPLE = bundled("prescriber_fact_sample.csv")
+GENERATED_ROWS = 200_000
+RUN_DATE = "2026-01-15"
+# Executors are given a Python that does not exist: any Python UDF would fail the run.
+NO_PYTHON = "/nonexistent/python3"
+# Small, quickly started JVMs: the data is small and CI has two cores.
+FAST_CONF = {
+    "spark.driver.memory": "1g",
+    "spark.executor.memory": "1g",
+    "spark.driver.extraJavaOptions": FAST_JVM,
+    "spark.executor.extraJavaOptions": FAST_JVM,
+    "spark.ui.enabled": "false",
+}
+LOCAL_CONF = {"spark.sql.adaptive.enabled": "false"}
+PYTHON_NODE = re.compile(r"Python|Pandas")
+RUN_VOLATILE = ["run_id", "engine", "started_at", "finished_at"]
+
+
+# --- comparing outputs ------------------------------------------------------------------------
+
+
+def _sort_key(row: tuple) -> str:
+    return repr(tuple(f"{v:.9g}" if isinstance(v, float) else v for v in row))
+
+
+def _same(left: object, right: object) -> bool:
+    if isinstance(left, float) and isinstance(right, float):
+        return math.isclose(left, right, rel_tol=1e-9) or (math.isnan(left) and math.isnan(right))
+    return left == right
+
+
+def assert_same_rows(spark: pa.Table, duckdb: pa.Table, what: str) -> None:
+    """Same columns, types and rows (any order); floats equal to 1e-9 relative."""
+    assert spark.column_names == duckdb.column_names, what
+    assert [f.type for f in spark.schema] == [f.type for f in duckdb.schema], what
+    left = sorted((tuple(r.values()) for r in spark.to_pylist()), key=_sort_key)
+    right = sorted((tuple(r.values()) for r in duckdb.to_pylist()), key=_sort_key)
+    assert len(left) == len(right), f"{what}: {len(left)} rows on Spark, {len(right)} on DuckDB"
+    differ = [(a, b) for a, b in zip(left, right, strict=True) if not all(map(_same, a, b))]
+    assert not differ, f"{what}: {len(differ)} rows differ, first: {differ[0]}"
+
+
+def assert_same_run(spark_out: Path, duckdb_out: Path, spark_db: str | None = None) -> None:
+    """Every persisted table and every report file of the two runs hold the same rows."""
+    with (
+        open_warehouse(spark_db or str(spark_out / "healthanalytics.duckdb")) as spark,
+        open_warehouse(str(duckdb_out / "healthanalytics.duckdb")) as duckdb,
+    ):
+        for name in ("city_report", "prescriber_report", "quarantine"):
+            assert_same_rows(spark.read_table(name), duckdb.read_table(name), name)
+        spark_runs, duckdb_runs = (
+            spark.read_table("pipeline_runs"),
+            duckdb.read_table("pipeline_runs"),
+        )
+    assert spark_runs.column("engine").to_pylist() == ["spark"]
+    assert spark_runs.drop(RUN_VOLATILE).to_pylist() == duckdb_runs.drop(RUN_VOLATILE).to_pylist()
+    for name in ("city_report", "prescriber_report"):
+        spark_files, duckdb_files = (
+            read_report_files(spark_out / name),
+            read_report_files(duckdb_out / name),
+        )
+        assert_same_rows(spark_files, duckdb_files, f"{name} files")
+        parts = [len(list((out / name).glob("part-*"))) for out in (spark_out, duckdb_out)]
+        assert parts[0] == parts[1], f"{name}: {parts[0]} part files on Spark, {parts[1]} on DuckDB"
+
+
+# --- the cluster and the runs -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """One master and two workers (1 core, 1 GB each), shared by every test."""
+    with standalone_cluster(workers=2, cores=1, memory="1g") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def facts(tmp_path_factory) -> dict[str, str]:
+    """The real 105-row excerpt and generated files in both layouts (gzip and bzip2 CSV)."""
+    from healthanalytics.generate import generate_prescriptions
+
+    folder = tmp_path_factory.mktemp("facts")
+    paths = {"sample": SAMPLE}
+    for layout, name, seed in (("course", "course.csv.gz", 11), ("cms", "cms.csv.bz2", 12)):
+        path = folder / name
+        generate_prescriptions(GENERATED_ROWS, path, layout=layout, fmt="csv", seed=seed)
+        paths[layout] = str(path)
+    return paths
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": NO_PYTHON,
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "healthanalytics", "run", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="session")
+def run_outputs(tmp_path_factory, cluster, facts) -> Callable[..., Path]:
+    """`(fact, mode[, db])` -> the output folder of that CLI run; each run happens once."""
+    done: dict[tuple[str, str, str | None], Path] = {}
+
+    def produce(fact: str, mode: str, db: str | None = None) -> Path:
+        key = (fact, mode, db)
+        if key not in done:
+            out = tmp_path_factory.mktemp(f"{fact}-{mode}")
+            args = ["--fact", facts[fact], "--output", str(out), "--run-date", RUN_DATE,
+                    "--log-file", str(out / "run.log")]  # fmt: skip
+            if db:
+                args += ["--db", db]
+            if mode == "duckdb":
+                args += ["--engine", "duckdb"]
+            else:
+                master = cluster.master_url if mode == "cluster" else "local[2]"
+                args += ["--engine", "spark", "--master", master]
+                # adaptive re-planning costs more than it saves on test-sized data; the cluster
+                # runs keep it, as users run it
+                conf = FAST_CONF if mode == "cluster" else FAST_CONF | LOCAL_CONF
+                for setting in conf.items():
+                    args += ["--spark-conf", "=".join(setting)]
+            finished = _cli(*args, cwd=out)
+            assert finished.returncode == 0, finished.stderr[-3000:]
+            done[key] = out
+        return done[key]
+
+    return produce
+
+
+@pytest.mark.parametrize("mode", ["cluster", "local"])
+@pytest.mark.parametrize("fact", ["sample", "course", "cms"])
+def test_spark_run_matches_duckdb_run(run_outputs, fact, mode):
+    assert_same_run(run_outputs(fact, mode), run_outputs(fact, "duckdb"))
+
+
+def test_cluster_run_ran_on_the_cluster(run_outputs, cluster):
+    out = run_outputs("sample", "cluster")
+    log = (out / "run.log").read_text()
+    assert f"master={cluster.master_url}" in log
+    with urllib.request.urlopen(f"{cluster.web_url}/json", timeout=5) as answer:
+        state = json.load(answer)
+    assert "healthanalytics" in {app["name"] for app in state["completedapps"]}
+    assert state["aliveworkers"] == 2
+
+
+@pytest.mark.postgres
+def test_spark_run_loads_postgresql(run_outputs, pg_url):
+    spark_out = run_outputs("sample", "cluster", db=pg_url)
+    assert_same_run(spark_out, run_outputs("sample", "duckdb"), spark_db=pg_url)
+
+
+# --- the engine in process --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[spark_engine.SparkEngine]:
+    """A local[1] Spark engine in this process, whose executors have no Python either."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYSPARK_PYTHON", NO_PYTHON)
+        patch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+        started = create_engine(Settings(engine="spark", master="local[1]", spark_conf=FAST_CONF))
+    yield started
+    started.close()
+
+
+@pytest.fixture(scope="module")
+def duckdb_engine():
+    started = create_engine(Settings(engine="duckdb", threads=1))
+    yield started
+    started.close()
+
+
+def test_pipeline_plans_hold_no_python(engine, monkeypatch, tmp_path):
+    plans: list[str] = []
+    real_sql = engine.session.sql
+
+    def recording_sql(query, *args, **kwargs):
+        frame = real_sql(query, *args, **kwargs)
+        plans.append(frame._jdf.queryExecution().toString())
+        return frame
+
+    monkeypatch.setattr(engine.session, "sql", recording_sql)
+    monkeypatch.setattr(engine, "close", lambda: None)
+    monkeypatch.setattr(pipeline, "create_engine", lambda settings: engine)
+    settings = Settings(engine="spark", fact=SAMPLE, output=str(tmp_path), run_date=RUN_DATE,
+                        log_file=str(tmp_path / "run.log"))  # fmt: skip
+    assert pipeline.run_pipeline(settings).record["status"] == "success"
+    assert len(plans) > 10
+    assert [plan for plan in plans if PYTHON_NODE.search(plan)] == []
+
+
+def test_plan_check_sees_a_python_udf_and_executors_cannot_run_it(engine):
+    # the control: the check above would have caught one, and the run would have failed anyway
+    frame = engine.session.range(3).select(F.udf(lambda v: v + 1, "long")("id"))
+    assert PYTHON_NODE.search(frame._jdf.queryExecution().toString())
+    with pytest.raises(Exception, match="nonexistent"):
+        frame.collect()
+
+
+def _parquet(tmp_path: Path, **columns: pa.Array) -> str:
+    path = tmp_path / f"input-{len(list(tmp_path.glob('input-*')))}.parquet"
+    pq.write_table(pa.table(columns), path)
+    return str(path)
+
+
+EDGE_TEXT = [
+    None,
+    "",
+    " \t12\t ",  # blanks around a number
+    "fOLAFv",  # ibis 12 trimmed the letters f and v on Spark
+    "\x0bX\x0c",  # vertical tab and form feed are blanks
+    "= 12.0",  # experience as written by CMS
+    "abc 99999999999999999999 x",  # digits beyond int64
+    "1e3",
+    "NaN",
+    "St. Louis",  # ST -> SAINT after punctuation goes
+    "ft  myers",  # blanks collapsed, FT -> FORT
+    "Mt.Vernon",  # punctuation removed, no blank: no MOUNT
+    "Cañon City",  # accents kept
+    "10 20  30",  # three ZIP codes, doubled blank
+    "1234567893",  # a valid NPI
+    "1234567890",  # ten digits, Luhn fails
+    " 1234567893 ",  # blanks around an NPI
+    "123456789",  # nine digits
+]
+
+
+def test_transforms_give_the_same_values_on_both_engines(engine, duckdb_engine, tmp_path):
+    path = _parquet(tmp_path, i=pa.array(range(len(EDGE_TEXT))), x=pa.array(EDGE_TEXT, pa.string()))
+
+    def values(on) -> pa.Table:
+        t = on.read_parquet(resolve_input(path, "fact"))
+        npi = ibis.ifelse(staging.is_valid_npi(t.x), t.x.strip(), None).cast("int64")
+        return on.to_arrow(
+            t.select(
+                "i",
+                stripped=t.x.strip(),
+                blank=staging.is_blank(t.x),
+                number=cleaning.to_number(t.x),
+                years=cleaning.first_integer(t.x),
+                name=cleaning.full_name(t.x, ibis.literal("DOE")),
+                place=cleaning.place_text(t.x),
+                city_key=cities.normalise_city_name(t.x),
+                zips=cities.count_zips(t.x),
+                npi_valid=staging.is_valid_npi(t.x),
+                luhn=staging.luhn_valid(npi),
+            ).order_by("i")
+        )
+
+    spark, duckdb = values(engine), values(duckdb_engine)
+    assert_same_rows(spark, duckdb, "values")
+    assert spark.column("stripped").to_pylist()[2:5] == ["12", "fOLAFv", "X"]
+
+
+def test_read_csv_keeps_text_as_read(engine, duckdb_engine, tmp_path):
+    path = tmp_path / "fact.csv"
+    # quoted comma, quoted and unquoted empties, blanks kept, doubled quote
+    path.write_text('a,b,c\n"x, y","",\n  p  ,"say ""hi""",z\n')
+    files = resolve_input(str(path), "fact")
+    spark = engine.to_arrow(engine.read_csv(files, ("a", "b", "c")))
+    duckdb = duckdb_engine.to_arrow(duckdb_engine.read_csv(files, ("a", "b", "c")))
+    assert (
+        spark.to_pylist()
+        == duckdb.to_pylist()
+        == [
+            {"a": "x, y", "b": None, "c": None},
+            {"a": "  p  ", "b": 'say "hi"', "c": "z"},
+        ]
+    )
+
+
+def test_malformed_csv_row_names_file_and_row(engine, tmp_path):
+    path = tmp_path / "broken.csv"
+    path.write_text("a,b\n1,2\n3,4,5\n")
+    table = engine.read_csv(resolve_input(str(path), "fact"), ("a", "b"))
+    with pytest.raises(EngineError, match=r"broken\.csv: malformed CSV row \(3,4,5\); fix"):
+        engine.materialize(table, "broken")
+
+
+def test_compressed_csv_needs_its_suffix(engine, tmp_path):
+    path = tmp_path / "fact.csv"  # gzip content, plain name: Spark would read bytes as text
+    path.write_bytes(gzip.compress(b"a,b\n1,2\n"))
+    with pytest.raises(EngineError, match=r"gzip-compressed .* does not end in \.gz"):
+        engine.read_csv(resolve_input(str(path), "fact"), ("a", "b"))
+
+
+def test_zstd_csv_is_refused_clearly_without_native_zstd(engine, tmp_path):
+    if engine._native_zstd():
+        pytest.skip("this Hadoop has native zstd")
+    path = tmp_path / "fact.csv.zst"
+    with pa.CompressedOutputStream(str(path), "zstd") as out:
+        out.write(b"a,b\n1,2\n")
+    with pytest.raises(EngineError, match=r"fact\.csv\.zst is zstd-compressed.*gzip or bzip2"):
+        engine.read_csv(resolve_input(str(path), "fact"), ("a", "b"))
+
+
+def test_to_batches_streams_every_row_in_slices(engine, monkeypatch):
+    engine.session.range(0, 12, 1, numPartitions=3).createOrReplaceTempView("twelve")
+    table = engine.con.table("twelve")  # three partitions of four rows
+    monkeypatch.setattr(spark_engine, "_SLICE_ROWS", 5)
+    reader = engine.to_batches(table)
+    batches = list(reader)
+    assert [batch.num_rows for batch in batches] == [4, 4, 4]
+    assert pa.Table.from_batches(batches, reader.schema).sort_by("id").column("id").to_pylist() == (
+        list(range(12))
+    )
+
+
+def test_to_batches_of_nothing_is_an_empty_stream(engine, tmp_path):
+    table = engine.read_parquet(resolve_input(_parquet(tmp_path, a=pa.array([1])), "fact"))
+    reader = engine.to_batches(table.filter(table.a > 1))
+    assert reader.schema.names == ["a"] and reader.read_all().num_rows == 0
+
+
+def test_slices_group_partitions_up_to_the_limit():
+    assert list(spark_engine._slices({0: 3, 1: 3, 2: 4}, 6)) == [[0, 1], [2]]
+    assert list(spark_engine._slices({2: 9, 0: 1}, 5)) == [[0], [2]]  # too big: alone
+    assert list(spark_engine._slices({}, 5)) == []
+
+
+REPORT_ROWS = {
+    "s": pa.array(["plain", "a,b", 'say "hi"', "  padded  ", "", None, "Ünïcödé"]),
+    "i": pa.array([1, None, 3, 4, 5, 6, 9_007_199_254_740_993], pa.int64()),
+    "f": pa.array([0.1, 1e-7, None, 1234.5, -2.0, 3e20, 0.0], pa.float64()),
+    "d": pa.array([dt.date(2026, 1, 15)] * 7, pa.date32()),
+}
+
+
+@pytest.mark.parametrize(
+    "fmt,compression",
+    [(fmt, codec) for fmt, codecs in COMPRESSIONS.items() for codec in codecs],
+)
+def test_report_files_match_duckdb_engine(engine, duckdb_engine, tmp_path, fmt, compression):
+    spec = ReportFileSettings(format=fmt, compression=compression, files=2)
+    source = resolve_input(_parquet(tmp_path, **REPORT_ROWS), "fact")
+    for name, on in (("spark", engine), ("duckdb", duckdb_engine)):
+        table = on.read_parquet(source)
+        on.write_report(table.order_by("i"), tmp_path / name, spec)
+    assert sorted(
+        p.name for p in (tmp_path / "spark").iterdir() if not p.name.startswith("part-")
+    ) == ["_SUCCESS"]
+    assert len(list((tmp_path / "spark").glob("part-*"))) == 2
+    assert_same_rows(
+        read_report_files(tmp_path / "spark"), read_report_files(tmp_path / "duckdb"), fmt
+    )
+
+
+def test_report_replaces_folder_only_when_complete(engine, tmp_path):
+    dest = tmp_path / "report"
+    dest.mkdir()
+    (dest / "part-old.json").write_text("{}\n")
+    (dest / "_SUCCESS").touch()
+    table = engine.read_parquet(resolve_input(_parquet(tmp_path, a=pa.array([1, 2])), "fact"))
+    with pytest.raises(EngineError):  # a cast that fails row by row, mid-write (ANSI mode)
+        engine.write_report(
+            table.select(a=(table.a.cast("string") + "x").cast("int64")),
+            dest,
+            ReportFileSettings(format="json", compression=None, files=1),
+        )
+    assert sorted(p.name for p in dest.iterdir()) == ["_SUCCESS", "part-old.json"]
+    assert not list(tmp_path.glob(".report.tmp-*"))
+
+
+def test_unreachable_master_fails_fast_and_clearly():
+    from tests.engines.spark_cluster import free_port
+
+    master = f"spark://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(EngineError, match=r"no Spark master answers at spark://127\.0\.0\.1"):
+        spark_engine.SparkEngine(Settings(engine="spark", master=master))
+
+
+def test_cluster_spark_defaults_win_over_ours(monkeypatch, tmp_path):
+    (tmp_path / "spark-defaults.conf").write_text(
+        "# set by the cluster admin\n\nspark.driver.memory 8g\n"
+        "spark.sql.autoBroadcastJoinThreshold=1m\n"  # properties syntax: key=value too
+    )
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    assert spark_engine._spark_defaults_keys() == {
+        "spark.driver.memory",
+        "spark.sql.autoBroadcastJoinThreshold",
+    }
