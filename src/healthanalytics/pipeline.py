@@ -162,7 +162,7 @@ def _run_stages(
     with stages.stage("clean") as notes:
         # The one pass over the input: every later step reads this table, not the file.
         staged = engine.materialize(stage_prescriptions(raw, fact.layout), "staged")
-        flagged = flag_duplicates(staged)
+        flagged = engine.share(flag_duplicates(staged), "flagged")
         counts = engine.to_arrow(flag_counts(flagged)).to_pylist()[0]
         clean = engine.materialize(prescriber_places(kept_rows(flagged)), "clean")
         cleaned = engine.to_arrow(cleaning_counts(clean)).to_pylist()[0]

@@ -93,6 +93,8 @@ def test_missing_claims_take_the_prescribers_rounded_mean():
             dict(npi="2222222222", city="A", claims=""),
             dict(npi="3333333333", city="A", claims="abc"),  # not a number: treated as missing
             dict(npi="3333333333", city="A", claims="40"),
+            dict(npi="3333333333", city="A", claims="NaN"),  # not a count either
+            dict(npi="3333333333", city="A", claims="inf"),
             # the mean is the prescriber's, across all of their places
             dict(npi="4444444444", city="A", claims="10"),
             dict(npi="4444444444", city="A", claims="21"),
@@ -104,12 +106,12 @@ def test_missing_claims_take_the_prescribers_rounded_mean():
     assert got == [
         dict(presc_id=1111111111, presc_city="A", lines=3, trx_cnt=35),
         dict(presc_id=2222222222, presc_city="A", lines=2, trx_cnt=None),
-        dict(presc_id=3333333333, presc_city="A", lines=2, trx_cnt=80),
+        dict(presc_id=3333333333, presc_city="A", lines=4, trx_cnt=160),
         dict(presc_id=4444444444, presc_city="A", lines=2, trx_cnt=31),
         dict(presc_id=4444444444, presc_city="B", lines=2, trx_cnt=26),
     ]
     assert rows(cleaning_counts(prescriber_places(table))) == [
-        dict(rows_clean=11, trx_unimputed=2, npi_luhn_failures=11)
+        dict(rows_clean=13, trx_unimputed=2, npi_luhn_failures=13)
     ]
 
 

@@ -64,6 +64,10 @@ class DuckDBEngine(Engine):
     def materialize(self, table: ir.Table, name: str) -> ir.Table:
         return self.con.create_table(name, table, temp=True, overwrite=True)
 
+    def share(self, table: ir.Table, name: str) -> ir.Table:
+        # Recomputing from in-memory tables is cheaper here than copying millions of rows.
+        return table
+
     def to_arrow(self, table: ir.Table) -> pa.Table:
         return table.to_pyarrow()
 

@@ -18,9 +18,10 @@ PLACE_KEYS = ("presc_id", "presc_fullname", "presc_city", "presc_state", "years_
 
 
 def to_number(text: ir.StringValue) -> ir.FloatingValue:
-    """The text as a float; null when empty or not a number. Both engines' casts ignore
-    surrounding blanks, and an explicit trim would cost more than the cast."""
-    return text.try_cast("float64")
+    """The text as a finite float; null when empty, not a number, NaN or infinite. Both
+    engines' casts ignore surrounding blanks, and an explicit trim would cost more."""
+    number = text.try_cast("float64")
+    return ibis.ifelse(number.isnan() | number.isinf(), ibis.null("float64"), number)
 
 
 def to_claims(text: ir.StringValue) -> ir.FloatingValue:
