@@ -31,7 +31,7 @@ from rich.table import Table
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 STAGE_LINE = re.compile(r"stage (\w+): end after ([0-9.]+) s")
-console = Console()
+console = Console(width=200)
 
 
 def cached_file(rows: int) -> tuple[Path, float | None]:
