@@ -45,6 +45,24 @@ def sql_type(dtype: pa.DataType, *, postgres: bool) -> str:
     raise TypeError(f"no SQL type for {dtype}")
 
 
+def columns_query(marker: str) -> str:
+    """The query listing a table's columns in order; `marker` is the driver's parameter mark."""
+    return (
+        "SELECT column_name FROM information_schema.columns "
+        f"WHERE table_name = {marker} AND table_schema = current_schema() "
+        "ORDER BY ordinal_position"
+    )
+
+
+def check_shape(name: str, found: list[str], where: str, remedy: str) -> None:
+    """Refuse a table whose columns are not the ones the schemas define."""
+    expected = TABLES[name].names
+    if found != expected:
+        raise WarehouseError(
+            f"table {name} in {where} has columns {found}, expected {expected}: {remedy}"
+        )
+
+
 def conform(rows: Rows, schema: pa.Schema, delivery_date: dt.date) -> pa.RecordBatchReader:
     """`rows` in the table's column order and types, with `delivery_date` added, streamed."""
     source = rows.to_reader() if isinstance(rows, pa.Table) else rows

@@ -14,6 +14,8 @@ from healthanalytics.io.warehouse.base import (
     Rows,
     Warehouse,
     WarehouseError,
+    check_shape,
+    columns_query,
     conform,
     run_row,
     sql_type,
@@ -43,20 +45,8 @@ class DuckDBWarehouse(Warehouse):
                 f"{_quote(field.name)} {sql_type(field.type, postgres=False)}" for field in schema
             )
             self.con.execute(f"CREATE TABLE IF NOT EXISTS {_quote(name)} ({columns})")
-            found = [
-                row[0]
-                for row in self.con.execute(
-                    "SELECT column_name FROM information_schema.columns "
-                    "WHERE table_name = ? AND table_schema = current_schema() "
-                    "ORDER BY ordinal_position",
-                    [name],
-                ).fetchall()
-            ]
-            if found != schema.names:
-                raise WarehouseError(
-                    f"table {name} in {self.path} has columns {found}, expected {schema.names}: "
-                    "use a new database file or drop the table"
-                )
+            found = [row[0] for row in self.con.execute(columns_query("?"), [name]).fetchall()]
+            check_shape(name, found, str(self.path), "use a new database file or drop the table")
 
     def replace_delivery(self, delivery_date: dt.date, tables: Mapping[str, Rows]) -> None:
         self._check_names(tables)

@@ -15,6 +15,8 @@ from healthanalytics.io.warehouse.base import (
     Rows,
     Warehouse,
     WarehouseError,
+    check_shape,
+    columns_query,
     conform,
     mask_url,
     run_row,
@@ -72,18 +74,9 @@ class PostgresWarehouse(Warehouse):
                             sql.Identifier(f"{name}_delivery_date_idx"), sql.Identifier(name)
                         )
                     )
-                cur.execute(
-                    "SELECT column_name FROM information_schema.columns "
-                    "WHERE table_name = %s AND table_schema = current_schema() "
-                    "ORDER BY ordinal_position",
-                    [name],
-                )
+                cur.execute(columns_query("%s"), [name])
                 found = [row[0] for row in cur.fetchall()]
-                if found != schema.names:
-                    raise WarehouseError(
-                        f"table {name} in {self.url} has columns {found}, expected "
-                        f"{schema.names}: use another database or drop the table"
-                    )
+                check_shape(name, found, self.url, "use another database or drop the table")
 
     def replace_delivery(self, delivery_date: dt.date, tables: Mapping[str, Rows]) -> None:
         self._check_names(tables)
