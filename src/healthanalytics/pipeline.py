@@ -28,7 +28,7 @@ from healthanalytics.transforms.quarantine import (
     kept_rows,
     quarantined_rows,
 )
-from healthanalytics.transforms.staging import flag_duplicates, stage_prescriptions
+from healthanalytics.transforms.staging import REASONS, flag_duplicates, stage_prescriptions
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def _run_stages(
         counts = engine.to_arrow(flag_counts(flagged)).to_pylist()[0]
         clean = engine.materialize(prescriber_places(kept_rows(flagged)), "clean")
         cleaned = engine.to_arrow(cleaning_counts(clean)).to_pylist()[0]
-        quarantined = counts["invalid_npi"] + counts["missing_drug"] + counts["duplicate_row"]
+        quarantined = sum(counts[reason] for reason in REASONS)
         record.update(
             rows_read=counts["rows_read"],
             rows_kept=counts["rows_kept"],

@@ -94,14 +94,14 @@ def prescriber_places(kept: ir.Table) -> ir.Table:
     mean = ibis.ifelse(
         known_total > 0, (places.claims.sum().over(per_prescriber) / known_total).round(0), None
     )
-    unknown = places.lines - places.known
-    imputed = ibis.ifelse(unknown > 0, unknown * mean, 0)
+    # null when the prescriber has no known count at all, and then so is trx_cnt
+    imputed = (places.lines - places.known) * mean
     return places.select(
         *PLACE_KEYS[:4],
         country_name=ibis.literal("USA"),
         years_of_exp=places.years_of_exp,
         lines=places.lines.cast("int64"),
-        trx_cnt=ibis.ifelse(places.known > 0, places.claims + imputed, imputed).cast("int64"),
+        trx_cnt=(places.claims.fill_null(0) + imputed).cast("int64"),
         total_day_supply=places.total_day_supply,
         total_drug_cost=places.total_drug_cost,
         trx_unimputed=ibis.ifelse(known_total == 0, places.lines, 0).cast("int64"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ibis.expr.types as ir
 
 from healthanalytics.layouts import RAW_COLUMNS
+from healthanalytics.transforms.staging import REASONS
 
 
 def kept_rows(flagged: ir.Table) -> ir.Table:
@@ -25,7 +26,5 @@ def flag_counts(flagged: ir.Table) -> ir.Table:
     return flagged.aggregate(
         rows_read=flagged.count(),
         rows_kept=kept.sum().cast("int64"),
-        invalid_npi=(reason == "invalid_npi").fill_null(False).sum().cast("int64"),
-        missing_drug=(reason == "missing_drug").fill_null(False).sum().cast("int64"),
-        duplicate_row=(reason == "duplicate_row").fill_null(False).sum().cast("int64"),
+        **{name: (reason == name).fill_null(False).sum().cast("int64") for name in REASONS},
     )
