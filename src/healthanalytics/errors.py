@@ -9,7 +9,8 @@ from pydantic import ValidationError
 from healthanalytics.io.warehouse import mask_url
 
 
-def _first_line(text: str) -> str:
+def first_line(text: str) -> str:
+    """The first line of the text that is not blank, stripped ("" when none)."""
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
@@ -20,7 +21,7 @@ def user_error_message(err: BaseException) -> str:
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in err.errors()
         )
         return f"invalid settings: {problems}"
-    message = _first_line(str(err)) or type(err).__name__
+    message = first_line(str(err)) or type(err).__name__
     module = type(err).__module__.split(".")[0]
     if module in ("duckdb", "_duckdb"):
         message = (
@@ -44,7 +45,7 @@ def _csv_problem(text: str) -> str | None:
     what = (
         f"expected {columns[1]} columns, found {columns[2]}"
         if columns
-        else _first_line(text.split("\n", 1)[1] if "\n" in text else "") or "malformed row"
+        else first_line(text.split("\n", 1)[1] if "\n" in text else "") or "malformed row"
     )
     where = file[1].strip() if file else "fact file"
     shown = f" ({row[1].strip()[:120]})" if row else ""

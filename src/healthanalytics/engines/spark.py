@@ -30,6 +30,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from healthanalytics.config import ReportFileSettings, Settings
 from healthanalytics.engines.base import Engine, EngineError
+from healthanalytics.errors import first_line
 from healthanalytics.io.inputs import InputFiles
 from healthanalytics.io.report_files import staged_folder
 
@@ -346,7 +347,7 @@ def _compress_zstd(folder: Path) -> None:
 
 
 def _first_line(err: BaseException) -> str:
-    return next((line.strip() for line in str(err).splitlines() if line.strip()), repr(err))
+    return first_line(str(err)) or repr(err)
 
 
 _READ_FILE = re.compile(r"Encountered error while reading file (\S+?)\.?\s")
