@@ -26,9 +26,11 @@ from healthanalytics.transforms.prescribers import top_prescribers_by_state
 from healthanalytics.transforms.quarantine import (
     flag_counts,
     kept_rows,
+    numbered_copies,
     quarantined_rows,
+    shared_fingerprints,
 )
-from healthanalytics.transforms.staging import REASONS, flag_duplicates, stage_prescriptions
+from healthanalytics.transforms.staging import REASONS, stage_prescriptions
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +164,11 @@ def _run_stages(
     with stages.stage("clean") as notes:
         # The one pass over the input: every later step reads this table, not the file.
         staged = engine.materialize(stage_prescriptions(raw, fact.layout), "staged")
-        flagged = engine.share(flag_duplicates(staged), "flagged")
-        counts = engine.to_arrow(flag_counts(flagged)).to_pylist()[0]
-        clean = engine.materialize(prescriber_places(kept_rows(flagged)), "clean")
+        shared = engine.materialize(shared_fingerprints(staged), "shared_fingerprints")
+        numbered = engine.materialize(numbered_copies(staged, shared), "numbered_copies")
+        counts = engine.to_arrow(flag_counts(staged, numbered)).to_pylist()[0]
+        kept = kept_rows(staged, shared, numbered)
+        clean = engine.materialize(prescriber_places(kept), "clean")
         cleaned = engine.to_arrow(cleaning_counts(clean)).to_pylist()[0]
         quarantined = sum(counts[reason] for reason in REASONS)
         record.update(
@@ -243,7 +247,7 @@ def _run_stages(
             {
                 "city_report": engine.to_arrow(city),
                 "prescriber_report": engine.to_arrow(prescribers),
-                "quarantine": engine.to_batches(quarantined_rows(flagged)),
+                "quarantine": engine.to_batches(quarantined_rows(staged, numbered)),
             },
         )
         notes.append(f"{warehouse.kind} {mask_url(settings.warehouse_target)}")

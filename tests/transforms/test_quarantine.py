@@ -1,4 +1,4 @@
-"""Kept and quarantined rows and their counts."""
+"""Splitting staged lines into kept and quarantined, and counting them."""
 
 import ibis
 
@@ -6,47 +6,71 @@ from healthanalytics.layouts import RAW_COLUMNS
 from healthanalytics.transforms.quarantine import (
     flag_counts,
     kept_rows,
+    numbered_copies,
     quarantined_rows,
+    shared_fingerprints,
 )
 from tests.transforms.conftest import rows
 
 
-def flagged(lines):
-    data = {name: [] for name in (*RAW_COLUMNS, "reason")}
-    for npi, reason in lines:
+def staged(lines):
+    """Staged lines from (npi, fingerprint, per-line reason); other columns fixed text."""
+    data = {name: [] for name in (*RAW_COLUMNS, "_hash", "reason")}
+    for npi, fingerprint, reason in lines:
         for name in data:
-            data[name].append({"npi": npi, "reason": reason}.get(name, f"{name}-v"))
-    return ibis.memtable(data, schema={name: "string" for name in data})
+            values = {"npi": npi, "_hash": fingerprint, "reason": reason}
+            data[name].append(values.get(name, f"{name}-v"))
+    schema = {name: "string" for name in data} | {"_hash": "int64"}
+    return ibis.memtable(data, schema=schema)
 
 
-TABLE = flagged(
+TABLE = staged(
     [
-        ("1234567893", None),  # kept, Luhn holds
-        ("1234567890", None),  # kept
-        ("12", "invalid_npi"),
-        ("1234567893", "duplicate_row"),
-        ("1234567893", "missing_drug"),
+        ("1234567893", 1, None),  # kept
+        ("1234567893", 1, None),  # its exact copy: duplicate_row
+        ("1234567890", 2, None),  # kept
+        ("1234567891", 2, None),  # same fingerprint, other text: kept (a hash collision)
+        ("12", 3, "invalid_npi"),
+        ("12", 3, "invalid_npi"),  # rejected copies keep their own reason
+        ("1234567893", 4, "missing_drug"),
     ]
 )
 
 
+def split(table):
+    shared = shared_fingerprints(table)
+    numbered = numbered_copies(table, shared)
+    return shared, numbered
+
+
+def test_only_shared_fingerprints_are_compared():
+    shared, numbered = split(TABLE)
+    assert rows(shared) == [{"_hash": 1}, {"_hash": 2}]
+    got = rows(numbered.select("npi", "copy"))
+    assert got == [
+        {"npi": "1234567890", "copy": 0},
+        {"npi": "1234567891", "copy": 0},
+        {"npi": "1234567893", "copy": 0},
+        {"npi": "1234567893", "copy": 1},
+    ]
+
+
 def test_counts_reconcile():
-    assert rows(flag_counts(TABLE)) == [
-        dict(
-            rows_read=5,
-            rows_kept=2,
-            invalid_npi=1,
-            missing_drug=1,
-            duplicate_row=1,
-        )
+    _, numbered = split(TABLE)
+    assert rows(flag_counts(TABLE, numbered)) == [
+        dict(rows_read=7, rows_kept=3, invalid_npi=2, missing_drug=1, duplicate_row=1)
     ]
 
 
 def test_split_keeps_raw_values():
-    assert [r["npi"] for r in rows(kept_rows(TABLE))] == ["1234567890", "1234567893"]
-    held = rows(quarantined_rows(TABLE).select("reason", "raw_npi", "raw_city"))
+    shared, numbered = split(TABLE)
+    kept = rows(kept_rows(TABLE, shared, numbered))
+    assert [r["npi"] for r in kept] == ["1234567890", "1234567891", "1234567893"]
+    assert list(kept[0]) == list(RAW_COLUMNS)
+    held = rows(quarantined_rows(TABLE, numbered).select("reason", "raw_npi", "raw_city"))
     assert held == [
         {"reason": "duplicate_row", "raw_npi": "1234567893", "raw_city": "city-v"},
+        {"reason": "invalid_npi", "raw_npi": "12", "raw_city": "city-v"},
         {"reason": "invalid_npi", "raw_npi": "12", "raw_city": "city-v"},
         {"reason": "missing_drug", "raw_npi": "1234567893", "raw_city": "city-v"},
     ]

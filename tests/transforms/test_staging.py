@@ -2,8 +2,14 @@
 
 import ibis
 
-from healthanalytics.layouts import COURSE, Layout
-from healthanalytics.transforms.staging import flag_prescriptions, luhn_valid
+from healthanalytics.layouts import COURSE, RAW_COLUMNS, Layout
+from healthanalytics.transforms.quarantine import (
+    kept_rows,
+    numbered_copies,
+    quarantined_rows,
+    shared_fingerprints,
+)
+from healthanalytics.transforms.staging import luhn_valid, stage_prescriptions
 from tests.transforms.conftest import rows
 
 HEADER = {
@@ -35,6 +41,17 @@ def raw_table(lines, extra=None):
                 {"npi": npi, "brand_name": drug, "claims": claims}.get(canonical, f"{canonical}-x")
             )
     return ibis.memtable(data, schema={name: "string" for name in data})
+
+
+def flag_prescriptions(raw, layout):
+    """Every line with its final reason (null when kept), as the pipeline splits them."""
+    staged = stage_prescriptions(raw, layout)
+    shared = shared_fingerprints(staged)
+    numbered = numbered_copies(staged, shared)
+    kept = kept_rows(staged, shared, numbered).mutate(reason=ibis.null("string"))
+    held = quarantined_rows(staged, numbered)
+    held = held.select(*(held[f"raw_{name}"].name(name) for name in RAW_COLUMNS), "reason")
+    return kept.union(held)
 
 
 def reasons(table):
@@ -117,8 +134,8 @@ def test_rows_differing_only_in_an_unmapped_column_are_not_duplicates():
 
 def test_staged_columns_are_canonical_text_with_blanks_as_null():
     raw = raw_table([("1234567893", "A", "")])
-    staged = flag_prescriptions(raw, LAYOUT)
-    assert staged.columns == (*COURSE, "reason")
+    staged = stage_prescriptions(raw, LAYOUT)
+    assert staged.columns == (*COURSE, "_hash", "reason")
     assert rows(staged.select("claims", "years_of_exp")) == [
         {"claims": None, "years_of_exp": "years_of_exp-x"}
     ]

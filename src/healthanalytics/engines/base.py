@@ -33,10 +33,6 @@ class Engine(ABC):
     def materialize(self, table: ir.Table, name: str) -> ir.Table:
         """The table computed once and kept for the rest of the run."""
 
-    def share(self, table: ir.Table, name: str) -> ir.Table:
-        """A result several later steps read: kept once where recomputing costs more."""
-        return self.materialize(table, name)
-
     @abstractmethod
     def to_arrow(self, table: ir.Table) -> pa.Table:
         """A small result as one Arrow table."""

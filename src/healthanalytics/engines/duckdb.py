@@ -62,11 +62,11 @@ class DuckDBEngine(Engine):
         return self.con.read_parquet(list(files.paths))
 
     def materialize(self, table: ir.Table, name: str) -> ir.Table:
-        return self.con.create_table(name, table, temp=True, overwrite=True)
-
-    def share(self, table: ir.Table, name: str) -> ir.Table:
-        # Recomputing from in-memory tables is cheaper here than copying millions of rows.
-        return table
+        # One CREATE TABLE AS: Ibis' create_table runs CREATE then INSERT, which took twice
+        # as long for 25M staged lines (duckdb 1.5).
+        query = self.con.compile(table)
+        self.con.raw_sql(f"CREATE OR REPLACE TEMP TABLE {_quoted(name)} AS {query}")
+        return self.con.table(name)
 
     def to_arrow(self, table: ir.Table) -> pa.Table:
         return table.to_pyarrow()
@@ -93,3 +93,7 @@ class DuckDBEngine(Engine):
         with fsspec.open(path, "rb") as raw, bz2.open(raw) as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 16 * 1024 * 1024)
         return str(target)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
