@@ -14,7 +14,6 @@ import string
 from collections.abc import Iterator
 from pathlib import Path
 
-import fsspec
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -266,12 +265,8 @@ class SparkEngine(Engine):
         user chose a number; adaptive execution then merges the small ones."""
         if "spark.sql.shuffle.partitions" in self._user_conf:
             return
-        try:
-            size = sum(fsspec.core.url_to_fs(p)[0].size(p) or 0 for p in files.paths)
-        except (OSError, ValueError, ImportError):
-            return  # a file system fsspec cannot reach: keep Spark's default
         expansion = 4 if files.format == "parquet" else _EXPANSION[files.compression]
-        self._input_bytes += size * expansion
+        self._input_bytes += files.size * expansion
         parts = math.ceil(self._input_bytes / _PARTITION_BYTES)
         partitions = max(self.session.sparkContext.defaultParallelism, parts)
         self.session.conf.set("spark.sql.shuffle.partitions", str(partitions))
