@@ -29,7 +29,9 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from healthanalytics.config import ReportFileSettings, Settings
 from healthanalytics.engines.base import Engine, EngineError
+from healthanalytics.engines.spark_files import HadoopFiles
 from healthanalytics.errors import first_line
+from healthanalytics.io.files import FileAccess, uri_scheme
 from healthanalytics.io.inputs import InputFiles
 from healthanalytics.io.report_files import staged_folder
 
@@ -115,6 +117,7 @@ class SparkEngine(Engine):
         self.con.compiler = _Compiler()
         self._input_bytes = 0
         self._views = itertools.count()
+        self._hadoop_files = HadoopFiles(self.session)
 
     def describe(self) -> str:
         context = self.session.sparkContext
@@ -125,6 +128,13 @@ class SparkEngine(Engine):
             f"spark {pyspark.__version__} master={context.master} app={context.applicationId} "
             f"parallelism={context.defaultParallelism}, {settings}"
         )
+
+    def file_access(self, source: str) -> FileAccess:
+        # a URI is listed and opened through the cluster's Hadoop configuration, as Spark will
+        # read it (schemes fsspec does not know included); plain local paths stay with fsspec
+        if uri_scheme(source) is None:
+            return super().file_access(source)
+        return self._hadoop_files
 
     def read_csv(self, files: InputFiles, columns: tuple[str, ...]) -> ir.Table:
         self._check_readable(files)
