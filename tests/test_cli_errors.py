@@ -96,3 +96,9 @@ def test_empty_fact_file(tmp_path, content):
     fact.write_bytes(content)
     message = failing_run(tmp_path, "--fact", str(fact))
     assert "empty.csv" in message
+
+
+def test_hadoop_uri_on_duckdb_points_to_spark(tmp_path):
+    # viewfs:// is Hadoop's: the DuckDB engine (fsspec) cannot list it
+    message = failing_run(tmp_path, "--fact", "viewfs://cluster/data/fact.csv.gz")
+    assert "viewfs://cluster/data/fact.csv.gz" in message and "Spark engine" in message

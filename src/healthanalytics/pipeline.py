@@ -147,9 +147,9 @@ def _run_stages(
 
     with stages.stage("ingest") as notes:
         log.info("engine: %s", engine.describe())
-        fact = open_fact(fact_source)
+        fact = open_fact(fact_source, engine.file_access(fact_source))
         record["layout"] = fact.layout.name
-        city_files, city_header = open_cities(city_source)
+        city_files, city_header = open_cities(city_source, engine.file_access(city_source))
         raw = engine.read(fact.files, fact.header)
         cities = engine.materialize(stage_cities(engine.read(city_files, city_header)), "cities")
         notes.append(

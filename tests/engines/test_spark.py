@@ -1,11 +1,15 @@
 """The Spark engine produces what the DuckDB engine produces: the real CLI on a real standalone
-cluster and on local[2], every persisted table and report file compared row for row; plus the
-engine's own edges, in process."""
+cluster and on local[2], every persisted table and report file compared row for row, inputs given
+as local paths or as viewfs:// URIs only Hadoop resolves; plus the engine's own edges, in
+process."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gzip
+import io
+import itertools
 import json
 import math
 import os
@@ -20,10 +24,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from healthanalytics.io.inputs import bundled, resolve_input
+from healthanalytics.io.files import LOCAL_FILES
+from healthanalytics.io.inputs import InputError, InputFiles, bundled, read_header, resolve_input
 from healthanalytics.io.report_files import COMPRESSIONS, read_report_files
 from healthanalytics.io.warehouse import open_warehouse
 from tests.engines.spark_cluster import FAST_JVM, missing_requirement, standalone_cluster
+from tests.test_cli_errors import failing_run
 
 pytestmark = pytest.mark.spark
 
@@ -35,7 +41,7 @@ from pyspark.sql import functions as F  # noqa: E402
 
 from healthanalytics import pipeline  # noqa: E402
 from healthanalytics.config import ReportFileSettings, Settings  # noqa: E402
-from healthanalytics.engines import EngineError, create_engine  # noqa: E402
+from healthanalytics.engines import EngineError, create_engine, spark_files  # noqa: E402
 from healthanalytics.engines import spark as spark_engine  # noqa: E402
 from healthanalytics.transforms import cities, cleaning, staging  # noqa: E402
 
@@ -81,8 +87,11 @@ def assert_same_rows(spark: pa.Table, duckdb: pa.Table, what: str) -> None:
     assert not differ, f"{what}: {len(differ)} rows differ, first: {differ[0]}"
 
 
-def assert_same_run(spark_out: Path, duckdb_out: Path, spark_db: str | None = None) -> None:
-    """Every persisted table and every report file of the two runs hold the same rows."""
+def assert_same_run(
+    spark_out: Path, duckdb_out: Path, spark_db: str | None = None, fact_source: str | None = None
+) -> None:
+    """Every persisted table and every report file of the two runs hold the same rows; the
+    Spark run read `fact_source` when given (the DuckDB run a local copy of it)."""
     with (
         open_warehouse(spark_db or str(spark_out / "healthanalytics.duckdb")) as spark,
         open_warehouse(str(duckdb_out / "healthanalytics.duckdb")) as duckdb,
@@ -94,7 +103,11 @@ def assert_same_run(spark_out: Path, duckdb_out: Path, spark_db: str | None = No
             duckdb.read_table("pipeline_runs"),
         )
     assert spark_runs.column("engine").to_pylist() == ["spark"]
-    assert spark_runs.drop(RUN_VOLATILE).to_pylist() == duckdb_runs.drop(RUN_VOLATILE).to_pylist()
+    volatile = RUN_VOLATILE
+    if fact_source:
+        assert spark_runs.column("fact_source").to_pylist() == [fact_source]
+        volatile = [*RUN_VOLATILE, "fact_source"]
+    assert spark_runs.drop(volatile).to_pylist() == duckdb_runs.drop(volatile).to_pylist()
     for name in ("city_report", "prescriber_report"):
         spark_files, duckdb_files = (
             read_report_files(spark_out / name),
@@ -146,6 +159,24 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+def _run(out: Path, mode: str, master: str | None, *args: str, conf: dict | None = None) -> Path:
+    """The CLI run into `out` on DuckDB or on Spark at `master`; it must succeed."""
+    args = ("--output", str(out), "--run-date", RUN_DATE, "--log-file", str(out / "run.log"),
+            *args)  # fmt: skip
+    if mode == "duckdb":
+        args += ("--engine", "duckdb")
+    else:
+        args += ("--engine", "spark", "--master", master)
+        # adaptive re-planning costs more than it saves on test-sized data; the cluster runs
+        # keep it, as users run it
+        settings = (FAST_CONF if mode == "cluster" else FAST_CONF | LOCAL_CONF) | (conf or {})
+        for setting in settings.items():
+            args += ("--spark-conf", "=".join(setting))
+    finished = _cli(*args, cwd=out)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return out
+
+
 @pytest.fixture(scope="session")
 def run_outputs(tmp_path_factory, cluster, facts) -> Callable[..., Path]:
     """`(fact, mode[, db])` -> the output folder of that CLI run; each run happens once."""
@@ -154,24 +185,10 @@ def run_outputs(tmp_path_factory, cluster, facts) -> Callable[..., Path]:
     def produce(fact: str, mode: str, db: str | None = None) -> Path:
         key = (fact, mode, db)
         if key not in done:
+            master = cluster.master_url if mode == "cluster" else "local[2]"
             out = tmp_path_factory.mktemp(f"{fact}-{mode}")
-            args = ["--fact", facts[fact], "--output", str(out), "--run-date", RUN_DATE,
-                    "--log-file", str(out / "run.log")]  # fmt: skip
-            if db:
-                args += ["--db", db]
-            if mode == "duckdb":
-                args += ["--engine", "duckdb"]
-            else:
-                master = cluster.master_url if mode == "cluster" else "local[2]"
-                args += ["--engine", "spark", "--master", master]
-                # adaptive re-planning costs more than it saves on test-sized data; the cluster
-                # runs keep it, as users run it
-                conf = FAST_CONF if mode == "cluster" else FAST_CONF | LOCAL_CONF
-                for setting in conf.items():
-                    args += ["--spark-conf", "=".join(setting)]
-            finished = _cli(*args, cwd=out)
-            assert finished.returncode == 0, finished.stderr[-3000:]
-            done[key] = out
+            args = ["--fact", facts[fact], *(["--db", db] if db else [])]
+            done[key] = _run(out, mode, master, *args)
         return done[key]
 
     return produce
@@ -197,6 +214,72 @@ def test_cluster_run_ran_on_the_cluster(run_outputs, cluster):
 def test_spark_run_loads_postgresql(run_outputs, pg_url):
     spark_out = run_outputs("sample", "cluster", db=pg_url)
     assert_same_run(spark_out, run_outputs("sample", "duckdb"), spark_db=pg_url)
+
+
+# --- inputs through Hadoop -------------------------------------------------------------------
+
+VIEWFS = "viewfs://test/data"
+# what each run reads through viewfs://, so that every input shape runs on one of the masters
+HADOOP_RUNS = {
+    "local": ("fact_parts", "cities.parquet"),  # a folder of gzip CSV parts; one Parquet file
+    "cluster": ("fact.csv.gz", "city_parts"),  # one gzip CSV file; a folder of Parquet parts
+}
+
+
+@pytest.fixture(scope="session")
+def hadoop_data(tmp_path_factory) -> Path:
+    """The sample and the bundled cities, as single files and as folders of parts."""
+    data = tmp_path_factory.mktemp("hadoop") / "data"
+    (data / "fact_parts").mkdir(parents=True)
+    lines = Path(SAMPLE).read_bytes().splitlines(keepends=True)
+    (data / "fact.csv.gz").write_bytes(gzip.compress(b"".join(lines)))
+    for index, rows in enumerate((lines[1:50], lines[50:])):
+        part = data / "fact_parts" / f"part-{index:05d}.csv.gz"
+        part.write_bytes(gzip.compress(b"".join([lines[0], *rows])))
+    (data / "fact_parts" / "_SUCCESS").touch()
+    cities = pq.read_table(bundled("us_cities_dimension.parquet"))
+    pq.write_table(cities, data / "cities.parquet")
+    (data / "city_parts").mkdir()
+    half = cities.num_rows // 2
+    for index, part in enumerate((cities.slice(0, half), cities.slice(half))):
+        pq.write_table(part, data / "city_parts" / f"part-{index:05d}.parquet")
+    return data
+
+
+def viewfs_mount(data: Path) -> dict[str, str]:
+    """Hadoop configuration alone, no connector and no code of ours, that shows the local
+    folder `data` at viewfs://test/data (a ViewFS mount table named test); fsspec has no
+    viewfs at all, so every listing and header read must go through Hadoop."""
+    return {"spark.hadoop.fs.viewfs.mounttable.test.link./data": data.as_uri()}
+
+
+@pytest.mark.parametrize("mode", ["local", "cluster"])
+def test_viewfs_run_matches_duckdb_run_on_the_local_files(request, tmp_path, hadoop_data, mode):
+    fact, city = HADOOP_RUNS[mode]
+    master = request.getfixturevalue("cluster").master_url if mode == "cluster" else "local[2]"
+    spark_out, duckdb_out = tmp_path / "spark", tmp_path / "duckdb"
+    spark_out.mkdir()
+    duckdb_out.mkdir()
+    _run(spark_out, mode, master, "--fact", f"{VIEWFS}/{fact}", "--city", f"{VIEWFS}/{city}",
+         conf=viewfs_mount(hadoop_data))  # fmt: skip
+    _run(duckdb_out, "duckdb", None,
+         "--fact", str(hadoop_data / fact), "--city", str(hadoop_data / city))  # fmt: skip
+    assert_same_run(spark_out, duckdb_out, fact_source=f"{VIEWFS}/{fact}")
+
+
+def test_cli_names_the_connector_a_scheme_needs(tmp_path):
+    # no hadoop-aws here: the run stops before reading anything, in one line
+    message = failing_run(
+        tmp_path, "--engine", "spark", "--master", "local[1]",
+        "--spark-conf", "spark.ui.enabled=false", "--fact", "s3a://bucket/part_d/fact.csv.gz",
+        env={"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": NO_PYTHON},
+    )  # fmt: skip
+    assert re.search(
+        r"error: fact input s3a://bucket/part_d/fact\.csv\.gz cannot be read: the cluster's "
+        r"Hadoop has no file system for s3a:// — add its connector to the cluster: hadoop-aws "
+        r"\(--spark-conf spark\.jars\.packages=org\.apache\.hadoop:hadoop-aws:\d+\.\d+\.\d+\)",
+        message,
+    ), message
 
 
 # --- the engine in process --------------------------------------------------------------------
@@ -429,3 +512,110 @@ def test_cluster_spark_defaults_win_over_ours(monkeypatch, tmp_path):
         "spark.driver.memory",
         "spark.sql.autoBroadcastJoinThreshold",
     }
+
+
+# --- the driver's Hadoop file access, in process ----------------------------------------------
+
+_mounts = itertools.count()
+
+
+def _mount(engine, folder: Path) -> str:
+    """A new viewfs:// root showing `folder`, set in the running session's Hadoop configuration
+    (a new mount table name each time: Hadoop caches a file system per scheme and name)."""
+    table = f"mount{next(_mounts)}"
+    conf = engine.session.sparkContext._jsc.hadoopConfiguration()
+    conf.set(f"fs.viewfs.mounttable.{table}.link./data", folder.as_uri())
+    return f"viewfs://{table}/data"
+
+
+@pytest.mark.parametrize("name", ["fact.csv.gz", "fact_parts", "cities.parquet", "city_parts"])
+def test_hadoop_files_find_what_fsspec_finds(engine, hadoop_data, name):
+    root = _mount(engine, hadoop_data)
+    hadoop = engine.file_access(root)
+    assert engine.file_access(str(hadoop_data)) is LOCAL_FILES  # plain paths stay with fsspec
+    through = resolve_input(f"{root}/{name}", "fact", hadoop)
+    local = resolve_input(str(hadoop_data / name), "fact")
+    assert through == InputFiles(
+        f"{root}/{name}",
+        tuple(path.replace(str(hadoop_data), root) for path in local.paths),
+        local.format,
+        local.compression,
+        local.size,
+    )
+    assert read_header(through, hadoop) == read_header(local)
+
+
+def test_hadoop_file_reads_and_seeks(engine, tmp_path):
+    (tmp_path / "ten.bin").write_bytes(bytes(range(10)))
+    root = _mount(engine, tmp_path)
+    with engine.file_access(root).open(f"{root}/ten.bin") as handle:
+        assert handle.read(3) == bytes([0, 1, 2])
+        assert handle.seek(-2, io.SEEK_END) == 8 and handle.read() == bytes([8, 9])
+        assert handle.seek(-5, io.SEEK_CUR) == 5 and handle.tell() == 5
+        assert handle.read(100) == bytes(range(5, 10)) and handle.read(1) == b""
+
+
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("nope.csv", "fact file not found: {root}/nope.csv — check the path or pass --fact."),
+        (
+            "markers",  # a folder holding only a _SUCCESS marker
+            "fact folder {root}/markers holds no data files (empty files and names starting "
+            "with _ or . are skipped): point --fact at the data or a folder of its part files.",
+        ),
+    ],
+)
+def test_missing_or_empty_hadoop_input(engine, tmp_path, name, message):
+    (tmp_path / "markers").mkdir()
+    (tmp_path / "markers" / "_SUCCESS").touch()
+    root = _mount(engine, tmp_path)
+    with pytest.raises(InputError) as caught:
+        resolve_input(f"{root}/{name}", "fact", engine.file_access(root))
+    assert str(caught.value) == message.format(root=root)
+
+
+@pytest.mark.parametrize(
+    "uri,remedy",
+    [
+        ("s3a://bucket/x.csv", r"add its connector to the cluster: hadoop-aws \(--spark-conf "
+                               r"spark\.jars\.packages=org\.apache\.hadoop:hadoop-aws:\d"),
+        ("gs://bucket/x.csv", r"add its connector to the cluster: the GCS connector "
+                              r"\(com\.google\.cloud\.bigdataoss:gcs-connector"),
+        ("nosuch://bucket/x.csv", r"add the connector jar that provides it to the cluster, or "
+                                  r"check the URI$"),
+    ],
+)  # fmt: skip
+def test_scheme_without_a_hadoop_file_system_names_its_connector(engine, uri, remedy):
+    scheme = uri.split(":")[0]
+    with pytest.raises(InputError) as caught:
+        resolve_input(uri, "fact", engine.file_access(uri))
+    message = str(caught.value)
+    assert message.startswith(
+        f"fact input {uri} cannot be read: the cluster's Hadoop has no file system for "
+        f"{scheme}:// — "
+    )
+    assert re.search(remedy, message) and "\n" not in message, message
+
+
+@pytest.mark.parametrize(
+    "java_class,text,python_class",
+    [
+        # HDFS refusing a user; S3A refusing a request; the local file system refusing a file
+        ("org.apache.hadoop.security.AccessControlException", "Permission denied: user=x",
+         PermissionError),
+        ("java.nio.file.AccessDeniedException", "s3a://b/k: getFileStatus", PermissionError),
+        ("java.io.FileNotFoundException", "/data/f.csv (Permission denied)", PermissionError),
+        ("java.io.FileNotFoundException", "File /data/f.csv does not exist", FileNotFoundError),
+        ("java.io.IOException", "java.io.IOException: disk on fire", OSError),
+    ],
+)  # fmt: skip
+def test_hadoop_exceptions_become_python_ones(engine, java_class, text, python_class):
+    jvm = engine.session._jvm
+    thrown = functools.reduce(getattr, java_class.split("."), jvm)(text)
+    # a real Java exception, thrown in the JVM as the cause of another one
+    failed = jvm.java.util.concurrent.CompletableFuture.failedFuture(thrown)
+    with pytest.raises(OSError) as caught, spark_files._hadoop_errors():
+        failed.get()
+    assert type(caught.value) is python_class
+    assert str(caught.value).endswith(text)

@@ -9,6 +9,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from healthanalytics.config import ReportFileSettings
+from healthanalytics.io.files import LOCAL_FILES, FileAccess
 from healthanalytics.io.inputs import InputFiles
 
 
@@ -44,6 +45,11 @@ class Engine(ABC):
     @abstractmethod
     def write_report(self, table: ir.Table, dest: Path, spec: ReportFileSettings) -> None:
         """The report written as a folder of part files, `_SUCCESS` last, all or nothing."""
+
+    def file_access(self, source: str) -> FileAccess:
+        """How the driver lists and opens the files behind `source` before the engine reads
+        them: the way this engine reaches them (fsspec unless the engine says otherwise)."""
+        return LOCAL_FILES
 
     def read(self, files: InputFiles, columns: tuple[str, ...]) -> ir.Table:
         """The input, whichever its format."""

@@ -14,7 +14,6 @@ import string
 from collections.abc import Iterator
 from pathlib import Path
 
-import fsspec
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -30,7 +29,9 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from healthanalytics.config import ReportFileSettings, Settings
 from healthanalytics.engines.base import Engine, EngineError
+from healthanalytics.engines.spark_files import HadoopFiles
 from healthanalytics.errors import first_line
+from healthanalytics.io.files import FileAccess, uri_scheme
 from healthanalytics.io.inputs import InputFiles
 from healthanalytics.io.report_files import staged_folder
 
@@ -116,6 +117,7 @@ class SparkEngine(Engine):
         self.con.compiler = _Compiler()
         self._input_bytes = 0
         self._views = itertools.count()
+        self._hadoop_files = HadoopFiles(self.session)
 
     def describe(self) -> str:
         context = self.session.sparkContext
@@ -126,6 +128,13 @@ class SparkEngine(Engine):
             f"spark {pyspark.__version__} master={context.master} app={context.applicationId} "
             f"parallelism={context.defaultParallelism}, {settings}"
         )
+
+    def file_access(self, source: str) -> FileAccess:
+        # a URI is listed and opened through the cluster's Hadoop configuration, as Spark will
+        # read it (schemes fsspec does not know included); plain local paths stay with fsspec
+        if uri_scheme(source) is None:
+            return super().file_access(source)
+        return self._hadoop_files
 
     def read_csv(self, files: InputFiles, columns: tuple[str, ...]) -> ir.Table:
         self._check_readable(files)
@@ -266,12 +275,8 @@ class SparkEngine(Engine):
         user chose a number; adaptive execution then merges the small ones."""
         if "spark.sql.shuffle.partitions" in self._user_conf:
             return
-        try:
-            size = sum(fsspec.core.url_to_fs(p)[0].size(p) or 0 for p in files.paths)
-        except (OSError, ValueError, ImportError):
-            return  # a file system fsspec cannot reach: keep Spark's default
         expansion = 4 if files.format == "parquet" else _EXPANSION[files.compression]
-        self._input_bytes += size * expansion
+        self._input_bytes += files.size * expansion
         parts = math.ceil(self._input_bytes / _PARTITION_BYTES)
         partitions = max(self.session.sparkContext.defaultParallelism, parts)
         self.session.conf.set("spark.sql.shuffle.partitions", str(partitions))

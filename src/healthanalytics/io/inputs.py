@@ -1,16 +1,20 @@
-"""Finding input files and reading a CSV header, before any engine touches the data."""
+"""Finding input files and reading their header, before the engine reads the data.
+
+Files are listed and opened through the `FileAccess` the engine hands over (see io/files.py).
+"""
 
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Literal
 
-import fsspec
 import pyarrow as pa
 
+from healthanalytics.errors import first_line
+from healthanalytics.io.files import LOCAL_FILES, FileAccess, FileEntry
 from healthanalytics.layouts import Layout, check_city_header, detect_layout
 
 FileFormat = Literal["csv", "parquet"]
@@ -30,12 +34,13 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class InputFiles:
-    """One logical input: its part files, their format and compression."""
+    """One logical input: its part files, their format, compression and total size in bytes."""
 
     source: str
     paths: tuple[str, ...]
     format: FileFormat
     compression: Compression
+    size: int
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,8 @@ def bundled(name: str) -> str:
     return str(resources.files("healthanalytics") / "data" / name)
 
 
-def _sniff(fs: fsspec.AbstractFileSystem, path: str) -> tuple[FileFormat, Compression]:
-    with fs.open(path, "rb") as handle:
+def _sniff(access: FileAccess, path: str) -> tuple[FileFormat, Compression]:
+    with access.open(path) as handle:
         head = handle.read(4)
     for magic, fmt, compression in _MAGIC:
         if head.startswith(magic):
@@ -61,30 +66,47 @@ def _sniff(fs: fsspec.AbstractFileSystem, path: str) -> tuple[FileFormat, Compre
     return "csv", None
 
 
-def resolve_input(source: str, role: str) -> InputFiles:
-    """The files behind `source` (one file or a folder of part files), format from magic bytes."""
-    fs, root = fsspec.core.url_to_fs(source)
-    protocol = source.split("://", 1)[0] if "://" in source else None
-    try:
-        is_dir = fs.isdir(root)
-        if not is_dir and not fs.isfile(root):
-            raise InputError(f"{role} file not found: {source} — check the path or pass --{role}.")
-    except OSError as err:
-        raise InputError(f"{role} input {source} cannot be read: {err}") from err
-    if is_dir:
-        parts = sorted(
-            p for p in fs.find(root) if not Path(p).name.startswith(("_", ".")) and fs.size(p) > 0
+def _data_files(access: FileAccess, source: str, role: str) -> list[FileEntry]:
+    entry = access.stat(source)
+    if not entry.is_dir:
+        return [entry]
+    parts = sorted(
+        (
+            found
+            for found in access.list_files(source)
+            if not PurePosixPath(found.path).name.startswith(("_", ".")) and found.size > 0
+        ),
+        key=lambda found: found.path,
+    )
+    if not parts:
+        raise InputError(
+            f"{role} folder {source} holds no data files (empty files and names starting with "
+            f"_ or . are skipped): point --{role} at the data or a folder of its part files."
         )
-        if not parts:
-            raise InputError(f"{role} folder {source} holds no data files.")
-    else:
-        parts = [root]
-    kinds = {_sniff(fs, p) for p in parts}
+    return parts
+
+
+def resolve_input(source: str, role: str, access: FileAccess = LOCAL_FILES) -> InputFiles:
+    """The files behind `source` (one file or a folder of part files), format from magic bytes."""
+    try:
+        parts = _data_files(access, source, role)
+        kinds = {_sniff(access, part.path) for part in parts}
+    except FileNotFoundError as err:
+        raise InputError(
+            f"{role} file not found: {source} — check the path or pass --{role}."
+        ) from err
+    except PermissionError as err:
+        raise InputError(
+            f"{role} input {source} is not readable: permission denied ({first_line(str(err))}); "
+            "grant read access to the user running the pipeline."
+        ) from err
+    except OSError as err:
+        raise InputError(f"{role} input {source} cannot be read: {first_line(str(err))}") from err
     if len(kinds) > 1:
         raise InputError(f"{role} folder {source} mixes file formats: {sorted(map(str, kinds))}.")
     fmt, compression = kinds.pop()
-    full = tuple(f"{protocol}://{p}" if protocol and "://" not in p else p for p in parts)
-    return InputFiles(source, full, fmt, compression)
+    paths = tuple(part.path for part in parts)
+    return InputFiles(source, paths, fmt, compression, sum(part.size for part in parts))
 
 
 def _first_line(stream: pa.NativeFile, chunk: int = 64 * 1024, limit: int = 16 << 20) -> bytes:
@@ -97,11 +119,11 @@ def _first_line(stream: pa.NativeFile, chunk: int = 64 * 1024, limit: int = 16 <
     return head.split(b"\n", 1)[0].rstrip(b"\r")
 
 
-def read_csv_header(files: InputFiles) -> tuple[str, ...]:
+def read_csv_header(files: InputFiles, access: FileAccess = LOCAL_FILES) -> tuple[str, ...]:
     """The header row of the first part file, parsed as CSV (comma, double-quote)."""
     first = files.paths[0]
     try:
-        with fsspec.open(first, "rb") as raw:
+        with access.open(first) as raw:
             stream = pa.PythonFile(raw, mode="r")
             if files.compression:  # pyarrow's codecs: fsspec's zstd would need another package
                 stream = pa.CompressedInputStream(stream, files.compression)
@@ -115,29 +137,31 @@ def read_csv_header(files: InputFiles) -> tuple[str, ...]:
     return header
 
 
-def read_header(files: InputFiles) -> tuple[str, ...]:
+def read_header(files: InputFiles, access: FileAccess = LOCAL_FILES) -> tuple[str, ...]:
     """Column names of the input: the Parquet schema or the CSV header row."""
     if files.format == "csv":
-        return read_csv_header(files)
+        return read_csv_header(files, access)
     import pyarrow.parquet as pq
 
     try:
-        with fsspec.open(files.paths[0], "rb") as handle:
+        with access.open(files.paths[0]) as handle:
             return tuple(pq.read_schema(handle).names)
     except (OSError, ValueError) as err:
         raise InputError(f"{files.paths[0]} is not a readable Parquet file: {err}") from err
 
 
-def open_fact(source: str) -> FactInput:
+def open_fact(source: str, access: FileAccess = LOCAL_FILES) -> FactInput:
     """Resolve the fact input, read its header and detect the layout."""
-    files = resolve_input(source, "fact")
-    header = read_header(files)
+    files = resolve_input(source, "fact", access)
+    header = read_header(files, access)
     return FactInput(files, header, detect_layout(header, source=source))
 
 
-def open_cities(source: str) -> tuple[InputFiles, tuple[str, ...]]:
+def open_cities(
+    source: str, access: FileAccess = LOCAL_FILES
+) -> tuple[InputFiles, tuple[str, ...]]:
     """Resolve the city dimension input and check its columns."""
-    files = resolve_input(source, "city")
-    header = read_header(files)
+    files = resolve_input(source, "city", access)
+    header = read_header(files, access)
     check_city_header(header, source=source)
     return files, header

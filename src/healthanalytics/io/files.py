@@ -1,0 +1,86 @@
+"""File access for finding inputs: what a path holds, file sizes, a file's first bytes.
+
+The engine picks the implementation (`Engine.file_access`): fsspec here, for local paths and the
+URLs fsspec knows; the Spark engine's URIs go through Hadoop (`engines/spark_files.py`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+import fsspec
+
+from healthanalytics.errors import first_line
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def uri_scheme(path: str) -> str | None:
+    """The URI scheme of `path` (`s3a` for `s3a://bucket/key`), None for a plain local path."""
+    match = _SCHEME.match(path)
+    return match[1].lower() if match else None
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file or folder: its path as an engine reads it, its size in bytes, whether a folder."""
+
+    path: str
+    size: int
+    is_dir: bool = False
+
+
+class FileAccess(Protocol):
+    """What finding an input needs of a file system. A missing path raises FileNotFoundError, a
+    refused one PermissionError, anything else an OSError whose message says what went wrong."""
+
+    def stat(self, path: str) -> FileEntry:
+        """The file or folder at `path`."""
+        ...
+
+    def list_files(self, folder: str) -> list[FileEntry]:
+        """Every file below `folder`, at any depth (folders themselves left out)."""
+        ...
+
+    def open(self, path: str) -> BinaryIO:
+        """The file as a seekable binary file object."""
+        ...
+
+
+class FsspecFiles:
+    """Local paths and the URLs fsspec knows (`file://`, `memory://`, `s3://` with s3fs, ...)."""
+
+    def stat(self, path: str) -> FileEntry:
+        fs, root = _filesystem(path)
+        info = fs.info(root)
+        return FileEntry(path, info.get("size") or 0, info["type"] == "directory")
+
+    def list_files(self, folder: str) -> list[FileEntry]:
+        fs, root = _filesystem(folder)
+        scheme = uri_scheme(folder)
+        found = fs.find(root, detail=True)
+        # most fsspec file systems drop the scheme from the paths they find; engines need it
+        return [
+            FileEntry(f"{scheme}://{name}" if scheme and "://" not in name else name, info["size"])
+            for name, info in found.items()
+            if info["type"] == "file"
+        ]
+
+    def open(self, path: str) -> BinaryIO:
+        fs, root = _filesystem(path)
+        return fs.open(root, "rb")
+
+
+def _filesystem(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    try:
+        return fsspec.core.url_to_fs(path)
+    except (ValueError, ImportError, OSError) as err:
+        raise OSError(
+            f"no file system here reads {uri_scheme(path)}:// URIs ({first_line(str(err))}); "
+            "the Spark engine reads any scheme its cluster's Hadoop configuration supports"
+        ) from err
+
+
+LOCAL_FILES = FsspecFiles()
