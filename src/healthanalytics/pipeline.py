@@ -26,8 +26,8 @@ from healthanalytics.transforms.prescribers import top_prescribers_by_state
 from healthanalytics.transforms.quarantine import (
     flag_counts,
     kept_rows,
-    numbered_copies,
     quarantined_rows,
+    set_aside,
     shared_fingerprints,
 )
 from healthanalytics.transforms.staging import REASONS, stage_prescriptions
@@ -165,9 +165,9 @@ def _run_stages(
         # The one pass over the input: every later step reads this table, not the file.
         staged = engine.materialize(stage_prescriptions(raw, fact.layout), "staged")
         shared = engine.materialize(shared_fingerprints(staged), "shared_fingerprints")
-        numbered = engine.materialize(numbered_copies(staged, shared), "numbered_copies")
-        counts = engine.to_arrow(flag_counts(staged, numbered)).to_pylist()[0]
-        kept = kept_rows(staged, shared, numbered)
+        aside = engine.materialize(set_aside(staged, shared), "set_aside")
+        counts = engine.to_arrow(flag_counts(staged, aside)).to_pylist()[0]
+        kept = kept_rows(staged, shared, aside)
         clean = engine.materialize(prescriber_places(kept), "clean")
         cleaned = engine.to_arrow(cleaning_counts(clean)).to_pylist()[0]
         quarantined = sum(counts[reason] for reason in REASONS)
@@ -247,7 +247,7 @@ def _run_stages(
             {
                 "city_report": engine.to_arrow(city),
                 "prescriber_report": engine.to_arrow(prescribers),
-                "quarantine": engine.to_batches(quarantined_rows(staged, numbered)),
+                "quarantine": engine.to_batches(quarantined_rows(aside)),
             },
         )
         notes.append(f"{warehouse.kind} {mask_url(settings.warehouse_target)}")

@@ -6,8 +6,8 @@ from healthanalytics.layouts import RAW_COLUMNS
 from healthanalytics.transforms.quarantine import (
     flag_counts,
     kept_rows,
-    numbered_copies,
     quarantined_rows,
+    set_aside,
     shared_fingerprints,
 )
 from tests.transforms.conftest import rows
@@ -39,35 +39,36 @@ TABLE = staged(
 
 def split(table):
     shared = shared_fingerprints(table)
-    numbered = numbered_copies(table, shared)
-    return shared, numbered
+    return shared, set_aside(table, shared)
 
 
-def test_only_shared_fingerprints_are_compared():
-    shared, numbered = split(TABLE)
+def test_only_rejected_lines_and_shared_fingerprints_are_set_aside():
+    shared, aside = split(TABLE)
     assert rows(shared) == [{"_hash": 1}, {"_hash": 2}]
-    got = rows(numbered.select("npi", "copy"))
-    assert got == [
-        {"npi": "1234567890", "copy": 0},
-        {"npi": "1234567891", "copy": 0},
-        {"npi": "1234567893", "copy": 0},
-        {"npi": "1234567893", "copy": 1},
+    assert rows(aside.select("npi", "reason")) == [
+        {"npi": "12", "reason": "invalid_npi"},
+        {"npi": "12", "reason": "invalid_npi"},
+        {"npi": "1234567890", "reason": None},
+        {"npi": "1234567891", "reason": None},
+        {"npi": "1234567893", "reason": "duplicate_row"},
+        {"npi": "1234567893", "reason": "missing_drug"},
+        {"npi": "1234567893", "reason": None},
     ]
 
 
 def test_counts_reconcile():
-    _, numbered = split(TABLE)
-    assert rows(flag_counts(TABLE, numbered)) == [
+    _, aside = split(TABLE)
+    assert rows(flag_counts(TABLE, aside)) == [
         dict(rows_read=7, rows_kept=3, invalid_npi=2, missing_drug=1, duplicate_row=1)
     ]
 
 
 def test_split_keeps_raw_values():
-    shared, numbered = split(TABLE)
-    kept = rows(kept_rows(TABLE, shared, numbered))
+    shared, aside = split(TABLE)
+    kept = rows(kept_rows(TABLE, shared, aside))
     assert [r["npi"] for r in kept] == ["1234567890", "1234567891", "1234567893"]
     assert list(kept[0]) == list(RAW_COLUMNS)
-    held = rows(quarantined_rows(TABLE, numbered).select("reason", "raw_npi", "raw_city"))
+    held = rows(quarantined_rows(aside).select("reason", "raw_npi", "raw_city"))
     assert held == [
         {"reason": "duplicate_row", "raw_npi": "1234567893", "raw_city": "city-v"},
         {"reason": "invalid_npi", "raw_npi": "12", "raw_city": "city-v"},

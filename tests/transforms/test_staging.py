@@ -5,8 +5,8 @@ import ibis
 from healthanalytics.layouts import COURSE, RAW_COLUMNS, Layout
 from healthanalytics.transforms.quarantine import (
     kept_rows,
-    numbered_copies,
     quarantined_rows,
+    set_aside,
     shared_fingerprints,
 )
 from healthanalytics.transforms.staging import luhn_valid, stage_prescriptions
@@ -47,9 +47,9 @@ def flag_prescriptions(raw, layout):
     """Every line with its final reason (null when kept), as the pipeline splits them."""
     staged = stage_prescriptions(raw, layout)
     shared = shared_fingerprints(staged)
-    numbered = numbered_copies(staged, shared)
-    kept = kept_rows(staged, shared, numbered).mutate(reason=ibis.null("string"))
-    held = quarantined_rows(staged, numbered)
+    aside = set_aside(staged, shared)
+    kept = kept_rows(staged, shared, aside).mutate(reason=ibis.null("string"))
+    held = quarantined_rows(aside)
     held = held.select(*(held[f"raw_{name}"].name(name) for name in RAW_COLUMNS), "reason")
     return kept.union(held)
 

@@ -1,8 +1,9 @@
 """Kept and quarantined lines: the per-line rules, then exact duplicates.
 
 Only lines sharing a fingerprint can be copies of each other, and there are few of them: they
-alone are compared column by column and numbered. Every other passing line is kept as it is,
-so no step copies or sorts the millions of staged lines.
+alone are compared column by column and numbered, together with the rejected lines, in one pass
+that sets them aside. Every other passing line is kept as it is, so no step copies or sorts the
+millions of staged lines.
 """
 
 from __future__ import annotations
@@ -21,48 +22,47 @@ def shared_fingerprints(staged: ir.Table) -> ir.Table:
     return counts.filter(counts._lines > 1).select("_hash")
 
 
-def numbered_copies(staged: ir.Table, shared: ir.Table) -> ir.Table:
-    """The passing lines with a shared fingerprint, each numbered among its exact copies
-    (`copy`, 0 for the first): copies agree on every column, known or not (via the
-    fingerprint)."""
-    lines = staged.filter(staged.reason.isnull()).semi_join(shared, "_hash")
+def set_aside(staged: ir.Table, shared: ir.Table) -> ir.Table:
+    """The lines not plainly kept, with their final `reason`: every line a per-line rule
+    rejects, and every passing line with a shared fingerprint, where all copies of an exact
+    duplicate after the first become duplicate_row (copies agree on every column, known or
+    not, via the fingerprint); the first copy keeps a null reason."""
+    marked = staged.left_join(shared.mutate(_shared=True), "_hash")
+    lines = marked.filter(marked.reason.notnull() | marked._shared.notnull())
+    # a rejected line and a passing one always differ, so one numbering serves both
     copy = ibis.row_number().over(group_by=[lines[column] for column in (*RAW_COLUMNS, "_hash")])
-    return lines.select(*RAW_COLUMNS, copy=copy)
+    duplicate = ibis.ifelse(copy > 0, ibis.literal(DUPLICATE_ROW), ibis.null("string"))
+    return lines.select(*RAW_COLUMNS, reason=ibis.coalesce(lines.reason, duplicate))
 
 
-def kept_rows(staged: ir.Table, shared: ir.Table, numbered: ir.Table) -> ir.Table:
+def kept_rows(staged: ir.Table, shared: ir.Table, aside: ir.Table) -> ir.Table:
     """The lines kept, as canonical raw text: every passing line without a shared
     fingerprint, and the first of each set of copies."""
     unique = staged.filter(staged.reason.isnull()).anti_join(shared, "_hash")
-    first = numbered.filter(numbered.copy == 0)
+    first = aside.filter(aside.reason.isnull())
     return unique.select(*RAW_COLUMNS).union(first.select(*RAW_COLUMNS))
 
 
-def quarantined_rows(staged: ir.Table, numbered: ir.Table) -> ir.Table:
+def quarantined_rows(aside: ir.Table) -> ir.Table:
     """The lines held back, one row each: the reason, then the raw values as read
     (`raw_<column>`)."""
-    raw = {f"raw_{name}": name for name in RAW_COLUMNS}
-    rejected = staged.filter(staged.reason.notnull()).select("reason", **raw)
-    copies = numbered.filter(numbered.copy > 0).mutate(reason=ibis.literal(DUPLICATE_ROW))
-    return rejected.union(copies.select("reason", **raw))
+    held = aside.filter(aside.reason.notnull())
+    return held.select("reason", **{f"raw_{name}": name for name in RAW_COLUMNS})
 
 
-def flag_counts(staged: ir.Table, numbered: ir.Table) -> ir.Table:
-    """One row: lines read, kept, and quarantined per reason."""
-    reason = staged.reason
+def flag_counts(staged: ir.Table, aside: ir.Table) -> ir.Table:
+    """One row: lines read, kept (passing the per-line rules, less the extra copies), and
+    quarantined per reason."""
     read = staged.aggregate(
-        rows_read=staged.count(),
-        passed=reason.isnull().sum().cast("int64"),
-        **{
-            name: (reason == name).fill_null(False).sum().cast("int64")
-            for name in REASONS
-            if name != DUPLICATE_ROW
-        },
+        rows_read=staged.count(), passed=staged.reason.isnull().sum().cast("int64")
     )
-    copies = numbered.aggregate(duplicate_row=(numbered.copy > 0).sum().fill_null(0).cast("int64"))
-    counts = read.cross_join(copies)
+    reason = aside.reason
+    held = aside.aggregate(
+        **{name: (reason == name).sum().fill_null(0).cast("int64") for name in REASONS}
+    )
+    counts = read.cross_join(held)
     return counts.select(
         "rows_read",
-        rows_kept=counts.passed - counts.duplicate_row,
+        rows_kept=counts.passed - counts[DUPLICATE_ROW],
         **{name: counts[name] for name in REASONS},
     )
