@@ -73,10 +73,15 @@ def dimension_with_id(cities: ir.Table) -> ir.Table:
 def match_cities(clean: ir.Table, cities: ir.Table) -> ir.Table:
     """The cleaned rows with the `city_id` each matches (null where none does)."""
     lookup = city_lookup(cities)
-    keyed = clean.mutate(_city_key=normalise_city_name(clean.presc_city))
-    joined = keyed.left_join(
+    # names are normalised once per distinct place: far fewer than prescriber rows
+    places = clean.select("presc_state", "presc_city").distinct()
+    keyed = places.mutate(_city_key=normalise_city_name(places.presc_city))
+    ids = keyed.left_join(
         lookup,
         [keyed.presc_state == lookup.state_id, keyed._city_key == lookup.city_key],
+    ).select("presc_state", "presc_city", "city_id")
+    joined = clean.left_join(
+        ids, [clean.presc_state == ids.presc_state, clean.presc_city == ids.presc_city]
     )
     return joined.select(*clean.columns, "city_id")
 
