@@ -1,6 +1,6 @@
-"""Spark's inputs seen from the driver through Hadoop's FileSystem API (over py4j): any URI the
-cluster's Hadoop configuration reads (hdfs://, s3a://, gs://, viewfs://...), listed and opened
-with the same connectors and settings Spark's executors use."""
+"""Spark's inputs and outputs seen from the driver through Hadoop's FileSystem API (over py4j):
+any URI the cluster's Hadoop configuration reaches (hdfs://, s3a://, gs://, viewfs://...), listed,
+opened, written, moved and removed with the same connectors and settings Spark's executors use."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
 
 from healthanalytics.errors import first_line
-from healthanalytics.io.files import FileEntry, uri_scheme
+from healthanalytics.io.files import FileAccess, FileEntry, join_path, split_path, uri_scheme
 
 # the connector that brings each common scheme's FileSystem; {hadoop} is this Hadoop's version
 _CONNECTORS = {
@@ -62,6 +62,29 @@ class HadoopFiles:
         with _hadoop_errors():
             fs, where = self._filesystem(path)
             return _HadoopFile(fs, where, fs.open(where))
+
+    def exists(self, path: str) -> bool:
+        with _hadoop_errors():
+            fs, where = self._filesystem(path)
+            return bool(fs.exists(where))
+
+    def create(self, path: str) -> io.RawIOBase:
+        with _hadoop_errors():
+            fs, where = self._filesystem(path)
+            checksum = self._jvm.org.apache.hadoop.fs.Path(checksum_path(path))
+            return _HadoopOutput(fs, fs.create(where, True), checksum)  # overwrite; folders made
+
+    def rename(self, source: str, target: str) -> None:
+        with _hadoop_errors():
+            fs, where = self._filesystem(source)
+            moved = fs.rename(where, self._jvm.org.apache.hadoop.fs.Path(target))
+        if not moved:  # HDFS and others answer false instead of raising
+            raise OSError(f"could not move {source} to {target}")
+
+    def remove(self, path: str) -> None:
+        with _hadoop_errors():
+            fs, where = self._filesystem(path)
+            fs.delete(where, True)  # false when nothing was there
 
     def _filesystem(self, path: str) -> tuple[Any, Any]:
         where = self._jvm.org.apache.hadoop.fs.Path(path)
@@ -121,6 +144,49 @@ class _HadoopFile(io.RawIOBase):
             with _hadoop_errors():
                 self._stream.close()
         super().close()
+
+
+class _HadoopOutput(io.RawIOBase):
+    """An FSDataOutputStream as a Python binary file to write; py4j hands bytes over as Java's
+    byte[]. Unbuffered: callers write whole documents or compressed chunks."""
+
+    def __init__(self, fs: Any, stream: Any, checksum: Any) -> None:
+        super().__init__()
+        self._fs, self._stream, self._checksum = fs, stream, checksum
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        with _hadoop_errors():
+            self._stream.write(chunk)
+        return len(chunk)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            with _hadoop_errors():
+                self._stream.close()
+                self._fs.delete(self._checksum, False)  # see drop_checksums
+        finally:
+            super().close()
+
+
+def checksum_path(path: str) -> str:
+    """Where Hadoop's local file system keeps the checksum of the file at `path`."""
+    folder, name = split_path(path)
+    return join_path(folder, f".{name}.crc")
+
+
+def drop_checksums(files: FileAccess, folder: str) -> None:
+    """Remove the hidden `.NAME.crc` file that Hadoop's local file system (file://, also behind
+    a ViewFS link) writes beside each file, so an output folder holds the reports alone; HDFS
+    and object stores keep checksums out of sight, so there is nothing to remove there."""
+    for entry in files.list_files(folder):
+        if not split_path(entry.path)[1].startswith("."):
+            files.remove(checksum_path(entry.path))
 
 
 def _causes(err: Py4JJavaError) -> Iterator[Any]:

@@ -1,11 +1,14 @@
-"""File access for finding inputs: what a path holds, file sizes, a file's first bytes.
+"""File access for the driver: finding inputs (what a path holds, file sizes, a file's first
+bytes) and placing outputs (creating, moving and removing files and folders).
 
-The engine picks the implementation (`Engine.file_access`): fsspec here, for local paths and the
-URLs fsspec knows; the Spark engine's URIs go through Hadoop (`engines/spark_files.py`).
+The engine picks the implementation (`Engine.file_access`, `Engine.output_access`): fsspec here,
+for local paths and the URLs fsspec knows; the Spark engine's URIs go through Hadoop
+(`engines/spark_files.py`).
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -23,6 +26,16 @@ def uri_scheme(path: str) -> str | None:
     return match[1].lower() if match else None
 
 
+def join_path(folder: str, name: str) -> str:
+    """`name` inside `folder`, a local path or a URI (`viewfs://test/out` + `x`: `.../out/x`)."""
+    return posixpath.join(folder, name)
+
+
+def split_path(path: str) -> tuple[str, str]:
+    """The folder holding `path` and its last name, for a local path or a URI."""
+    return posixpath.split(path.rstrip("/"))
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """A file or folder: its path as an engine reads it, its size in bytes, whether a folder."""
@@ -33,8 +46,9 @@ class FileEntry:
 
 
 class FileAccess(Protocol):
-    """What finding an input needs of a file system. A missing path raises FileNotFoundError, a
-    refused one PermissionError, anything else an OSError whose message says what went wrong."""
+    """What finding inputs and placing outputs need of a file system. A missing path raises
+    FileNotFoundError, a refused one PermissionError, anything else an OSError whose message says
+    what went wrong."""
 
     def stat(self, path: str) -> FileEntry:
         """The file or folder at `path`."""
@@ -46,6 +60,23 @@ class FileAccess(Protocol):
 
     def open(self, path: str) -> BinaryIO:
         """The file as a seekable binary file object."""
+        ...
+
+    def exists(self, path: str) -> bool:
+        """Whether a file or folder is at `path`."""
+        ...
+
+    def create(self, path: str) -> BinaryIO:
+        """A new file at `path` to write, replacing any file there; missing folders are made."""
+        ...
+
+    def rename(self, source: str, target: str) -> None:
+        """`source`, a file or a folder, moved to `target`, which must not exist (when it does,
+        file systems differ: HDFS refuses, POSIX replaces a file, both move into a folder)."""
+        ...
+
+    def remove(self, path: str) -> None:
+        """The file or folder at `path` removed with all it holds; nothing to do when missing."""
         ...
 
 
@@ -71,6 +102,24 @@ class FsspecFiles:
     def open(self, path: str) -> BinaryIO:
         fs, root = _filesystem(path)
         return fs.open(root, "rb")
+
+    def exists(self, path: str) -> bool:
+        fs, root = _filesystem(path)
+        return fs.exists(root)
+
+    def create(self, path: str) -> BinaryIO:
+        fs, root = _filesystem(path)
+        fs.makedirs(posixpath.dirname(root), exist_ok=True)
+        return fs.open(root, "wb")
+
+    def rename(self, source: str, target: str) -> None:
+        fs, root = _filesystem(source)
+        fs.mv(root, _filesystem(target)[1], recursive=True)
+
+    def remove(self, path: str) -> None:
+        fs, root = _filesystem(path)
+        if fs.exists(root):
+            fs.rm(root, recursive=True)
 
 
 def _filesystem(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
