@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from healthanalytics.io.inputs import bundled
+from healthanalytics.io.warehouse import open_warehouse
 from tests.test_cli_end_to_end import run_cli
 
 SAMPLE = Path(bundled("prescriber_fact_sample.csv"))
@@ -17,7 +18,8 @@ def failing_run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -
     out = tmp_path / "out"
     given = "--db" in args or "HEALTHANALYTICS_DB_URL" in (env or {})
     db = [] if given else ["--db", str(tmp_path / "w.duckdb")]
-    done = run_cli("--output", str(out), "--log-file", str(tmp_path / "run.log"), *db, *args,
+    output = [] if "--output" in args else ["--output", str(out)]
+    done = run_cli(*output, "--log-file", str(tmp_path / "run.log"), *db, *args,
                    cwd=tmp_path, env=env)  # fmt: skip
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
@@ -102,3 +104,20 @@ def test_hadoop_uri_on_duckdb_points_to_spark(tmp_path):
     # viewfs:// is Hadoop's: the DuckDB engine (fsspec) cannot list it
     message = failing_run(tmp_path, "--fact", "viewfs://cluster/data/fact.csv.gz")
     assert "viewfs://cluster/data/fact.csv.gz" in message and "Spark engine" in message
+
+
+def test_uri_output_on_duckdb_points_to_spark(tmp_path):
+    message = failing_run(tmp_path, "--output", "viewfs://cluster/out")
+    assert message.endswith(
+        "error: --output viewfs://cluster/out: the duckdb engine writes its outputs to a local "
+        "folder only; give --output a local folder, or run with --engine spark to write to a "
+        "cluster file system URI"
+    )
+    # refused before any stage ran; the run is recorded as failed, as every failed run is
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.log", "w.duckdb"]
+    assert "stage ingest" not in (tmp_path / "run.log").read_text()
+    with open_warehouse(str(tmp_path / "w.duckdb")) as warehouse:
+        runs = warehouse.read_table("pipeline_runs").to_pylist()
+    assert [(run["status"], run["error"].split(":")[0]) for run in runs] == [
+        ("failed", "EngineError")
+    ]

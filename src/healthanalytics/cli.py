@@ -47,7 +47,11 @@ def run(
         typer.Option(help="Prescriber fact (CSV[.gz|.bz2|.zst]/Parquet, file or folder)."),
     ] = None,
     output: Annotated[
-        str | None, typer.Option(help="Folder for report files [default: output].")
+        str | None,
+        typer.Option(
+            help="Folder for report files; on Spark also a Hadoop URI (hdfs://, s3a://, ...) "
+            "[default: output]."
+        ),
     ] = None,
     db: Annotated[
         str | None,
@@ -152,7 +156,7 @@ def _key_values(pairs: list[str]) -> dict[str, str]:
     return parsed
 
 
-def _summary(record: dict[str, Any], outputs: dict[str, Path]) -> Table:
+def _summary(record: dict[str, Any], outputs: dict[str, str]) -> Table:
     table = Table(title="Run summary", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -175,7 +179,7 @@ def _summary(record: dict[str, Any], outputs: dict[str, Path]) -> Table:
         share = record.get(key)
         table.add_row(label, "n/a" if share is None else f"{share:.1%}")
     for name, path in outputs.items():
-        table.add_row(name, str(path))
+        table.add_row(name, path)
     return table
 
 

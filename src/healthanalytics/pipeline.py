@@ -9,13 +9,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import ibis.expr.types as ir
 
 from healthanalytics.config import Settings
 from healthanalytics.engines import Engine, create_engine
+from healthanalytics.io.files import join_path
 from healthanalytics.io.inputs import bundled, open_cities, open_fact
 from healthanalytics.io.quality_file import write_quality_checks
 from healthanalytics.io.warehouse import mask_url, open_warehouse
@@ -51,7 +51,7 @@ class RunResult:
     """What a run did: the pipeline_runs row plus where the outputs went."""
 
     record: dict[str, Any]
-    outputs: dict[str, Path] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
     checks: list[CheckResult] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -144,6 +144,9 @@ def _run_stages(
     fact_source = settings.fact or bundled(SAMPLE_FACT)
     city_source = settings.city or bundled(SAMPLE_CITIES)
     record["fact_source"] = fact_source
+    # the engine says how its outputs are written, and refuses a folder it cannot write to
+    # before any work is done
+    outputs = engine.output_access(settings.output)
 
     with stages.stage("ingest") as notes:
         log.info("engine: %s", engine.describe())
@@ -222,8 +225,9 @@ def _run_stages(
     with stages.stage("quality") as notes:
         result.checks = run_quality_checks(record, city, prescribers, settings.top_n)
         failed = [check for check in result.checks if not check.passed]
-        path = write_quality_checks(result.checks, Path(settings.output) / "quality_checks.json")
-        result.outputs["quality_checks"] = path
+        result.outputs["quality_checks"] = write_quality_checks(
+            result.checks, join_path(settings.output, "quality_checks.json"), outputs
+        )
         notes.append(f"{len(result.checks) - len(failed)}/{len(result.checks)} checks passed")
         if failed:
             raise QualityCheckError(
@@ -236,7 +240,7 @@ def _run_stages(
             ("city_report", city, settings.city_report),
             ("prescriber_report", prescribers, settings.prescriber_report),
         ):
-            dest = Path(settings.output) / name
+            dest = join_path(settings.output, name)
             engine.write_report(table.mutate(**delivery), dest, spec)
             result.outputs[name] = dest
             notes.append(f"{name}: {spec.format}/{spec.compression or 'none'} x{spec.files}")

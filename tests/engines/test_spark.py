@@ -26,8 +26,10 @@ import pytest
 
 from healthanalytics.io.files import LOCAL_FILES
 from healthanalytics.io.inputs import InputError, InputFiles, bundled, read_header, resolve_input
+from healthanalytics.io.quality_file import write_quality_checks
 from healthanalytics.io.report_files import COMPRESSIONS, read_report_files
 from healthanalytics.io.warehouse import open_warehouse
+from healthanalytics.quality import CheckResult
 from tests.engines.spark_cluster import FAST_JVM, missing_requirement, standalone_cluster
 from tests.test_cli_errors import failing_run
 
@@ -159,10 +161,18 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def _run(out: Path, mode: str, master: str | None, *args: str, conf: dict | None = None) -> Path:
-    """The CLI run into `out` on DuckDB or on Spark at `master`; it must succeed."""
-    args = ("--output", str(out), "--run-date", RUN_DATE, "--log-file", str(out / "run.log"),
-            *args)  # fmt: skip
+def _run(
+    out: Path,
+    mode: str,
+    master: str | None,
+    *args: str,
+    conf: dict | None = None,
+    output: str | None = None,
+) -> Path:
+    """The CLI run in `out` (its output folder unless `output` names another) on DuckDB or on
+    Spark at `master`; it must succeed."""
+    args = ("--output", output or str(out), "--run-date", RUN_DATE,
+            "--log-file", str(out / "run.log"), *args)  # fmt: skip
     if mode == "duckdb":
         args += ("--engine", "duckdb")
     else:
@@ -265,6 +275,28 @@ def test_viewfs_run_matches_duckdb_run_on_the_local_files(request, tmp_path, had
     _run(duckdb_out, "duckdb", None,
          "--fact", str(hadoop_data / fact), "--city", str(hadoop_data / city))  # fmt: skip
     assert_same_run(spark_out, duckdb_out, fact_source=f"{VIEWFS}/{fact}")
+
+
+def test_viewfs_output_holds_what_the_duckdb_run_wrote_locally(tmp_path, run_outputs):
+    # the reports and the quality checks go through Hadoop alone: fsspec has no viewfs
+    work, out, db = tmp_path / "work", tmp_path / "out", tmp_path / "spark.duckdb"
+    work.mkdir()
+    mount = {"spark.hadoop.fs.viewfs.mounttable.test.link./out": out.as_uri()}
+    _run(work, "local", "local[2]", "--fact", SAMPLE, "--db", str(db), conf=mount,
+         output="viewfs://test/out")  # fmt: skip
+    # no staging folder and no Hadoop checksum file left anywhere
+    assert sorted(p.name for p in out.iterdir()) == [
+        "city_report", "prescriber_report", "quality_checks.json"
+    ]  # fmt: skip
+    for name in ("city_report", "prescriber_report"):
+        assert {p.name for p in (out / name).iterdir() if not p.name.startswith("part-")} == {
+            "_SUCCESS"
+        }
+    duckdb_out = run_outputs("sample", "duckdb")
+    assert_same_run(out, duckdb_out, spark_db=str(db))
+    assert json.loads((out / "quality_checks.json").read_text()) == json.loads(
+        (duckdb_out / "quality_checks.json").read_text()
+    )
 
 
 def test_cli_names_the_connector_a_scheme_needs(tmp_path):
@@ -468,7 +500,7 @@ def test_report_files_match_duckdb_engine(engine, duckdb_engine, tmp_path, fmt, 
     source = resolve_input(_parquet(tmp_path, **REPORT_ROWS), "fact")
     for name, on in (("spark", engine), ("duckdb", duckdb_engine)):
         table = on.read_parquet(source)
-        on.write_report(table.order_by("i"), tmp_path / name, spec)
+        on.write_report(table.order_by("i"), str(tmp_path / name), spec)
     assert sorted(
         p.name for p in (tmp_path / "spark").iterdir() if not p.name.startswith("part-")
     ) == ["_SUCCESS"]
@@ -478,20 +510,28 @@ def test_report_files_match_duckdb_engine(engine, duckdb_engine, tmp_path, fmt, 
     )
 
 
-def test_report_replaces_folder_only_when_complete(engine, tmp_path):
-    dest = tmp_path / "report"
-    dest.mkdir()
-    (dest / "part-old.json").write_text("{}\n")
-    (dest / "_SUCCESS").touch()
+@pytest.mark.parametrize("old", [True, False], ids=["replacing", "first"])
+@pytest.mark.parametrize("where", ["local", "viewfs"])
+def test_report_replaces_folder_only_when_complete(engine, tmp_path, where, old):
+    out = tmp_path / "out"
+    dest = out / "report"
+    if old:
+        dest.mkdir(parents=True)
+        (dest / "part-old.json").write_text("{}\n")
+        (dest / "_SUCCESS").touch()
+    target = str(dest) if where == "local" else f"{_mount(engine, out)}/report"
     table = engine.read_parquet(resolve_input(_parquet(tmp_path, a=pa.array([1, 2])), "fact"))
     with pytest.raises(EngineError):  # a cast that fails row by row, mid-write (ANSI mode)
         engine.write_report(
             table.select(a=(table.a.cast("string") + "x").cast("int64")),
-            dest,
+            target,
             ReportFileSettings(format="json", compression=None, files=1),
         )
-    assert sorted(p.name for p in dest.iterdir()) == ["_SUCCESS", "part-old.json"]
-    assert not list(tmp_path.glob(".report.tmp-*"))
+    # the old report untouched, or nothing under the final name; no staging folder either way
+    left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert left == (["report"] if old else [])
+    if old:
+        assert sorted(p.name for p in dest.iterdir()) == ["_SUCCESS", "part-old.json"]
 
 
 def test_unreachable_master_fails_fast_and_clearly():
@@ -512,6 +552,63 @@ def test_cluster_spark_defaults_win_over_ours(monkeypatch, tmp_path):
         "spark.driver.memory",
         "spark.sql.autoBroadcastJoinThreshold",
     }
+
+
+# --- outputs through Hadoop, in process -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fmt,compression",
+    # zstd text is compressed on the driver, through Hadoop's streams; the others by Spark
+    [("json", "zstd"), ("csv", "zstd"), ("orc", "snappy"), ("json", "bzip2")],
+)
+def test_report_written_through_hadoop_matches_duckdb_engine(
+    engine, duckdb_engine, tmp_path, fmt, compression
+):
+    spec = ReportFileSettings(format=fmt, compression=compression, files=2)
+    source = resolve_input(_parquet(tmp_path, **REPORT_ROWS), "fact")
+    out = tmp_path / "out"
+    dest = f"{_mount(engine, out)}/report"
+    for _ in range(2):  # the second write replaces the first
+        engine.write_report(engine.read_parquet(source).order_by("i"), dest, spec)
+    table = duckdb_engine.read_parquet(source).order_by("i")
+    duckdb_engine.write_report(table, str(tmp_path / "duckdb"), spec)
+    # no staging or retired folder, no Hadoop checksum file beside a part or the marker
+    assert [p.name for p in out.iterdir()] == ["report"]
+    assert {p.name for p in (out / "report").iterdir() if not p.name.startswith("part-")} == {
+        "_SUCCESS"
+    }
+    assert len(list((out / "report").glob("part-*"))) == 2
+    assert_same_rows(read_report_files(out / "report"), read_report_files(tmp_path / "duckdb"), fmt)
+
+
+def test_quality_checks_written_through_hadoop(engine, tmp_path):
+    root = _mount(engine, tmp_path)
+    files = engine.output_access(root)
+    for checks in ([CheckResult("a", True, "ok")], [CheckResult("b", False, "1 gap")]):
+        write_quality_checks(checks, f"{root}/out/quality_checks.json", files)
+    # replaced, and no temporary or checksum file beside it
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["quality_checks.json"]
+    assert json.loads((tmp_path / "out" / "quality_checks.json").read_text()) == [
+        {"name": "b", "passed": False, "detail": "1 gap"}
+    ]
+
+
+def test_output_uri_without_a_hadoop_file_system_stops_the_run_before_any_work(
+    engine, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(engine, "close", lambda: None)
+    monkeypatch.setattr(pipeline, "create_engine", lambda settings: engine)
+    settings = Settings(engine="spark", fact=SAMPLE, output="nosuch://bucket/out",
+                        db_url=str(tmp_path / "w.duckdb"), run_date=RUN_DATE)  # fmt: skip
+    stages: list[str] = []
+    with pytest.raises(EngineError) as caught:
+        pipeline.run_pipeline(settings, lambda stage, event, *_: stages.append(f"{stage} {event}"))
+    assert str(caught.value) == (
+        "--output nosuch://bucket/out cannot be written: the cluster's Hadoop has no file system "
+        "for nosuch:// — add the connector jar that provides it to the cluster, or check the URI"
+    )
+    assert stages == ["connect start", "connect end"]
 
 
 # --- the driver's Hadoop file access, in process ----------------------------------------------

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pyarrow as pa
 import pytest
 
+from healthanalytics.io.files import LOCAL_FILES, join_path
 from healthanalytics.io.report_files import (
     COMPRESSIONS,
     SUCCESS,
+    ReportFileError,
     check_format,
     read_report_files,
+    staged_folder,
     write_report_files,
 )
 
@@ -77,6 +81,43 @@ def test_failed_first_write_leaves_nothing(tmp_path):
     with pytest.raises(pa.ArrowException):
         write_report_files(bad, tmp_path / "report", "csv", None, 1)
     assert list(tmp_path.iterdir()) == []
+
+
+def _fill(folder: str, names: list[str]) -> None:
+    for name in names:
+        with LOCAL_FILES.create(join_path(folder, name)) as out:
+            out.write(name.encode())
+
+
+def _names(folder: str) -> list[str]:
+    return sorted(entry.path.removeprefix(f"{folder}/") for entry in LOCAL_FILES.list_files(folder))
+
+
+def test_staged_folder_replaces_a_folder_reached_by_uri():
+    # memory:// stands for any file system a file access reaches by URI
+    root = f"memory:///reports-{uuid.uuid4().hex}"
+    dest = join_path(root, "city_report")
+    for parts in (["part-0", "part-1"], ["part-9"]):
+        with staged_folder(dest, LOCAL_FILES) as staging:
+            assert staging.startswith(f"{root}/.city_report.tmp-")
+            _fill(staging, [*parts, SUCCESS])
+    assert _names(root) == ["city_report/_SUCCESS", "city_report/part-9"]
+
+
+@pytest.mark.parametrize(
+    "block,error",
+    [
+        (lambda staging: _fill(staging, ["part-0"]), ReportFileError),  # no _SUCCESS marker
+        (lambda staging: 1 / 0, ZeroDivisionError),  # the writer failed
+    ],
+)
+def test_staged_folder_keeps_the_old_folder_when_the_block_fails(block, error):
+    root = f"memory:///reports-{uuid.uuid4().hex}"
+    _fill(join_path(root, "city_report"), ["part-old", SUCCESS])
+    with pytest.raises(error), staged_folder(join_path(root, "city_report")) as staging:
+        _fill(staging, ["part-new"])
+        block(staging)
+    assert _names(root) == ["city_report/_SUCCESS", "city_report/part-old"]
 
 
 @pytest.mark.parametrize(

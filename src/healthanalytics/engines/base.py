@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from pathlib import Path
 
 import ibis.expr.types as ir
 import pyarrow as pa
 
 from healthanalytics.config import ReportFileSettings
-from healthanalytics.io.files import LOCAL_FILES, FileAccess
+from healthanalytics.io.files import LOCAL_FILES, FileAccess, uri_scheme
 from healthanalytics.io.inputs import InputFiles
 
 
@@ -43,12 +42,25 @@ class Engine(ABC):
         """A possibly large result, streamed in Arrow record batches."""
 
     @abstractmethod
-    def write_report(self, table: ir.Table, dest: Path, spec: ReportFileSettings) -> None:
-        """The report written as a folder of part files, `_SUCCESS` last, all or nothing."""
+    def write_report(self, table: ir.Table, dest: str, spec: ReportFileSettings) -> None:
+        """The report written as a folder of part files at `dest`, a path inside a folder that
+        `output_access` accepted; `_SUCCESS` last, all or nothing."""
 
     def file_access(self, source: str) -> FileAccess:
         """How the driver lists and opens the files behind `source` before the engine reads
         them: the way this engine reaches them (fsspec unless the engine says otherwise)."""
+        return LOCAL_FILES
+
+    def output_access(self, folder: str) -> FileAccess:
+        """How the driver places the run's outputs in `folder` (report folders, the quality
+        checks); an EngineError, before any work, when this engine cannot write there. Local
+        folders only, unless the engine says otherwise: its writers take local paths."""
+        if uri_scheme(folder) is not None:
+            raise EngineError(
+                f"--output {folder}: the {self.name} engine writes its outputs to a local folder "
+                "only; give --output a local folder, or run with --engine spark to write to a "
+                "cluster file system URI"
+            )
         return LOCAL_FILES
 
     def read(self, files: InputFiles, columns: tuple[str, ...]) -> ir.Table:

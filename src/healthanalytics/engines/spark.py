@@ -29,9 +29,9 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from healthanalytics.config import ReportFileSettings, Settings
 from healthanalytics.engines.base import Engine, EngineError
-from healthanalytics.engines.spark_files import HadoopFiles
+from healthanalytics.engines.spark_files import HadoopFiles, drop_checksums
 from healthanalytics.errors import first_line
-from healthanalytics.io.files import FileAccess, uri_scheme
+from healthanalytics.io.files import FileAccess, split_path, uri_scheme
 from healthanalytics.io.inputs import InputFiles
 from healthanalytics.io.report_files import staged_folder
 
@@ -136,6 +136,17 @@ class SparkEngine(Engine):
             return super().file_access(source)
         return self._hadoop_files
 
+    def output_access(self, folder: str) -> FileAccess:
+        if uri_scheme(folder) is None:
+            return super().output_access(folder)
+        files = self.file_access(folder)
+        try:
+            # an unknown scheme, a missing connector or a refusal shows now, before any work
+            files.exists(folder)
+        except OSError as err:
+            raise EngineError(f"--output {folder} cannot be written: {err}") from err
+        return files
+
     def read_csv(self, files: InputFiles, columns: tuple[str, ...]) -> ir.Table:
         self._check_readable(files)
         schema = StructType([StructField(name, StringType(), True) for name in columns])
@@ -198,9 +209,10 @@ class SparkEngine(Engine):
 
         return pa.RecordBatchReader.from_batches(schema, batches())
 
-    def write_report(self, table: ir.Table, dest: Path, spec: ReportFileSettings) -> None:
+    def write_report(self, table: ir.Table, dest: str, spec: ReportFileSettings) -> None:
         # Hadoop's zstd codec needs native libraries that pip's PySpark lacks: for zstd
-        # JSON/CSV Spark writes plain parts and the driver compresses them (reports are small)
+        # JSON/CSV Spark writes plain parts and the driver compresses them (reports are small),
+        # reading and writing through the same file access as the rest of the output
         zstd_text = spec.compression == "zstd" and spec.format in ("json", "csv")
         codec = "none" if zstd_text else _CODECS[spec.compression]
         with _spark_errors():
@@ -216,12 +228,12 @@ class SparkEngine(Engine):
                 ignoreLeadingWhiteSpace=False,  # Spark trims on write unless told not to
                 ignoreTrailingWhiteSpace=False,
             )
-        with staged_folder(dest) as staging, _spark_errors():
-            writer.save(_spark_path(str(staging.absolute())))
-            for checksum in staging.glob(".*.crc"):
-                checksum.unlink()
+        files = self.file_access(dest)
+        with staged_folder(dest, files) as staging, _spark_errors():
+            writer.save(_spark_path(staging))
+            drop_checksums(files, staging)
             if zstd_text:
-                _compress_zstd(staging)
+                _compress_zstd(files, staging)
 
     def close(self) -> None:
         self.session.stop()
@@ -343,12 +355,17 @@ def _in_files(frame: DataFrame, files: int) -> DataFrame:
     )
 
 
-def _compress_zstd(folder: Path) -> None:
-    for part in sorted(folder.glob("part-*")):
-        target = part.with_name(part.name + ".zst")
-        with open(part, "rb") as src, pa.CompressedOutputStream(str(target), "zstd") as dst:
+def _compress_zstd(files: FileAccess, folder: str) -> None:
+    for part in files.list_files(folder):
+        if not split_path(part.path)[1].startswith("part-"):
+            continue
+        with (
+            files.open(part.path) as src,
+            files.create(f"{part.path}.zst") as target,
+            pa.CompressedOutputStream(target, "zstd") as dst,
+        ):
             shutil.copyfileobj(src, dst, 4 * 1024 * 1024)
-        part.unlink()
+        files.remove(part.path)
 
 
 def _first_line(err: BaseException) -> str:

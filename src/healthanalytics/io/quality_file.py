@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
+from healthanalytics.io.files import LOCAL_FILES, FileAccess, join_path, split_path
 from healthanalytics.quality import CheckResult
 
 
-def write_quality_checks(checks: Sequence[CheckResult], path: Path) -> Path:
-    """The checks as a JSON list at `path`, replaced atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps([c.to_dict() for c in checks], indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def write_quality_checks(
+    checks: Sequence[CheckResult], path: str, files: FileAccess = LOCAL_FILES
+) -> str:
+    """The checks as a JSON list at `path` (a local path or a URI that `files` reaches), written
+    under a temporary name and then moved into place, so it is never seen half-written."""
+    folder, name = split_path(path)
+    tmp = join_path(folder, f".{name}.tmp")
+    with files.create(tmp) as out:
+        out.write((json.dumps([c.to_dict() for c in checks], indent=2) + "\n").encode())
+    files.remove(path)
+    files.rename(tmp, path)
     return path

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.orc as orc
 import pyarrow.parquet as pq
+
+from healthanalytics.io.files import LOCAL_FILES, FileAccess, join_path, split_path
 
 SUCCESS = "_SUCCESS"
 
@@ -47,34 +48,38 @@ def part_name(index: int, fmt: str, compression: str | None) -> str:
 
 
 @contextmanager
-def staged_folder(dest: Path) -> Iterator[Path]:
-    """A temporary sibling folder that replaces `dest` only if the block completes."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+def staged_folder(dest: str, files: FileAccess = LOCAL_FILES) -> Iterator[str]:
+    """A temporary sibling folder, for the block to fill, that replaces `dest` only if the block
+    completes and left a `_SUCCESS` marker in it; removed in any case. `dest` is a local path or
+    a URI that `files` reaches: the folders are checked, moved and removed through it."""
+    parent, name = split_path(dest)
     tag = uuid.uuid4().hex[:8]
-    staging = dest.parent / f".{dest.name}.tmp-{tag}"
+    staging = join_path(parent, f".{name}.tmp-{tag}")
     try:
         yield staging
-        if not (staging / SUCCESS).exists():
+        if not files.exists(join_path(staging, SUCCESS)):
             raise ReportFileError(f"{dest}: the writer finished without a {SUCCESS} marker")
-        retired = dest.parent / f".{dest.name}.old-{tag}"
-        if dest.exists():
-            dest.rename(retired)
-        staging.rename(dest)
-        shutil.rmtree(retired, ignore_errors=True)
+        retired = join_path(parent, f".{name}.old-{tag}")
+        if files.exists(dest):
+            files.rename(dest, retired)
+        files.rename(staging, dest)
+        with suppress(OSError):  # the new report is in place; a leftover is only untidy
+            files.remove(retired)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with suppress(OSError):  # must not hide the error that stopped the block
+            files.remove(staging)
 
 
 def write_report_files(
-    table: pa.Table, dest: Path, fmt: str, compression: str | None, files: int
+    table: pa.Table, dest: Path | str, fmt: str, compression: str | None, files: int
 ) -> list[Path]:
-    """Write `table` as `files` part files under `dest`; returns the part paths."""
+    """Write `table` as `files` part files under the local folder `dest`; returns the parts."""
     check_format(fmt, compression)
     writer = _WRITERS[fmt]
     dest = Path(dest)
-    with staged_folder(dest) as staging:
-        staging.mkdir()
+    with staged_folder(str(dest)) as folder:
+        staging = Path(folder)
+        staging.mkdir(parents=True)
         names = []
         for index, part in enumerate(_split(table, files)):
             name = part_name(index, fmt, compression)
