@@ -214,6 +214,16 @@ def test_cluster_run_ran_on_the_cluster(run_outputs, cluster):
     out = run_outputs("sample", "cluster")
     log = (out / "run.log").read_text()
     assert f"master={cluster.master_url}" in log
+    # a local output folder with executors elsewhere: fine here (one machine), warned about
+    assert re.search(
+        rf"WARNING .*: output {re.escape(str(out))} is a local path but master "
+        rf"{re.escape(cluster.master_url)} runs executors on other machines: they write report "
+        rf"parts to their own disks, so {re.escape(str(out))} must be a folder shared by every "
+        r"node, or give --output a cluster URI \(hdfs://, s3a://, gs://\.\.\.\)",
+        log,
+    ), log
+    local_log = (run_outputs("sample", "local") / "run.log").read_text()
+    assert "executors on other machines" not in local_log
     with urllib.request.urlopen(f"{cluster.web_url}/json", timeout=5) as answer:
         state = json.load(answer)
     assert "healthanalytics" in {app["name"] for app in state["completedapps"]}

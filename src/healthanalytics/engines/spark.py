@@ -138,6 +138,14 @@ class SparkEngine(Engine):
 
     def output_access(self, folder: str) -> FileAccess:
         if uri_scheme(folder) is None:
+            master = self.session.sparkContext.master
+            if not master.startswith("local"):
+                log.warning(
+                    "output %s is a local path but master %s runs executors on other machines: "
+                    "they write report parts to their own disks, so %s must be a folder shared "
+                    "by every node, or give --output a cluster URI (hdfs://, s3a://, gs://...)",
+                    folder, master, folder,
+                )  # fmt: skip
             return super().output_access(folder)
         files = self.file_access(folder)
         try:
