@@ -106,6 +106,19 @@ def test_hadoop_uri_on_duckdb_points_to_spark(tmp_path):
     assert "viewfs://cluster/data/fact.csv.gz" in message and "Spark engine" in message
 
 
+def test_uri_output_needs_a_database_given(tmp_path):
+    # the default warehouse would go into the output folder, which is not local
+    done = run_cli("--output", "viewfs://cluster/out", "--engine", "spark",
+                   "--log-file", str(tmp_path / "run.log"), cwd=tmp_path)  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert " ".join(done.stderr.split()) == (
+        "error: invalid settings: --output viewfs://cluster/out is a URI, where the default "
+        "DuckDB warehouse (<output>/healthanalytics.duckdb) cannot be kept: pass --db with a "
+        "local DuckDB file or a postgresql:// URL"
+    )
+    assert list(tmp_path.iterdir()) == []  # stopped before anything was written, even the log
+
+
 def test_uri_output_on_duckdb_points_to_spark(tmp_path):
     message = failing_run(tmp_path, "--output", "viewfs://cluster/out")
     assert message.endswith(

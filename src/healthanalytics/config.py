@@ -15,6 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from healthanalytics.io.files import uri_scheme
 from healthanalytics.io.report_files import check_format
 
 ReportFormat = Literal["json", "orc", "parquet", "csv"]
@@ -99,6 +100,18 @@ class Settings(BaseSettings):
     def _bounds_ordered(self) -> Settings:
         if self.min_years > self.max_years:
             raise ValueError(f"min_years ({self.min_years}) is above max_years ({self.max_years})")
+        return self
+
+    @model_validator(mode="after")
+    def _warehouse_outside_uri_output(self) -> Settings:
+        # the default DuckDB file lives in the output folder, which a URI may not hold: it needs
+        # a local file system, and it is opened before any engine could write elsewhere
+        if self.db_url is None and uri_scheme(self.output) is not None:
+            raise ValueError(
+                f"--output {self.output} is a URI, where the default DuckDB warehouse "
+                "(<output>/healthanalytics.duckdb) cannot be kept: pass --db with a local DuckDB "
+                "file or a postgresql:// URL"
+            )
         return self
 
     @property

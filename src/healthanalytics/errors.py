@@ -17,10 +17,7 @@ def first_line(text: str) -> str:
 def user_error_message(err: BaseException) -> str:
     """One line naming what failed and what to do; passwords masked."""
     if isinstance(err, ValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in err.errors()
-        )
-        return f"invalid settings: {problems}"
+        return "invalid settings: " + "; ".join(_problem(e) for e in err.errors())
     message = first_line(str(err)) or type(err).__name__
     module = type(err).__module__.split(".")[0]
     if module in ("duckdb", "_duckdb"):
@@ -32,6 +29,14 @@ def user_error_message(err: BaseException) -> str:
     else:
         message = f"{type(err).__name__}: {message} (run with -v for the traceback)"
     return mask_url(message)
+
+
+def _problem(error: dict) -> str:
+    """One validation error: the setting's name (none for a check across settings), then what
+    is wrong, without pydantic's "Value error, " in front of our own messages."""
+    message = error["msg"].removeprefix("Value error, ")
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {message}" if where else message
 
 
 def _csv_problem(text: str) -> str | None:
