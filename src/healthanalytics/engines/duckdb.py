@@ -87,7 +87,7 @@ class DuckDBEngine(Engine):
         stored = self.materialize(table, f"_stream_{self._streams}")
         return stored.to_pyarrow_batches(chunk_size=_BATCH_ROWS)
 
-    def write_report(self, table: ir.Table, dest: Path, spec: ReportFileSettings) -> None:
+    def write_report(self, table: ir.Table, dest: str, spec: ReportFileSettings) -> None:
         write_report_files(self.to_arrow(table), dest, spec.format, spec.compression, spec.files)
 
     def close(self) -> None:
