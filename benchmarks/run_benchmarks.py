@@ -129,6 +129,7 @@ def median_of(runs: list[dict]) -> dict:
     }
     return {
         "seconds": statistics.median(r["seconds"] for r in runs),
+        "each_seconds": [round(r["seconds"], 2) for r in runs],
         "peak_rss": max(r["peak_rss"] for r in runs),
         "stages": stages,
     }
