@@ -11,6 +11,8 @@ import fsspec
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+import sqlglot as sg
+import sqlglot.expressions as sge
 
 from healthanalytics.config import ReportFileSettings, Settings
 from healthanalytics.engines.base import Engine
@@ -65,16 +67,24 @@ class DuckDBEngine(Engine):
         # One CREATE TABLE AS: Ibis' create_table runs CREATE then INSERT, which took twice
         # as long for 25M staged lines (duckdb 1.5). The casts keep the types Ibis declares
         # (DuckDB sums BIGINTs into HUGEINTs); a cast to a column's own type costs nothing.
-        to_sql = self.con.compiler.type_mapper.from_ibis
-        columns = ", ".join(
-            f"CAST({_quoted(column)} AS {to_sql(dtype).sql('duckdb')}) AS {_quoted(column)}"
-            for column, dtype in table.schema().items()
-        )
         self.con._run_pre_execute_hooks(table)  # registers in-memory tables, as Ibis' own calls do
-        query = self.con.compile(table)
-        self.con.raw_sql(
-            f"CREATE OR REPLACE TEMP TABLE {_quoted(name)} AS SELECT {columns} FROM ({query})"
+        to_type = self.con.compiler.type_mapper.from_ibis
+        typed = sg.select(
+            *(
+                sge.Cast(this=sg.column(column, quoted=True), to=to_type(dtype)).as_(
+                    column, quoted=True
+                )
+                for column, dtype in table.schema().items()
+            )
+        ).from_(self.con.compiler.to_sqlglot(table).subquery())
+        create = sge.Create(
+            kind="TABLE",
+            this=sg.table(name, quoted=True),
+            expression=typed,
+            replace=True,
+            properties=sge.Properties(expressions=[sge.TemporaryProperty()]),
         )
+        self.con.raw_sql(create.sql("duckdb"))
         return self.con.table(name)
 
     def to_arrow(self, table: ir.Table) -> pa.Table:
@@ -102,7 +112,3 @@ class DuckDBEngine(Engine):
         with fsspec.open(path, "rb") as raw, bz2.open(raw) as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 16 * 1024 * 1024)
         return str(target)
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
