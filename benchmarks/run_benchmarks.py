@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,13 +44,15 @@ def cached_file(rows: int) -> tuple[Path, float | None]:
     CACHE.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "healthanalytics", "generate", "--rows", str(rows),
                "--out", str(path), "--layout", "course", "--seed", "42"]  # fmt: skip
-    seconds, peak, _ = measure(command)
+    seconds, _, peak, _ = measure(command)
     console.print(f"generated {path.name} in {seconds:.1f} s (peak RSS {peak / 1e6:,.0f} MB)")
     return path, seconds
 
 
-def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (bytes, whole process tree) and stderr of one command."""
+def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds (user + system, of the process and the children it waited
+    for), peak RSS (bytes, whole process tree) and stderr of one command."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     process = subprocess.Popen(
         command,
@@ -76,11 +79,13 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[floa
     sampler.start()
     _, stderr = process.communicate()
     seconds = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - used.ru_utime + after.ru_stime - used.ru_stime
     done.set()
     sampler.join()
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{stderr}")
-    return seconds, peak, stderr
+    return seconds, cpu, peak, stderr
 
 
 def pipeline_run(fact: Path, work: Path, extra: list[str]) -> dict:
@@ -102,9 +107,9 @@ def pipeline_run(fact: Path, work: Path, extra: list[str]) -> dict:
     ]
     if "--db" not in extra:
         (work / "out" / "healthanalytics.duckdb").unlink(missing_ok=True)
-    seconds, peak, _ = measure(command)
+    seconds, cpu, peak, _ = measure(command)
     stages = {m.group(1): float(m.group(2)) for m in STAGE_LINE.finditer(log.read_text())}
-    return {"seconds": seconds, "peak_rss": peak, "stages": stages}
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss": peak, "stages": stages}
 
 
 def bare_scan(fact: Path) -> float:
@@ -127,11 +132,17 @@ def median_of(runs: list[dict]) -> dict:
     stages = {
         k: statistics.median(r["stages"].get(k, 0.0) for r in runs) for k in runs[0]["stages"]
     }
+    ratios = [r["seconds"] / r["bare_scan_seconds"] for r in runs]
     return {
         "seconds": statistics.median(r["seconds"] for r in runs),
         "each_seconds": [round(r["seconds"], 2) for r in runs],
+        "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
         "peak_rss": max(r["peak_rss"] for r in runs),
         "stages": stages,
+        "bare_scan_seconds": statistics.median(r["bare_scan_seconds"] for r in runs),
+        "each_bare_scan_seconds": [round(r["bare_scan_seconds"], 2) for r in runs],
+        "ratio_to_bare_scan": statistics.median(ratios),
+        "each_ratio": [round(ratio, 2) for ratio in ratios],
     }
 
 
@@ -187,8 +198,9 @@ def main() -> None:
 
 
 def bench_size(rows: int, fact: Path, args: argparse.Namespace, pg_url: str | None) -> list[dict]:
-    """Every variant on one file: median of `repeat` runs each, beside the bare scan."""
-    scan = statistics.median(bare_scan(fact) for _ in range(args.repeat))
+    """Every variant on one file: median of `repeat` runs each. Each run follows its own bare
+    scan of the file, so that the ratio compares figures taken a moment apart: on a shared
+    machine the scan alone moved by half from one hour to the next."""
     variants: dict[str, list[str]] = {"duckdb": []}
     if pg_url:
         variants["duckdb -> postgresql"] = ["--db", pg_url]
@@ -203,13 +215,18 @@ def bench_size(rows: int, fact: Path, args: argparse.Namespace, pg_url: str | No
     for name, extra in variants.items():
         repeat = 1 if "--memory-limit" in extra else args.repeat
         with tempfile.TemporaryDirectory(prefix="ha-bench-") as tmp:
-            runs = [pipeline_run(fact, Path(tmp), extra) for _ in range(repeat)]
+            runs = [
+                {"bare_scan_seconds": bare_scan(fact), **pipeline_run(fact, Path(tmp), extra)}
+                for _ in range(repeat)
+            ]
         entry = {"rows": rows, "variant": name, "file_bytes": fact.stat().st_size,
-                 "bare_scan_seconds": scan, **median_of(runs)}  # fmt: skip
+                 **median_of(runs)}  # fmt: skip
         entry["rows_per_second"] = rows / entry["seconds"]
-        entry["ratio_to_bare_scan"] = entry["seconds"] / scan
         entries.append(entry)
-        console.print(f"{rows:,} rows, {name}: {entry['seconds']:.1f} s")
+        console.print(
+            f"{rows:,} rows, {name}: {entry['seconds']:.1f} s, "
+            f"{entry['ratio_to_bare_scan']:.2f}x the bare scan"
+        )
     return entries
 
 
@@ -236,6 +253,7 @@ def show(results: list[dict]) -> None:
         "file MB",
         *stages,
         "total s",
+        "CPU s",
         "rows/s",
         "peak RSS MB",
         "bare scan s",
@@ -249,10 +267,11 @@ def show(results: list[dict]) -> None:
             f"{r['file_bytes'] / 1e6:,.0f}",
             *[f"{r['stages'].get(s, 0):.1f}" for s in stages],
             f"{r['seconds']:.1f}",
+            f"{r['cpu_seconds']:.1f}",
             f"{r['rows_per_second']:,.0f}",
             f"{r['peak_rss'] / 1e6:,.0f}",
-            f"{r.get('bare_scan_seconds', 0):.1f}",
-            f"{r.get('ratio_to_bare_scan', 0):.2f}",
+            f"{r['bare_scan_seconds']:.1f}",
+            f"{r['ratio_to_bare_scan']:.2f}",
         )
     console.print(table)
 
