@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import psutil
@@ -44,14 +45,25 @@ def cached_file(rows: int) -> tuple[Path, float | None]:
     CACHE.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "healthanalytics", "generate", "--rows", str(rows),
                "--out", str(path), "--layout", "course", "--seed", "42"]  # fmt: skip
-    seconds, _, peak, _ = measure(command)
-    console.print(f"generated {path.name} in {seconds:.1f} s (peak RSS {peak / 1e6:,.0f} MB)")
-    return path, seconds
+    made = measure(command)
+    console.print(
+        f"generated {path.name} in {made.seconds:.1f} s (peak RSS {made.peak_rss / 1e6:,.0f} MB)"
+    )
+    return path, made.seconds
 
 
-def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str]:
-    """Wall seconds, CPU seconds (user + system), peak RSS (bytes) and stderr of one command;
-    CPU and RSS over the whole process tree."""
+class Measured(NamedTuple):
+    """One command's wall seconds, CPU seconds (user + system) and peak RSS (bytes), CPU and
+    RSS over the whole process tree, and its stderr."""
+
+    seconds: float
+    cpu_seconds: float
+    peak_rss: int
+    stderr: str
+
+
+def measure(command: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Run one command and measure it."""
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     process = subprocess.Popen(
@@ -90,7 +102,7 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[floa
     cpu = max(waited, sum(seen_cpu.values()))
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{stderr}")
-    return seconds, cpu, peak, stderr
+    return Measured(seconds, cpu, peak, stderr)
 
 
 def pipeline_run(fact: Path, work: Path, extra: list[str]) -> dict:
@@ -112,9 +124,14 @@ def pipeline_run(fact: Path, work: Path, extra: list[str]) -> dict:
     ]
     if "--db" not in extra:
         (work / "out" / "healthanalytics.duckdb").unlink(missing_ok=True)
-    seconds, cpu, peak, _ = measure(command)
+    run = measure(command)
     stages = {m.group(1): float(m.group(2)) for m in STAGE_LINE.finditer(log.read_text())}
-    return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss": peak, "stages": stages}
+    return {
+        "seconds": run.seconds,
+        "cpu_seconds": run.cpu_seconds,
+        "peak_rss": run.peak_rss,
+        "stages": stages,
+    }
 
 
 def bare_scan(fact: Path) -> float:
