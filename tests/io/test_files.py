@@ -41,3 +41,18 @@ def test_create_rename_remove(tmp_path):
     files.remove(str(tmp_path / "moved"))
     files.remove(str(tmp_path / "moved"))  # nothing left to remove: no error
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["local", "memory"])
+def test_replace_puts_a_file_over_another(tmp_path, local):
+    files = FsspecFiles()
+    folder = str(tmp_path) if local else f"memory://replace-{tmp_path.name}"
+    old, new = join_path(folder, "q.json"), join_path(folder, ".q.json.tmp")
+    for path, text in ((old, b"old"), (new, b"new")):
+        with files.create(path) as out:
+            out.write(text)
+    files.replace(new, old)
+    with files.open(old) as handle:
+        assert handle.read() == b"new"
+    assert [split_path(e.path)[1] for e in files.list_files(folder)] == ["q.json"]
+    files.remove(folder)

@@ -81,6 +81,12 @@ class HadoopFiles:
         if not moved:  # HDFS and others answer false instead of raising
             raise OSError(f"could not move {source} to {target}")
 
+    def replace(self, source: str, target: str) -> None:
+        # Hadoop's one-step rename over a file is FileContext's, which not every connector
+        # offers; a report's small side file is worth no such dependency.
+        self.remove(target)
+        self.rename(source, target)
+
     def remove(self, path: str) -> None:
         with _hadoop_errors():
             fs, where = self._filesystem(path)

@@ -8,12 +8,14 @@ for local paths and the URLs fsspec knows; the Spark engine's URIs go through Ha
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from healthanalytics.errors import first_line
 
@@ -75,6 +77,11 @@ class FileAccess(Protocol):
         file systems differ: HDFS refuses, POSIX replaces a file, both move into a folder)."""
         ...
 
+    def replace(self, source: str, target: str) -> None:
+        """The file `source` moved to `target`, replacing any file there: in one step where the
+        file system can (a local rename), else by removing `target` first."""
+        ...
+
     def remove(self, path: str) -> None:
         """The file or folder at `path` removed with all it holds; nothing to do when missing."""
         ...
@@ -115,6 +122,14 @@ class FsspecFiles:
     def rename(self, source: str, target: str) -> None:
         fs, root = _filesystem(source)
         fs.mv(root, _filesystem(target)[1], recursive=True)
+
+    def replace(self, source: str, target: str) -> None:
+        fs, root = _filesystem(source)
+        if isinstance(fs, LocalFileSystem):
+            os.replace(root, _filesystem(target)[1])
+            return
+        self.remove(target)
+        self.rename(source, target)
 
     def remove(self, path: str) -> None:
         fs, root = _filesystem(path)

@@ -13,11 +13,11 @@ def write_quality_checks(
     checks: Sequence[CheckResult], path: str, files: FileAccess = LOCAL_FILES
 ) -> str:
     """The checks as a JSON list at `path` (a local path or a URI that `files` reaches), written
-    under a temporary name and then moved into place, so it is never seen half-written."""
+    under a temporary name and then moved into place, so it is never seen half-written (and
+    locally never missing)."""
     folder, name = split_path(path)
     tmp = join_path(folder, f".{name}.tmp")
     with files.create(tmp) as out:
         out.write((json.dumps([c.to_dict() for c in checks], indent=2) + "\n").encode())
-    files.remove(path)
-    files.rename(tmp, path)
+    files.replace(tmp, path)
     return path
