@@ -90,6 +90,14 @@ def _log_schema(name: str, table: ir.Table) -> None:
     log.info("schema %s: %s", name, columns)
 
 
+def _store(engine: Engine, table: ir.Table, name: str) -> ir.Table:
+    """The table computed and held by the engine, its time logged: the steps of a long stage."""
+    began = time.perf_counter()
+    stored = engine.materialize(table, name)
+    log.info("table %s: computed in %.2f s", name, time.perf_counter() - began)
+    return stored
+
+
 def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole else None
 
@@ -154,7 +162,7 @@ def _run_stages(
         record["layout"] = fact.layout.name
         city_files, city_header = open_cities(city_source, engine.file_access(city_source))
         raw = engine.read(fact.files, fact.header)
-        cities = engine.materialize(stage_cities(engine.read(city_files, city_header)), "cities")
+        cities = _store(engine, stage_cities(engine.read(city_files, city_header)), "cities")
         notes.append(
             f"fact {fact.files.format} ({fact.layout.name} layout, {len(fact.files.paths)} file(s))"
         )
@@ -166,12 +174,12 @@ def _run_stages(
 
     with stages.stage("clean") as notes:
         # The one pass over the input: every later step reads this table, not the file.
-        staged = engine.materialize(stage_prescriptions(raw, fact.layout), "staged")
-        shared = engine.materialize(shared_fingerprints(staged), "shared_fingerprints")
-        aside = engine.materialize(set_aside(staged, shared), "set_aside")
+        staged = _store(engine, stage_prescriptions(raw, fact.layout), "staged")
+        shared = _store(engine, shared_fingerprints(staged), "shared_fingerprints")
+        aside = _store(engine, set_aside(staged, shared), "set_aside")
         counts = engine.to_arrow(flag_counts(staged, aside)).to_pylist()[0]
         kept = kept_rows(staged, shared, aside)
-        clean = engine.materialize(prescriber_places(kept), "clean")
+        clean = _store(engine, prescriber_places(kept), "clean")
         cleaned = engine.to_arrow(cleaning_counts(clean)).to_pylist()[0]
         quarantined = sum(counts[reason] for reason in REASONS)
         record.update(
@@ -200,11 +208,11 @@ def _run_stages(
         _log_schema("clean", clean)
 
     with stages.stage("reports") as notes:
-        matched = engine.materialize(match_cities(clean, cities), "matched")
-        city = engine.materialize(city_report(matched, cities), "city_report")
+        matched = _store(engine, match_cities(clean, cities), "matched")
+        city = _store(engine, city_report(matched, cities), "city_report")
         years = (settings.min_years, settings.max_years) if fact.layout.has_experience else None
-        prescribers = engine.materialize(
-            top_prescribers_by_state(clean, settings.top_n, years), "prescriber_report"
+        prescribers = _store(
+            engine, top_prescribers_by_state(clean, settings.top_n, years), "prescriber_report"
         )
         match = engine.to_arrow(match_summary(matched)).to_pylist()[0]
         record.update(
