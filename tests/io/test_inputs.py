@@ -121,3 +121,22 @@ def test_scheme_fsspec_does_not_know():
         "viewfs:// URIs (Protocol not known: viewfs); the Spark engine reads any scheme its "
         "cluster's Hadoop configuration supports"
     )
+
+
+@pytest.mark.parametrize(
+    ("second", "column"),
+    [
+        (b"b,a\n4,3\n", "column 1 ('b' instead of 'a')"),  # columns in another order
+        (b"3,4\n", "column 1 ('3' instead of 'a')"),  # no header row: its first row is data
+    ],
+)
+def test_every_part_needs_the_first_parts_header(tmp_path, second, column):
+    # the engines read every part by position, skipping its first line
+    fact = _folder(tmp_path / "fact", {"part-0.csv": b"a,b\n1,2\n", "part-1.csv": second})
+    with pytest.raises(InputError) as caught:
+        read_header(resolve_input(str(fact), "fact"))
+    assert str(caught.value) == (
+        f"{fact / 'part-1.csv'}: its header differs from that of {fact / 'part-0.csv'} at "
+        f"{column}; every part file must start with the same header row, its columns in the "
+        "same order."
+    )

@@ -162,7 +162,7 @@ class SparkEngine(Engine):
             [_spark_path(path) for path in files.paths],
             schema=schema,
             header=True,
-            enforceSchema=True,  # the header was read and checked before the engine saw it
+            enforceSchema=True,  # every part's header was read and checked before the engine saw it
             sep=",",
             quote='"',
             escape='"',

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from importlib import resources
+from itertools import zip_longest
 from pathlib import PurePosixPath
 from typing import Literal
 
@@ -119,35 +120,55 @@ def _first_line(stream: pa.NativeFile, chunk: int = 64 * 1024, limit: int = 16 <
     return head.split(b"\n", 1)[0].rstrip(b"\r")
 
 
-def read_csv_header(files: InputFiles, access: FileAccess = LOCAL_FILES) -> tuple[str, ...]:
-    """The header row of the first part file, parsed as CSV (comma, double-quote)."""
-    first = files.paths[0]
+def _csv_header(files: InputFiles, path: str, access: FileAccess) -> tuple[str, ...]:
+    """The header row of one part file, parsed as CSV (comma, double-quote)."""
     try:
-        with access.open(first) as raw:
+        with access.open(path) as raw:
             stream = pa.PythonFile(raw, mode="r")
             if files.compression:  # pyarrow's codecs: fsspec's zstd would need another package
                 stream = pa.CompressedInputStream(stream, files.compression)
             line = _first_line(stream).decode("utf-8")
     except (OSError, EOFError, UnicodeDecodeError, pa.ArrowException) as err:
-        raise InputError(f"cannot read the header of {first}: {err}") from err
+        raise InputError(f"cannot read the header of {path}: {err}") from err
     row = next(csv.reader([line]), [])
     header = tuple(name.strip().lstrip("\ufeff") for name in row)
     if not any(header):
-        raise InputError(f"{first} is empty or has no header row.")
+        raise InputError(f"{path} is empty or has no header row.")
     return header
 
 
-def read_header(files: InputFiles, access: FileAccess = LOCAL_FILES) -> tuple[str, ...]:
-    """Column names of the input: the Parquet schema or the CSV header row."""
-    if files.format == "csv":
-        return read_csv_header(files, access)
+def _parquet_header(path: str, access: FileAccess) -> tuple[str, ...]:
     import pyarrow.parquet as pq
 
     try:
-        with access.open(files.paths[0]) as handle:
+        with access.open(path) as handle:
             return tuple(pq.read_schema(handle).names)
     except (OSError, ValueError) as err:
-        raise InputError(f"{files.paths[0]} is not a readable Parquet file: {err}") from err
+        raise InputError(f"{path} is not a readable Parquet file: {err}") from err
+
+
+def read_header(files: InputFiles, access: FileAccess = LOCAL_FILES) -> tuple[str, ...]:
+    """Column names of the input: the Parquet schema or the CSV header row. Every part file
+    must have the same names in the same order: the engines read CSV parts by position, and
+    take one schema for all the parts."""
+    first, *others = files.paths
+    headers = [
+        _csv_header(files, path, access) if files.format == "csv" else _parquet_header(path, access)
+        for path in (first, *others)
+    ]
+    for path, header in zip(others, headers[1:], strict=True):
+        if header != headers[0]:
+            position, theirs, ours = next(
+                (i, a, b)
+                for i, (a, b) in enumerate(zip_longest(header, headers[0], fillvalue=""), start=1)
+                if a != b
+            )
+            raise InputError(
+                f"{path}: its header differs from that of {first} at column {position} "
+                f"({theirs!r} instead of {ours!r}); every part file must start with the same "
+                "header row, its columns in the same order."
+            )
+    return headers[0]
 
 
 def open_fact(source: str, access: FileAccess = LOCAL_FILES) -> FactInput:
