@@ -72,7 +72,7 @@ def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
     kept = []
     for line in lines:
         npi = (line[idx["npi"]] or "").strip()
-        if not re.fullmatch(r"[0-9]{10}", npi):
+        if not re.fullmatch(r"[1-9][0-9]{9}", npi):
             counts["invalid_npi"] += 1
             continue
         if line[idx["brand"]] is None:
@@ -170,7 +170,8 @@ def prescriber_report(kept: list[dict], top_n: int = 5, years=(20, 50)) -> list[
         if years is not None and (years_of_exp is None or not years[0] <= years_of_exp <= years[1]):
             continue
         trx = sum(p["trx"]) if p["trx"] else None
-        by_state[p["presc_state"]].append((p["presc_id"], years_of_exp, trx))
+        if p["presc_state"]:  # no state to rank in
+            by_state[p["presc_state"]].append((p["presc_id"], years_of_exp, trx))
     out = []
     for state, people in by_state.items():
         people.sort(key=lambda t: (t[2] is None, -(t[2] or 0), t[0]))

@@ -108,6 +108,30 @@ def test_cms_layout_skips_the_experience_filter(tmp_path):
     assert "experience filter is skipped" in log.read_text()
 
 
+def test_lines_the_report_cannot_rank_do_not_fail_the_run(tmp_path):
+    # the report's checks once failed the run on a kept prescriber without a state, and on an
+    # NPI whose leading 0 left nine digits in the integer
+    with open(SAMPLE, newline="") as src:
+        header, *lines = list(csv.reader(src))
+    column = {name: i for i, name in enumerate(header)}
+    extra = []
+    for npi, state in (("1234567893", " "), ("0123456789", "TX")):
+        line = list(lines[0])
+        line[column["npi"]], line[column["nppes_provider_state"]] = npi, state
+        line[column["year_exp"]], line[column["total_claim_count"]] = "= 30.0", "99999"
+        extra.append(line)
+    fact = tmp_path / "odd_lines.csv"
+    with open(fact, "w", newline="") as out:
+        csv.writer(out).writerows([header, *lines, *extra])
+    db = str(tmp_path / "w.duckdb")
+    done = run_cli("--fact", str(fact), "--output", str(tmp_path / "out"), "--db", db,
+                   "--log-file", str(tmp_path / "log"), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = want(fact, (20, 50))
+    assert table_rows(db, "prescriber_report", PRESC_COLUMNS) == expected["prescriber_report"]
+    assert ("invalid_npi", "0123456789") in table_rows(db, "quarantine", ["reason", "raw_npi"])
+
+
 def test_failed_run_is_recorded_as_failed(tmp_path):
     fact = tmp_path / "ragged.csv"
     fact.write_text(SAMPLE.read_text() + "1234567893,ONLY,THREE\n")

@@ -111,12 +111,13 @@ def test_experience_bounds_are_inclusive_and_configurable():
     ]
 
 
-def test_each_state_ranked_separately_and_unknown_claims_last():
+def test_each_state_ranked_separately_unknown_claims_last_no_state_not_ranked():
     table = clean(
         [
             (6000000001, "a", "AK", "USA", 30, None, None, None),  # all claims hidden: ranked last
             (6000000002, "b", "AK", "USA", 30, 5, 1.0, 1.0),
             (6000000003, "c", "HI", "USA", 30, 7, 1.0, 1.0),
+            (6000000004, "d", None, "USA", 30, 9, 1.0, 1.0),  # no state: not ranked
         ]
     )
     assert ranked(top_prescribers_by_state(table)) == [

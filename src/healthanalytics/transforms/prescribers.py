@@ -38,8 +38,10 @@ def top_prescribers_by_state(
     """At most `top_n` prescribers per state, ranked by claims (ties: lower presc_id first).
 
     `years` bounds experience inclusively; None skips that filter (layouts without it).
+    Prescribers without a state have no state to rank in: they stay in the city report only.
     """
     totals = prescriber_totals(clean)
+    totals = totals.filter(totals.presc_state.notnull())
     if years is not None:
         low, high = years
         totals = totals.filter(totals.years_of_exp.between(low, high))
