@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from healthanalytics.io.inputs import bundled
@@ -134,3 +135,32 @@ def test_uri_output_on_duckdb_points_to_spark(tmp_path):
     assert [(run["status"], run["error"].split(":")[0]) for run in runs] == [
         ("failed", "EngineError")
     ]
+
+
+def test_failed_load_leaves_the_earlier_report_files(tmp_path, pg_url):
+    # the report folders move in only after the database took the rows (quality_checks.json
+    # is this run's own: it explains a failed check)
+    out = tmp_path / "out"
+    common = ["--fact", str(SAMPLE), "--output", str(out), "--db", pg_url, "--log-file",
+              str(tmp_path / "log")]  # fmt: skip
+
+    def reports() -> dict[Path, bytes]:
+        return {
+            path.relative_to(out): path.read_bytes()
+            for path in out.rglob("*")
+            if path.is_file() and path.name != "quality_checks.json"
+        }
+
+    assert run_cli(*common, "--run-date", "2026-01-01", cwd=tmp_path).returncode == 0
+    before = reports()
+    with psycopg.connect(pg_url, autocommit=True) as admin:  # a rule the load breaks
+        admin.execute(
+            "ALTER TABLE prescriber_report ADD CONSTRAINT before_2026_01_02 "
+            "CHECK (delivery_date < DATE '2026-01-02')"
+        )
+    done = run_cli(*common, "--run-date", "2026-01-02", cwd=tmp_path)
+    assert done.returncode != 0 and "before_2026_01_02" in done.stderr
+    assert reports() == before
+    assert sorted(path.name for path in out.iterdir()) == [
+        "city_report", "prescriber_report", "quality_checks.json"
+    ]  # fmt: skip

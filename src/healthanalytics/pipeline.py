@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from healthanalytics.engines import Engine, create_engine
 from healthanalytics.io.files import join_path
 from healthanalytics.io.inputs import bundled, open_cities, open_fact
 from healthanalytics.io.quality_file import write_quality_checks
+from healthanalytics.io.report_files import staged_folder
 from healthanalytics.io.warehouse import mask_url, open_warehouse
 from healthanalytics.quality import CheckResult, run_quality_checks
 from healthanalytics.transforms.cities import city_report, match_cities, match_summary, stage_cities
@@ -243,26 +244,30 @@ def _run_stages(
             )
 
     delivery = {"delivery_date": settings.run_date}
-    with stages.stage("files") as notes:
-        for name, table, spec in (
-            ("city_report", city, settings.city_report),
-            ("prescriber_report", prescribers, settings.prescriber_report),
-        ):
-            dest = join_path(settings.output, name)
-            engine.write_report(table.mutate(**delivery), dest, spec)
-            result.outputs[name] = dest
-            notes.append(f"{name}: {spec.format}/{spec.compression or 'none'} x{spec.files}")
+    # Each report folder is written beside its place and moved in only once the database has
+    # its rows too: a failed write or load leaves every earlier output as it was.
+    with ExitStack() as pending:
+        with stages.stage("files") as notes:
+            for name, table, spec in (
+                ("city_report", city, settings.city_report),
+                ("prescriber_report", prescribers, settings.prescriber_report),
+            ):
+                dest = join_path(settings.output, name)
+                staging = pending.enter_context(staged_folder(dest, outputs))
+                engine.write_report(table.mutate(**delivery), staging, spec)
+                result.outputs[name] = dest
+                notes.append(f"{name}: {spec.format}/{spec.compression or 'none'} x{spec.files}")
 
-    with stages.stage("persist") as notes:
-        warehouse.replace_delivery(
-            settings.run_date,
-            {
-                "city_report": engine.to_arrow(city),
-                "prescriber_report": engine.to_arrow(prescribers),
-                "quarantine": engine.to_batches(quarantined_rows(aside)),
-            },
-        )
-        notes.append(f"{warehouse.kind} {mask_url(settings.warehouse_target)}")
+        with stages.stage("persist") as notes:
+            warehouse.replace_delivery(
+                settings.run_date,
+                {
+                    "city_report": engine.to_arrow(city),
+                    "prescriber_report": engine.to_arrow(prescribers),
+                    "quarantine": engine.to_batches(quarantined_rows(aside)),
+                },
+            )
+            notes.append(f"{warehouse.kind} {mask_url(settings.warehouse_target)}")
 
 
 def _percent(share: float | None) -> str:
