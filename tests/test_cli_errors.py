@@ -164,3 +164,17 @@ def test_failed_load_leaves_the_earlier_report_files(tmp_path, pg_url):
     assert sorted(path.name for path in out.iterdir()) == [
         "city_report", "prescriber_report", "quality_checks.json"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'"3,abc\n', 'line 107: Value with unterminated quote found. ("3,abc); fix or remove'),
+        (b"3,\xff\xfe\n", "line 107: Invalid unicode (byte sequence mismatch) detected. This file "
+                          "is not utf-8 encoded. (3,??); save the file as UTF-8"),
+    ],
+)  # fmt: skip
+def test_malformed_csv_row_says_what_is_wrong(tmp_path, content, expected):
+    fact = tmp_path / "bad.csv"
+    fact.write_bytes(SAMPLE.read_bytes() + content)
+    assert f"{fact}: {expected}" in failing_run(tmp_path, "--fact", str(fact))

@@ -40,18 +40,17 @@ def _problem(error: dict) -> str:
 
 
 def _csv_problem(text: str) -> str | None:
-    """A DuckDB CSV error as `file: line N: what; the row; what to do`, or None."""
+    """A DuckDB CSV error as `file: line N: what (the row); what to do`, or None."""
     line = re.search(r"CSV Error on Line: (\d+)", text)
     if not line:
         return None
     file = re.search(r"^\s*file\s*=\s*(.+)$", text, re.MULTILINE)
     columns = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
-    row = re.search(r"Original Line: (.*)$", text, re.MULTILINE)
-    what = (
-        f"expected {columns[1]} columns, found {columns[2]}"
-        if columns
-        else first_line(text.split("\n", 1)[1] if "\n" in text else "") or "malformed row"
-    )
+    row = re.search(r"^Original Line: (.*)$", text, re.MULTILINE)
+    # DuckDB states the problem on the first line after the row it quotes
+    after = text[row.end() :] if row else text.split("\n", 1)[-1]
+    what = f"expected {columns[1]} columns, found {columns[2]}" if columns else first_line(after)
     where = file[1].strip() if file else "fact file"
     shown = f" ({row[1].strip()[:120]})" if row else ""
-    return f"{where}: line {line[1]}: {what}{shown}; fix or remove that row"
+    remedy = "save the file as UTF-8" if "utf-8" in what.lower() else "fix or remove that row"
+    return f"{where}: line {line[1]}: {what or 'malformed row'}{shown}; {remedy}"
