@@ -178,3 +178,22 @@ def test_malformed_csv_row_says_what_is_wrong(tmp_path, content, expected):
     fact = tmp_path / "bad.csv"
     fact.write_bytes(SAMPLE.read_bytes() + content)
     assert f"{fact}: {expected}" in failing_run(tmp_path, "--fact", str(fact))
+
+
+def test_memory_limit_duckdb_refuses_is_named_and_leaves_no_scratch(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    message = failing_run(tmp_path, "--memory-limit", "4GiBs", "--temp-directory", str(scratch))
+    assert "memory limit 4GiBs" in message and "--memory-limit" in message
+    assert list(scratch.iterdir()) == []
+
+
+def test_unusable_temp_directory_is_named(tmp_path):
+    message = failing_run(tmp_path, "--temp-directory", str(tmp_path / "no" / "such"))
+    assert f"--temp-directory {tmp_path / 'no' / 'such'}" in message
+
+
+def test_unwritable_log_file_is_named(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    message = failing_run(tmp_path, "--log-file", str(tmp_path / "a_file" / "run.log"))
+    assert f"--log-file {tmp_path / 'a_file' / 'run.log'} cannot be written" in message

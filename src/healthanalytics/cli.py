@@ -123,7 +123,10 @@ def run(
         )
     except (ValidationError, FileNotFoundError, ValueError) as err:
         _fail(err, verbose)
-    log_path = configure_logging(settings.log_file, verbose)
+    try:
+        log_path = configure_logging(settings.log_file, verbose)
+    except OSError as err:
+        _fail(OSError(f"--log-file {settings.log_file} cannot be written: {err}"), verbose)
     console.print(
         f"HealthAnalytics run for [bold]{settings.run_date}[/] on [bold]{settings.engine}[/] "
         f"-> {mask_url(settings.warehouse_target)}  (log: {log_path})",

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import duckdb
 import fsspec
 import ibis
 import ibis.expr.types as ir
@@ -15,7 +16,8 @@ import sqlglot as sg
 import sqlglot.expressions as sge
 
 from healthanalytics.config import ReportFileSettings, Settings
-from healthanalytics.engines.base import Engine
+from healthanalytics.engines.base import Engine, EngineError
+from healthanalytics.errors import first_line
 from healthanalytics.io.inputs import InputFiles
 from healthanalytics.io.report_files import write_report_files
 
@@ -28,9 +30,15 @@ class DuckDBEngine(Engine):
     name = "duckdb"
 
     def __init__(self, settings: Settings) -> None:
-        self._scratch = Path(
-            tempfile.mkdtemp(prefix="healthanalytics-", dir=settings.temp_directory)
-        )
+        try:
+            self._scratch = Path(
+                tempfile.mkdtemp(prefix="healthanalytics-", dir=settings.temp_directory)
+            )
+        except OSError as err:
+            raise EngineError(
+                f"--temp-directory {settings.temp_directory}: no scratch folder can be made there "
+                f"({err.strerror or err}); give an existing folder this user can write to"
+            ) from err
         config = {
             "threads": settings.threads,
             "temp_directory": str(self._scratch / "spill"),
@@ -38,7 +46,15 @@ class DuckDBEngine(Engine):
         }
         if settings.memory_limit:
             config["memory_limit"] = settings.memory_limit
-        self.con = ibis.duckdb.connect(**config)
+        try:
+            self.con = ibis.duckdb.connect(**config)
+        except duckdb.Error as err:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            raise EngineError(
+                f"the DuckDB engine cannot start with threads {settings.threads} and memory limit "
+                f"{settings.memory_limit}: {first_line(str(err))}; check --threads and "
+                "--memory-limit (a size such as 2GB)"
+            ) from err
         self._settings = config
         self._streams = 0
 
