@@ -90,7 +90,6 @@ def detect_layout(header: Sequence[str], source: str = "fact file") -> Layout:
 
 
 CITY_REQUIRED = ("city", "state_id", "state_name", "county_name", "population", "zips")
-CITY_OPTIONAL = ("city_ascii", "county_fips", "lat", "lng")
 
 
 def check_city_header(header: Sequence[str], source: str = "city file") -> None:

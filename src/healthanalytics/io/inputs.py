@@ -110,7 +110,7 @@ def resolve_input(source: str, role: str, access: FileAccess = LOCAL_FILES) -> I
     return InputFiles(source, paths, fmt, compression, sum(part.size for part in parts))
 
 
-def _first_line(stream: pa.NativeFile, chunk: int = 64 * 1024, limit: int = 16 << 20) -> bytes:
+def _read_first_line(stream: pa.NativeFile, chunk: int = 64 * 1024, limit: int = 16 << 20) -> bytes:
     head = b""
     while b"\n" not in head and len(head) < limit:
         more = stream.read(chunk)
@@ -127,7 +127,7 @@ def _csv_header(files: InputFiles, path: str, access: FileAccess) -> tuple[str, 
             stream = pa.PythonFile(raw, mode="r")
             if files.compression:  # pyarrow's codecs: fsspec's zstd would need another package
                 stream = pa.CompressedInputStream(stream, files.compression)
-            line = _first_line(stream).decode("utf-8")
+            line = _read_first_line(stream).decode("utf-8")
     except (OSError, EOFError, UnicodeDecodeError, pa.ArrowException) as err:
         raise InputError(f"cannot read the header of {path}: {err}") from err
     row = next(csv.reader([line]), [])

@@ -29,7 +29,8 @@ CONNECT_TIMEOUT_SECONDS = 10
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed", batch_size=65_536)
 
 
-def _first_line(err: BaseException) -> str:
+def _one_line(err: BaseException) -> str:
+    """The whole message on one line: psycopg puts its DETAIL on a line of its own."""
     text = str(err).strip() or type(err).__name__
     return " ".join(text.split())
 
@@ -43,7 +44,7 @@ class PostgresWarehouse(Warehouse):
             self.conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
         except psycopg.Error as err:
             raise WarehouseError(
-                f"cannot connect to PostgreSQL at {self.url}: {mask_url(_first_line(err))} "
+                f"cannot connect to PostgreSQL at {self.url}: {mask_url(_one_line(err))} "
                 "(check host, port, user, password and database name)"
             ) from None
         try:
@@ -51,7 +52,7 @@ class PostgresWarehouse(Warehouse):
         except psycopg.Error as err:
             self.conn.close()
             raise WarehouseError(
-                f"cannot create tables in {self.url}: {mask_url(_first_line(err))}"
+                f"cannot create tables in {self.url}: {mask_url(_one_line(err))}"
             ) from None
 
     def _create_tables(self) -> None:
@@ -93,7 +94,7 @@ class PostgresWarehouse(Warehouse):
                     self._copy(cur, name, incoming)
         except psycopg.Error as err:
             raise WarehouseError(
-                f"loading into {self.url} failed and was rolled back: {mask_url(_first_line(err))}"
+                f"loading into {self.url} failed and was rolled back: {mask_url(_one_line(err))}"
             ) from None
 
     def record_run(self, record: Mapping[str, Any]) -> None:
