@@ -181,3 +181,15 @@ def test_match_summary_reports_rows_and_claims_matched():
     ]
     # a prescriber line never matches two dimension rows
     assert matched.count().execute() == len(LINES)
+
+
+def test_duplicate_key_without_optional_columns_reports_the_populous_row():
+    # the lookup and the report number the rows apart: without county_fips, lat and lng to
+    # tell the two Franklins apart, both must still agree on which is which
+    bare = cities().mutate(
+        county_fips=ibis.null("int64"), lat=ibis.null("float64"), lng=ibis.null("float64")
+    )
+    for dim in (bare, bare.order_by(ibis.desc("county_name"))):
+        report = city_report(match_cities(clean(LINES), dim), dim)
+        franklin = [r for r in rows(report) if r["city"] == "FRANKLIN"]
+        assert [(r["county_name"], r["trx_counts"]) for r in franklin] == [("VENANGO", 7)]

@@ -37,6 +37,11 @@ def count_zips(zips: ir.StringValue) -> ir.IntegerValue:
     return ibis.ifelse(text.isnull() | (text == ""), 0, text.split(" ").length()).cast("int64")
 
 
+# The columns stage_cities gives, most telling first.
+_ID_ORDER = ("state_id", "city", "county_fips", "lat", "lng", "county_name", "population",
+             "city_ascii", "state_name", "zips")  # fmt: skip
+
+
 def city_lookup(cities: ir.Table) -> ir.Table:
     """One row per (state_id, city_key): the dimension row that stands for that key.
 
@@ -65,8 +70,10 @@ def city_lookup(cities: ir.Table) -> ir.Table:
 
 
 def dimension_with_id(cities: ir.Table) -> ir.Table:
-    """The city dimension with a stable `city_id` (its rank by state, city, county, lat, lng)."""
-    order = [cities.state_id, cities.city, cities.county_fips, cities.lat, cities.lng]
+    """The city dimension with a stable `city_id`: its rank by every column, so the lookup and
+    the report, each numbering the rows, agree even where optional columns are missing (only
+    identical rows tie, and either of them stands for the same report row)."""
+    order = [cities[column] for column in _ID_ORDER]
     return cities.mutate(city_id=ibis.row_number().over(order_by=order))
 
 
