@@ -110,6 +110,25 @@ def test_table_of_another_shape_is_refused(tmp_path):
         open_warehouse(str(path))
 
 
+def test_table_with_a_32_bit_id_is_refused(target):
+    # the brief's bug 1 must not come back through a table made by an older tool
+    open_warehouse(target).close()
+    if target.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as con:
+            con.execute("ALTER TABLE prescriber_report ALTER COLUMN presc_id TYPE integer")
+    else:
+        import duckdb
+
+        with duckdb.connect(target) as con:
+            con.execute("ALTER TABLE prescriber_report ALTER presc_id TYPE INTEGER")
+    with pytest.raises(WarehouseError) as caught:
+        open_warehouse(target)
+    assert "table prescriber_report" in str(caught.value)
+    assert "(unexpected presc_id INTEGER; missing presc_id BIGINT)" in str(caught.value)
+
+
 def test_unreachable_postgres_error_hides_password():
     with pytest.raises(WarehouseError) as caught:
         open_warehouse("postgresql://analyst:pa55word@127.0.0.1:1/launch")

@@ -46,20 +46,39 @@ def sql_type(dtype: pa.DataType, *, postgres: bool) -> str:
 
 
 def columns_query(marker: str) -> str:
-    """The query listing a table's columns in order; `marker` is the driver's parameter mark."""
+    """The query listing a table's columns and their types in order; `marker` is the driver's
+    parameter mark."""
     return (
-        "SELECT column_name FROM information_schema.columns "
+        "SELECT column_name, data_type FROM information_schema.columns "
         f"WHERE table_name = {marker} AND table_schema = current_schema() "
         "ORDER BY ordinal_position"
     )
 
 
-def check_shape(name: str, found: list[str], where: str, remedy: str) -> None:
-    """Refuse a table whose columns are not the ones the schemas define."""
-    expected = TABLES[name].names
-    if found != expected:
+# information_schema's spellings of the types `sql_type` creates, in DuckDB and PostgreSQL
+_SAME_TYPE = {
+    "VARCHAR": "TEXT",
+    "DOUBLE PRECISION": "DOUBLE",
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ",
+}
+
+
+def check_shape(name: str, found: list[tuple[str, str]], where: str, remedy: str) -> None:
+    """Refuse a table whose columns or column types are not the ones the schemas define
+    (a 32-bit presc_id, say, would fail on the first NPI above 2,147,483,647)."""
+    expected = [(field.name, sql_type(field.type, postgres=False)) for field in TABLES[name]]
+    got = [(column, _SAME_TYPE.get(kind.upper(), kind.upper())) for column, kind in found]
+    if got != expected:
+        unexpected = [f"{column} {kind}" for column, kind in got if (column, kind) not in expected]
+        missing = [f"{column} {kind}" for column, kind in expected if (column, kind) not in got]
+        differences = "; ".join(
+            f"{label} {', '.join(columns)}"
+            for label, columns in (("unexpected", unexpected), ("missing", missing))
+            if columns
+        )
         raise WarehouseError(
-            f"table {name} in {where} has columns {found}, expected {expected}: {remedy}"
+            f"table {name} in {where} is not of the expected shape "
+            f"({differences or 'columns in another order'}): {remedy}"
         )
 
 

@@ -45,7 +45,7 @@ class DuckDBWarehouse(Warehouse):
                 f"{_quote(field.name)} {sql_type(field.type, postgres=False)}" for field in schema
             )
             self.con.execute(f"CREATE TABLE IF NOT EXISTS {_quote(name)} ({columns})")
-            found = [row[0] for row in self.con.execute(columns_query("?"), [name]).fetchall()]
+            found = self.con.execute(columns_query("?"), [name]).fetchall()
             check_shape(name, found, str(self.path), "use a new database file or drop the table")
 
     def replace_delivery(self, delivery_date: dt.date, tables: Mapping[str, Rows]) -> None:

@@ -76,7 +76,7 @@ class PostgresWarehouse(Warehouse):
                         )
                     )
                 cur.execute(columns_query("%s"), [name])
-                found = [row[0] for row in cur.fetchall()]
+                found = cur.fetchall()
                 check_shape(name, found, self.url, "use another database or drop the table")
 
     def replace_delivery(self, delivery_date: dt.date, tables: Mapping[str, Rows]) -> None:
