@@ -151,12 +151,12 @@ def read_header(files: InputFiles, access: FileAccess = LOCAL_FILES) -> tuple[st
     """Column names of the input: the Parquet schema or the CSV header row. Every part file
     must have the same names in the same order: the engines read CSV parts by position, and
     take one schema for all the parts."""
-    first, *others = files.paths
     headers = [
         _csv_header(files, path, access) if files.format == "csv" else _parquet_header(path, access)
-        for path in (first, *others)
+        for path in files.paths
     ]
-    for path, header in zip(others, headers[1:], strict=True):
+    first = files.paths[0]
+    for path, header in zip(files.paths[1:], headers[1:], strict=True):
         if header != headers[0]:
             position, theirs, ours = next(
                 (i, a, b)
