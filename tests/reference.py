@@ -72,7 +72,7 @@ def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
     kept = []
     for line in lines:
         npi = (line[idx["npi"]] or "").strip()
-        if not re.fullmatch(r"[1-9][0-9]{9}", npi):
+        if not re.fullmatch(r"[0-9]{10}", npi):
             counts["invalid_npi"] += 1
             continue
         if line[idx["brand"]] is None:

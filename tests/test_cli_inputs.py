@@ -109,8 +109,8 @@ def test_cms_layout_skips_the_experience_filter(tmp_path):
 
 
 def test_lines_the_report_cannot_rank_do_not_fail_the_run(tmp_path):
-    # the report's checks once failed the run on a kept prescriber without a state, and on an
-    # NPI whose leading 0 left nine digits in the integer
+    # the report's checks once failed the run on a kept prescriber without a state, and on a
+    # ten-digit NPI with a leading 0, whose integer shows nine digits
     with open(SAMPLE, newline="") as src:
         header, *lines = list(csv.reader(src))
     column = {name: i for i, name in enumerate(header)}
@@ -129,7 +129,7 @@ def test_lines_the_report_cannot_rank_do_not_fail_the_run(tmp_path):
     assert done.returncode == 0, done.stderr
     expected = want(fact, (20, 50))
     assert table_rows(db, "prescriber_report", PRESC_COLUMNS) == expected["prescriber_report"]
-    assert ("invalid_npi", "0123456789") in table_rows(db, "quarantine", ["reason", "raw_npi"])
+    assert (123456789, "TX") in table_rows(db, "prescriber_report", ["presc_id", "presc_state"])
 
 
 def test_failed_run_is_recorded_as_failed(tmp_path):

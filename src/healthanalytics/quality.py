@@ -44,7 +44,8 @@ def run_quality_checks(
     bad_states = per_state.filter(
         (per_state.rows > top_n) | (per_state.top != per_state.rows) | (per_state.low != 1)
     )
-    npi_range = prescribers.filter(~prescribers.presc_id.between(1_000_000_000, 9_999_999_999))
+    # a ten-digit NPI as an integer: negative or larger means it overflowed or was misread
+    npi_range = prescribers.filter(~prescribers.presc_id.between(0, 9_999_999_999))
     return [
         _check(
             "rows_reconcile",
@@ -82,8 +83,8 @@ def run_quality_checks(
             f"states whose ranks are not exactly 1..k with k <= {top_n}",
         ),
         _check(
-            "prescriber_report_npi_10_digits",
+            "prescriber_report_npi_in_range",
             int(npi_range.count().execute()),
-            "presc_id not 10 digits",
+            "presc_id outside 0..9,999,999,999 (no ten-digit NPI gives them)",
         ),
     ]
