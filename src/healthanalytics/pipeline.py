@@ -267,6 +267,7 @@ def _run_stages(
                     "quarantine": engine.to_batches(quarantined_rows(aside)),
                 },
             )
+            pending.close()  # the report folders move in, timed with this stage
             notes.append(f"{warehouse.kind} {mask_url(settings.warehouse_target)}")
 
 

@@ -8,7 +8,7 @@ import uuid
 import pyarrow as pa
 import pytest
 
-from healthanalytics.io.files import LOCAL_FILES, join_path
+from healthanalytics.io.files import LOCAL_FILES, FsspecFiles, join_path
 from healthanalytics.io.report_files import (
     COMPRESSIONS,
     SUCCESS,
@@ -117,6 +117,26 @@ def test_staged_folder_keeps_the_old_folder_when_the_block_fails(block, error):
     with pytest.raises(error), staged_folder(join_path(root, "city_report")) as staging:
         _fill(staging, ["part-new"])
         block(staging)
+    assert _names(root) == ["city_report/_SUCCESS", "city_report/part-old"]
+
+
+class _MoveFails(FsspecFiles):
+    """Moves the old report aside, then fails to move the new one in after copying a part,
+    as an object store's copy-and-delete rename can."""
+
+    def rename(self, source: str, target: str) -> None:
+        if ".tmp-" in source:
+            _fill(target, ["part-half"])
+            raise OSError("connection reset")
+        super().rename(source, target)
+
+
+def test_staged_folder_puts_the_old_folder_back_when_the_move_fails():
+    root = f"memory:///reports-{uuid.uuid4().hex}"
+    _fill(join_path(root, "city_report"), ["part-old", SUCCESS])
+    dest = join_path(root, "city_report")
+    with pytest.raises(OSError, match="reset"), staged_folder(dest, _MoveFails()) as staging:
+        _fill(staging, ["part-new", SUCCESS])
     assert _names(root) == ["city_report/_SUCCESS", "city_report/part-old"]
 
 

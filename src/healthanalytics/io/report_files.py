@@ -60,9 +60,18 @@ def staged_folder(dest: str, files: FileAccess = LOCAL_FILES) -> Iterator[str]:
         if not files.exists(join_path(staging, SUCCESS)):
             raise ReportFileError(f"{dest}: the writer finished without a {SUCCESS} marker")
         retired = join_path(parent, f".{name}.old-{tag}")
-        if files.exists(dest):
+        replacing = files.exists(dest)
+        if replacing:
             files.rename(dest, retired)
-        files.rename(staging, dest)
+        try:
+            files.rename(staging, dest)
+        except BaseException:
+            if replacing:  # put the earlier report back rather than leave no report at all
+                with suppress(OSError):  # a part-done move (object stores copy) is incomplete
+                    files.remove(dest)
+                with suppress(OSError):  # must not hide the error of the move
+                    files.rename(retired, dest)
+            raise
         with suppress(OSError):  # the new report is in place; a leftover is only untidy
             files.remove(retired)
     finally:
