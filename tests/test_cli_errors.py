@@ -170,6 +170,8 @@ def test_failed_load_leaves_the_earlier_report_files(tmp_path, pg_url):
     ("content", "expected"),
     [
         (b'"3,abc\n', 'line 107: Value with unterminated quote found. ("3,abc); fix or remove'),
+        (b'"3,abc\n' + SAMPLE.read_bytes().split(b"\n", 2)[1] + b"\n",  # the row runs on
+         'line 107: Value with unterminated quote found. ("3,abc); fix or remove'),
         (b"3,\xff\xfe\n", "line 107: Invalid unicode (byte sequence mismatch) detected. This file "
                           "is not utf-8 encoded. (3,??); save the file as UTF-8"),
     ],

@@ -47,9 +47,11 @@ def _csv_problem(text: str) -> str | None:
     file = re.search(r"^\s*file\s*=\s*(.+)$", text, re.MULTILINE)
     columns = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
     row = re.search(r"^Original Line: (.*)$", text, re.MULTILINE)
-    # DuckDB states the problem on the first line after the row it quotes
-    after = text[row.end() :] if row else text.split("\n", 1)[-1]
-    what = f"expected {columns[1]} columns, found {columns[2]}" if columns else first_line(after)
+    # DuckDB states the problem after the row it quotes (which may run over several lines)
+    # and before its advice and reader options
+    told = re.split(r"\n\s*(?:Possible|file\s*=)", text[row.end() :] if row else "", maxsplit=1)
+    reason = next((line.strip() for line in reversed(told[0].splitlines()) if line.strip()), "")
+    what = f"expected {columns[1]} columns, found {columns[2]}" if columns else reason
     where = file[1].strip() if file else "fact file"
     shown = f" ({row[1].strip()[:120]})" if row else ""
     remedy = "save the file as UTF-8" if "utf-8" in what.lower() else "fix or remove that row"
