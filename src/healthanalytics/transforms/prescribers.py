@@ -38,7 +38,8 @@ def top_prescribers_by_state(
     """At most `top_n` prescribers per state, ranked by claims (ties: lower presc_id first).
 
     `years` bounds experience inclusively; None skips that filter (layouts without it).
-    Prescribers without a state have no state to rank in: they stay in the city report only.
+    Prescribers without a state have no state to rank in and are left out; their lines stay
+    kept and counted (no city matches them either, for want of a state).
     """
     totals = prescriber_totals(clean)
     totals = totals.filter(totals.presc_state.notnull())
