@@ -68,6 +68,14 @@ def run(
     log_file: Annotated[
         str | None, typer.Option(help="[default: logs/presc_run_pipeline.log]")
     ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(help="Fact CSV field delimiter: one character, or tab [default: ,].")
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="Fact CSV text encoding: utf-8, latin-1 or cp1252 [default: utf-8]."),
+    ] = None,
     top_n: Annotated[
         int | None, typer.Option(help="Prescribers kept per state [default: 5].")
     ] = None,
@@ -112,6 +120,8 @@ def run(
             run_date=run_date.date() if run_date else None,
             engine=engine,
             log_file=log_file,
+            delimiter=delimiter,
+            encoding=encoding,
             top_n=top_n,
             min_years=min_years,
             max_years=max_years,

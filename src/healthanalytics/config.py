@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import os
 from pathlib import Path
@@ -20,6 +21,8 @@ from healthanalytics.io.report_files import check_format
 
 ReportFormat = Literal["json", "orc", "parquet", "csv"]
 Engine = Literal["duckdb", "spark"]
+# Python codec names (codecs.lookup(...).name) of the fact encodings both engines read
+SUPPORTED_ENCODINGS = ("utf-8", "iso8859-1", "cp1252")
 
 
 class ReportFileSettings(BaseSettings):
@@ -69,6 +72,10 @@ class Settings(BaseSettings):
     engine: Engine = "duckdb"
     log_file: str = "logs/presc_run_pipeline.log"
 
+    # how the fact CSV is written (the city dimension is always comma-separated UTF-8)
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
     top_n: int = Field(default=5, ge=1)
     min_years: int = 20
     max_years: int = 50
@@ -88,6 +95,34 @@ class Settings(BaseSettings):
     # Spark engine
     master: str = "local[*]"
     spark_conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        value = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(
+            value, value
+        )
+        if len(value) != 1 or value in ('"', "\n", "\r"):
+            raise ValueError(
+                f"delimiter {value!r}: give one character (or tab, comma, semicolon, pipe), "
+                "not a quote or line break"
+            )
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            name = codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(
+                f"encoding {value!r} is unknown: use utf-8 (default), latin-1 or cp1252"
+            ) from None
+        if name not in SUPPORTED_ENCODINGS:
+            raise ValueError(
+                f"encoding {value!r} is not offered: use utf-8 (default), latin-1 or cp1252"
+            )
+        return name
 
     @field_validator("min_years", "max_years")
     @classmethod

@@ -16,7 +16,7 @@ import ibis.expr.types as ir
 from healthanalytics.config import Settings
 from healthanalytics.engines import Engine, create_engine
 from healthanalytics.io.files import join_path
-from healthanalytics.io.inputs import bundled, open_cities, open_fact
+from healthanalytics.io.inputs import CsvDialect, bundled, open_cities, open_fact
 from healthanalytics.io.quality_file import write_quality_checks
 from healthanalytics.io.report_files import staged_folder
 from healthanalytics.io.warehouse import mask_url, open_warehouse
@@ -159,7 +159,8 @@ def _run_stages(
 
     with stages.stage("ingest") as notes:
         log.info("engine: %s", engine.describe())
-        fact = open_fact(fact_source, engine.file_access(fact_source))
+        dialect = CsvDialect(settings.delimiter, settings.encoding)
+        fact = open_fact(fact_source, engine.file_access(fact_source), dialect)
         record["layout"] = fact.layout.name
         city_files, city_header = open_cities(city_source, engine.file_access(city_source))
         raw = engine.read(fact.files, fact.header)

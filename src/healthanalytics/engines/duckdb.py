@@ -69,7 +69,7 @@ class DuckDBEngine(Engine):
             paths,
             columns={name: "VARCHAR" for name in columns},
             header=True,
-            delim=",",
+            delim=files.dialect.delimiter,
             quote='"',
             escape='"',
             auto_detect=False,

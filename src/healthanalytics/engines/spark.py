@@ -163,7 +163,7 @@ class SparkEngine(Engine):
             schema=schema,
             header=True,
             enforceSchema=True,  # every part's header was read and checked before the engine saw it
-            sep=",",
+            sep=files.dialect.delimiter,
             quote='"',
             escape='"',
             encoding="UTF-8",

@@ -34,14 +34,25 @@ class InputError(ValueError):
 
 
 @dataclass(frozen=True)
+class CsvDialect:
+    """How a CSV input is written: the field delimiter and the text encoding (a Python codec
+    name). Quoting is always RFC 4180: `"` quotes, `""` inside quoted fields."""
+
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
 class InputFiles:
-    """One logical input: its part files, their format, compression and total size in bytes."""
+    """One logical input: its part files, their format, compression, total size in bytes and,
+    for CSV, the declared dialect."""
 
     source: str
     paths: tuple[str, ...]
     format: FileFormat
     compression: Compression
     size: int
+    dialect: CsvDialect = CsvDialect()
 
 
 @dataclass(frozen=True)
@@ -87,8 +98,11 @@ def _data_files(access: FileAccess, source: str, role: str) -> list[FileEntry]:
     return parts
 
 
-def resolve_input(source: str, role: str, access: FileAccess = LOCAL_FILES) -> InputFiles:
-    """The files behind `source` (one file or a folder of part files), format from magic bytes."""
+def resolve_input(
+    source: str, role: str, access: FileAccess = LOCAL_FILES, dialect: CsvDialect = CsvDialect()
+) -> InputFiles:
+    """The files behind `source` (one file or a folder of part files), format from magic bytes;
+    `dialect` is how its CSV parts are written."""
     try:
         parts = _data_files(access, source, role)
         kinds = {_sniff(access, part.path) for part in parts}
@@ -107,7 +121,7 @@ def resolve_input(source: str, role: str, access: FileAccess = LOCAL_FILES) -> I
         raise InputError(f"{role} folder {source} mixes file formats: {sorted(map(str, kinds))}.")
     fmt, compression = kinds.pop()
     paths = tuple(part.path for part in parts)
-    return InputFiles(source, paths, fmt, compression, sum(part.size for part in parts))
+    return InputFiles(source, paths, fmt, compression, sum(part.size for part in parts), dialect)
 
 
 def _read_first_line(stream: pa.NativeFile, chunk: int = 64 * 1024, limit: int = 16 << 20) -> bytes:
@@ -127,10 +141,10 @@ def _csv_header(files: InputFiles, path: str, access: FileAccess) -> tuple[str, 
             stream = pa.PythonFile(raw, mode="r")
             if files.compression:  # pyarrow's codecs: fsspec's zstd would need another package
                 stream = pa.CompressedInputStream(stream, files.compression)
-            line = _read_first_line(stream).decode("utf-8")
+            line = _read_first_line(stream).decode(files.dialect.encoding)
     except (OSError, EOFError, UnicodeDecodeError, pa.ArrowException) as err:
         raise InputError(f"cannot read the header of {path}: {err}") from err
-    row = next(csv.reader([line]), [])
+    row = next(csv.reader([line], delimiter=files.dialect.delimiter), [])
     header = tuple(name.strip().lstrip("\ufeff") for name in row)
     if not any(header):
         raise InputError(f"{path} is empty or has no header row.")
@@ -171,9 +185,11 @@ def read_header(files: InputFiles, access: FileAccess = LOCAL_FILES) -> tuple[st
     return headers[0]
 
 
-def open_fact(source: str, access: FileAccess = LOCAL_FILES) -> FactInput:
+def open_fact(
+    source: str, access: FileAccess = LOCAL_FILES, dialect: CsvDialect = CsvDialect()
+) -> FactInput:
     """Resolve the fact input, read its header and detect the layout."""
-    files = resolve_input(source, "fact", access)
+    files = resolve_input(source, "fact", access, dialect)
     header = read_header(files, access)
     return FactInput(files, header, detect_layout(header, source=source))
 
