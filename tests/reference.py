@@ -42,15 +42,24 @@ def _round_half_up(value: float) -> int:
     return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+# Letters Unicode does not decompose into a base letter and accents, written out by hand.
+_WHOLE_LETTERS = str.maketrans(
+    {"Ø": "O", "ø": "o", "Đ": "D", "đ": "d", "Ð": "D", "ð": "d", "Ħ": "H", "ħ": "h", "Ł": "L",
+     "ł": "l", "Ŧ": "T", "ŧ": "t", "\u0131": "i", "ß": "ss", "ẞ": "SS", "Æ": "AE", "æ": "ae",
+     "Œ": "OE", "œ": "oe", "Ĳ": "IJ", "ĳ": "ij", "Þ": "TH", "þ": "th"}
+)  # fmt: skip
+SPELLED_OUT = {"ST": "SAINT", "STE": "SAINTE", "FT": "FORT", "MT": "MOUNT"}
+
+
 def normalise(name: str | None) -> str | None:
+    """SPEC's matching key as RULES extend it: accents dropped, upper case, words split at
+    anything not a letter or digit, ST/STE/FT/MT spelled out, words joined without blanks."""
     if name is None:
         return None
-    text = "".join(ch for ch in name.upper() if not unicodedata.category(ch).startswith(("P", "S")))
-    text = " ".join(text.split())
-    for short, long in (("ST", "SAINT"), ("FT", "FORT"), ("MT", "MOUNT")):
-        if text.startswith(short + " "):
-            text = long + text[len(short) :]
-    return text
+    plain = unicodedata.normalize("NFKD", name.translate(_WHOLE_LETTERS))
+    plain = "".join(ch for ch in plain if not unicodedata.combining(ch)).upper()
+    words = "".join(ch if ch.isalnum() else " " for ch in plain).split()
+    return "".join(SPELLED_OUT.get(word, word) for word in words)
 
 
 def read_fact(path: Path) -> tuple[list[str], list[list[str | None]]]:
@@ -116,15 +125,21 @@ def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
     return kept, counts
 
 
-def city_report(kept: list[dict], cities_path: Path) -> list[dict]:
+def city_lookup(cities_path: Path) -> dict[tuple[str, str], dict]:
+    """(state, key) -> the dimension row standing for it: the most populous of those giving it."""
     dim = pq.read_table(cities_path).to_pylist()
     best: dict[tuple[str, str], dict] = {}
     for row in dim:
         for name in {row["city"], row.get("city_ascii") or row["city"]}:
             key = (row["state_id"], normalise(name))
             current = best.get(key)
-            if current is None or row["population"] > current["population"]:
+            if key[1] and (current is None or row["population"] > current["population"]):
                 best[key] = row
+    return best
+
+
+def city_report(kept: list[dict], cities_path: Path) -> list[dict]:
+    best = city_lookup(cities_path)
     totals: dict[int, dict] = {}
     for line in kept:
         row = best.get((line["presc_state"], normalise(line["presc_city"])))
@@ -147,6 +162,8 @@ def city_report(kept: list[dict], cities_path: Path) -> list[dict]:
                 "trx_counts": entry["trx"],
                 "presc_counts": len(entry["presc"]),
                 "state_id": row["state_id"],
+                "lat": row["lat"],
+                "lng": row["lng"],
             }
         )
     return report

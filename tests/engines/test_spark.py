@@ -388,10 +388,13 @@ EDGE_TEXT = [
     "abc 99999999999999999999 x",  # digits beyond int64
     "1e3",
     "NaN",
-    "St. Louis",  # ST -> SAINT after punctuation goes
+    "St. Louis",  # ST -> SAINT, the period a word break
     "ft  myers",  # blanks collapsed, FT -> FORT
-    "Mt.Vernon",  # punctuation removed, no blank: no MOUNT
-    "Cañon City",  # accents kept
+    "Mt.Vernon",  # punctuation parts words: MOUNT
+    "LAKE ST STE FT",  # abbreviations side by side, inside a name
+    "Cañon City",  # accents folded (translate)
+    "Łódź Œuvre",  # a letter without a decomposition, a spelled-out ligature
+    "...",  # no letter: an empty key
     "10 20  30",  # three ZIP codes, doubled blank
     "1234567893",  # a valid NPI
     "1234567890",  # ten digits, Luhn fails

@@ -18,17 +18,50 @@ CITY_REPORT_COLUMNS = (
     "lng",
 )
 
+# Accented Latin letters (Latin-1 Supplement and Latin Extended-A) and the base letter each
+# folds to: one translate(), which both engines have (Spark lacks strip_accents). Letters
+# without a one-letter base are spelled out first.
+_FOLDS = {
+    "A": "ÀÁÂÃÄÅĀĂĄàáâãäåāăą", "C": "ÇĆĈĊČçćĉċč", "D": "ÐĎĐðďđ", "E": "ÈÉÊËĒĔĖĘĚèéêëēĕėęě",
+    "G": "ĜĞĠĢĝğġģ", "H": "ĤĦĥħ", "I": "ÌÍÎÏĨĪĬĮİìíîïĩīĭįı", "J": "Ĵĵ", "K": "Ķķ",
+    "L": "ĹĻĽĿŁĺļľŀł", "N": "ÑŃŅŇñńņň", "O": "ÒÓÔÕÖØŌŎŐòóôõöøōŏő", "R": "ŔŖŘŕŗř",
+    "S": "ŚŜŞŠśŝşšſ", "T": "ŢŤŦţťŧ", "U": "ÙÚÛÜŨŪŬŮŰŲùúûüũūŭůűų", "W": "Ŵŵ", "Y": "ÝŶŸýÿŷ",
+    "Z": "ŹŻŽźżž",
+}  # fmt: skip
+ACCENTED = "".join(_FOLDS.values())
+UNACCENTED = "".join(base * len(letters) for base, letters in _FOLDS.items())
+_SPELLED_OUT = (("[ßẞ]", "SS"), ("[Ææ]", "AE"), ("[Œœ]", "OE"), ("[Ĳĳ]", "IJ"), ("[Þþ]", "TH"))
+_NOT_ASCII = r"[^\x00-\x7F]"
 # Java (Spark) and RE2 (DuckDB) both understand \p{L} and \p{N}; POSIX classes they do not share.
-_PUNCTUATION = r"[^\p{L}\p{N}\s]"
-_PREFIXES = (("ST", "SAINT"), ("FT", "FORT"), ("MT", "MOUNT"))
+_NOT_LETTER_OR_DIGIT = r"[^\p{L}\p{N}]+"
+HAS_LETTER_OR_DIGIT = r"[\p{L}\p{N}]"
+ABBREVIATIONS = {"ST": "SAINT", "STE": "SAINTE", "FT": "FORT", "MT": "MOUNT"}
+
+
+def fold_accents(name: ir.StringValue) -> ir.StringValue:
+    """The text with accented Latin letters as their base letters (ß, Æ, Œ, Ĳ, Þ spelled out)."""
+    folded = name.translate(ACCENTED, UNACCENTED)
+    for letters, spelled in _SPELLED_OUT:
+        folded = folded.re_replace(letters, spelled)
+    # translate() over this table is slow on DuckDB; most names are plain ASCII and skip it
+    return ibis.ifelse(name.re_search(_NOT_ASCII), folded, name)
 
 
 def normalise_city_name(name: ir.StringValue) -> ir.StringValue:
-    """Upper case, punctuation removed, blanks collapsed, leading ST/FT/MT spelled out."""
-    text = name.upper().re_replace(_PUNCTUATION, "").re_replace(r"\s+", " ").strip()
-    for short, long in _PREFIXES:
-        text = text.re_replace(f"^{short} ", f"{long} ")
-    return text
+    """The key a city name is matched on: accents folded, upper case, split into words at
+    every run of blanks, punctuation or symbols, the words ST/STE/FT/MT spelled
+    SAINT/SAINTE/FORT/MOUNT, and the words joined without blanks.
+
+    `ST.LOUIS`, `St. Louis` and `SAINT LOUIS` all give `SAINTLOUIS`; `O'Fallon`, `O FALLON`
+    and `OFALLON` all give `OFALLON`. Null stays null; a name of no letters or digits gives ''.
+    """
+    words = fold_accents(name).upper().re_replace(_NOT_LETTER_OR_DIGIT, " ").strip()
+    # every word between blanks of its own, so that each abbreviation is found as a word
+    # even beside another ("ST STE"); plain replace() is cheap on both engines
+    text = " " + words.replace(" ", "  ") + " "
+    for short, long in ABBREVIATIONS.items():
+        text = text.replace(f" {short} ", f" {long} ")
+    return text.replace(" ", "")
 
 
 def count_zips(zips: ir.StringValue) -> ir.IntegerValue:
@@ -49,15 +82,9 @@ def city_lookup(cities: ir.Table) -> ir.Table:
     populous row stands for it, so a prescriber line never matches two cities.
     """
     dim = dimension_with_id(cities)
-    keys = dim.select(
-        dim.city_id, dim.state_id, dim.population, city_key=normalise_city_name(dim.city)
-    )
+    keys = _named_keys(dim, "city")
     if "city_ascii" in cities.columns:
-        ascii_keys = dim.select(
-            dim.city_id, dim.state_id, dim.population, city_key=normalise_city_name(dim.city_ascii)
-        )
-        keys = keys.union(ascii_keys, distinct=True)
-    keys = keys.filter(keys.city_key.notnull() & (keys.city_key != ""))
+        keys = keys.union(_named_keys(dim, "city_ascii"), distinct=True)
     pick = ibis.row_number().over(
         group_by=[keys.state_id, keys.city_key],
         order_by=[ibis.desc(keys.population), keys.city_id],
@@ -66,6 +93,18 @@ def city_lookup(cities: ir.Table) -> ir.Table:
         keys.mutate(_pick=pick)
         .filter(lambda t: t._pick == 0)
         .select("state_id", "city_key", "city_id")
+    )
+
+
+def _named_keys(dim: ir.Table, column: str) -> ir.Table:
+    """(city_id, state_id, population, city_key) for each row whose `column` has a letter or
+    digit: a name without any gives an empty key, which must match nothing."""
+    named = dim.filter(dim[column].re_search(HAS_LETTER_OR_DIGIT))
+    return named.select(
+        named.city_id,
+        named.state_id,
+        named.population,
+        city_key=normalise_city_name(named[column]),
     )
 
 
