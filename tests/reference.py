@@ -62,6 +62,15 @@ def normalise(name: str | None) -> str | None:
     return "".join(SPELLED_OUT.get(word, word) for word in words)
 
 
+# USPS Publication 28, Appendix B: the states, DC and the inhabited territories.
+US_CODES = frozenset(
+    ("AK", "AL", "AR", "AS", "AZ", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "GU", "HI", "IA",
+     "ID", "IL", "IN", "KS", "KY", "LA", "MA", "MD", "ME", "MI", "MN", "MO", "MP", "MS", "MT",
+     "NC", "ND", "NE", "NH", "NJ", "NM", "NV", "NY", "OH", "OK", "OR", "PA", "PR", "RI", "SC",
+     "SD", "TN", "TX", "UT", "VA", "VI", "VT", "WA", "WI", "WV", "WY")
+)  # fmt: skip
+
+
 def read_fact(path: Path) -> tuple[list[str], list[list[str | None]]]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", newline="", encoding="utf-8") as handle:
@@ -169,32 +178,61 @@ def city_report(kept: list[dict], cities_path: Path) -> list[dict]:
     return report
 
 
-def prescriber_report(kept: list[dict], top_n: int = 5, years=(20, 50)) -> list[dict]:
+def _prescribers(kept: list[dict]) -> dict[int, dict]:
+    """Per prescriber: its lines' states, experience, claims, supply and cost (known values)."""
     per: dict[int, dict] = {}
     for line in kept:
         p = per.setdefault(
             line["presc_id"],
-            {"presc_id": line["presc_id"], "presc_state": line["presc_state"], "years": [],
-             "trx": [], "supply": [], "cost": []},
+            {"presc_id": line["presc_id"], "names": [], "states": [], "years": [], "trx": [],
+             "supply": [], "cost": []},
         )  # fmt: skip
-        for key, value in (("years", line["years_of_exp"]), ("trx", line["trx_cnt"]),
+        for key, value in (("names", line["presc_fullname"]),
+                           ("states", line["presc_state"] or None),
+                           ("years", line["years_of_exp"]), ("trx", line["trx_cnt"]),
                            ("supply", line["supply"]), ("cost", line["cost"])):  # fmt: skip
             if value is not None:
                 p[key].append(value)
-    by_state = defaultdict(list)
     for p in per.values():
+        # its US state or territory (the last alphabetically), else its last other code
+        us = [s for s in p["states"] if s in US_CODES]
+        p["state"] = max(us or p["states"], default=None)
+    return per
+
+
+def prescriber_report(kept: list[dict], top_n: int = 5, years=(20, 50)) -> list[dict]:
+    by_state = defaultdict(list)
+    for p in _prescribers(kept).values():
         years_of_exp = max(p["years"]) if p["years"] else None
         if years is not None and (years_of_exp is None or not years[0] <= years_of_exp <= years[1]):
             continue
-        trx = sum(p["trx"]) if p["trx"] else None
-        if p["presc_state"]:  # no state to rank in
-            by_state[p["presc_state"]].append((p["presc_id"], years_of_exp, trx))
+        # ranked only in a US state or territory, and only with a known claim count
+        if p["state"] in US_CODES and p["trx"]:
+            by_state[p["state"]].append((-sum(p["trx"]), p["presc_id"], years_of_exp, p))
     out = []
     for state, people in by_state.items():
-        people.sort(key=lambda t: (t[2] is None, -(t[2] or 0), t[0]))
-        for rank, (presc_id, years_of_exp, trx) in enumerate(people[:top_n], start=1):
+        for rank, (_, presc_id, years_of_exp, p) in enumerate(sorted(people)[:top_n], start=1):
             out.append(
-                {"presc_id": presc_id, "presc_state": state, "years_of_exp": years_of_exp,
-                 "trx_cnt": trx, "rank": rank}
+                {"presc_id": presc_id, "presc_fullname": max(p["names"], default=None),
+                 "presc_state": state, "country_name": "USA", "years_of_exp": years_of_exp,
+                 "trx_cnt": sum(p["trx"]), "total_day_supply": _total(p["supply"]),
+                 "total_drug_cost": _total(p["cost"]), "rank": rank}
             )  # fmt: skip
     return out
+
+
+def _total(values: list[float]) -> float | None:
+    return sum(values) if values else None
+
+
+def unranked_counts(kept: list[dict]) -> dict[str, int]:
+    """The pipeline_runs counts of what the prescriber report cannot rank."""
+    per = _prescribers(kept).values()
+    outside = [p for p in per if p["state"] and p["state"] not in US_CODES]
+    lines = [line for line in kept if line["presc_state"] and line["presc_state"] not in US_CODES]
+    no_claims = [p for p in per if p["state"] in US_CODES and not p["trx"]]
+    return {
+        "prescribers_outside_states": len(outside),
+        "lines_outside_states": len(lines),
+        "prescribers_without_claims": len(no_claims),
+    }

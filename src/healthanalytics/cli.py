@@ -183,6 +183,8 @@ def _summary(record: dict[str, Any], outputs: dict[str, str]) -> Table:
         ("claim counts left unimputed", "trx_unimputed"),
         ("city report rows", "city_report_rows"),
         ("prescriber report rows", "prescriber_report_rows"),
+        ("prescribers not ranked: state not a US state", "prescribers_outside_states"),
+        ("prescribers not ranked: no known claims", "prescribers_without_claims"),
     ):
         table.add_row(label, f"{record.get(key) or 0:,}")
     for label, key in (

@@ -23,7 +23,11 @@ from healthanalytics.io.warehouse import mask_url, open_warehouse
 from healthanalytics.quality import CheckResult, run_quality_checks
 from healthanalytics.transforms.cities import city_report, match_cities, match_summary, stage_cities
 from healthanalytics.transforms.cleaning import cleaning_counts, prescriber_places
-from healthanalytics.transforms.prescribers import top_prescribers_by_state
+from healthanalytics.transforms.prescribers import (
+    outside_states,
+    prescribers_without_claims,
+    top_prescribers_by_state,
+)
 from healthanalytics.transforms.quarantine import (
     flag_counts,
     kept_rows,
@@ -217,12 +221,17 @@ def _run_stages(
             engine, top_prescribers_by_state(clean, settings.top_n, years), "prescriber_report"
         )
         match = engine.to_arrow(match_summary(matched)).to_pylist()[0]
+        outside = engine.to_arrow(outside_states(clean)).to_pylist()
         record.update(
             rows_matched_share=_share(match["rows_matched"], match["rows"]),
             claims_matched_share=_share(match["claims_matched"] or 0, match["claims"] or 0),
             city_report_rows=int(city.count().execute()),
             prescriber_report_rows=int(prescribers.count().execute()),
+            prescribers_outside_states=sum(row["prescribers"] for row in outside),
+            lines_outside_states=sum(row["lines"] for row in outside),
+            prescribers_without_claims=int(prescribers_without_claims(clean).execute()),
         )
+        _log_unranked(outside, record)
         notes.append(
             f"{record['city_report_rows']:,} cities, "
             f"{record['prescriber_report_rows']:,} prescribers; "
@@ -270,6 +279,30 @@ def _run_stages(
             )
             pending.close()  # the report folders move in, timed with this stage
             notes.append(f"{warehouse.kind} {mask_url(settings.warehouse_target)}")
+
+
+def _log_unranked(outside: list[dict[str, Any]], record: dict[str, Any]) -> None:
+    """What the prescriber report leaves out: codes that are no US state, unknown claims."""
+    if record["lines_outside_states"]:
+        codes = ", ".join(
+            f"{row['presc_state']} {row['prescribers']:,} prescribers/{row['lines']:,} lines"
+            for row in outside[:5]
+        )
+        more = f" and {len(outside) - 5} more codes" if len(outside) > 5 else ""
+        log.warning(
+            "prescriber report: %s prescribers not ranked, their state code being no US state "
+            "or territory (%s kept lines give such a code): %s%s",
+            f"{record['prescribers_outside_states']:,}",
+            f"{record['lines_outside_states']:,}",
+            codes,
+            more,
+        )
+    if record["prescribers_without_claims"]:
+        log.warning(
+            "prescriber report: %s prescribers not ranked, none of their claim counts being "
+            "known (all hidden)",
+            f"{record['prescribers_without_claims']:,}",
+        )
 
 
 def _percent(share: float | None) -> str:

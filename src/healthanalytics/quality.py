@@ -8,6 +8,8 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from healthanalytics.transforms.prescribers import is_us_state
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -34,7 +36,10 @@ def _nulls(table: ir.Table, columns: list[str]) -> int:
 
 
 def run_quality_checks(
-    record: dict[str, Any], city: ir.Table, prescribers: ir.Table, top_n: int
+    record: dict[str, Any],
+    city: ir.Table,
+    prescribers: ir.Table,
+    top_n: int,
 ) -> list[CheckResult]:
     """Every check on the run's counts and report tables; none raises, the caller decides."""
     quarantined = record["rows_quarantined"]
@@ -74,8 +79,13 @@ def run_quality_checks(
         ),
         _check(
             "prescriber_report_not_null",
-            _nulls(prescribers, ["presc_id", "presc_state", "rank"]),
-            "rows with a null presc_id, presc_state or rank",
+            _nulls(prescribers, ["presc_id", "presc_state", "trx_cnt", "rank"]),
+            "rows with a null presc_id, presc_state, trx_cnt or rank",
+        ),
+        _check(
+            "prescriber_report_us_states",
+            int(prescribers.filter(~is_us_state(prescribers.presc_state)).count().execute()),
+            "rows whose presc_state is no US state or territory code",
         ),
         _check(
             "prescriber_report_ranks_per_state",

@@ -67,6 +67,10 @@ PIPELINE_RUNS = pa.schema(
         ("claims_matched_share", pa.float64()),
         ("city_report_rows", pa.int64()),
         ("prescriber_report_rows", pa.int64()),
+        # prescribers not ranked: no US state or territory code / no known claim count
+        ("prescribers_outside_states", pa.int64()),
+        ("lines_outside_states", pa.int64()),
+        ("prescribers_without_claims", pa.int64()),
     ]
 )
 

@@ -4,8 +4,12 @@ import ibis
 
 from healthanalytics.transforms.prescribers import (
     PRESCRIBER_REPORT_COLUMNS,
+    outside_states,
+    prescriber_totals,
+    prescribers_without_claims,
     top_prescribers_by_state,
 )
+from healthanalytics.transforms.states import US_STATE_CODES
 from tests.transforms.conftest import rows
 
 NAMES = (
@@ -28,9 +32,9 @@ SCHEMA = dict(
 
 
 def clean(lines):
-    return ibis.memtable(
-        {n: [line[i] for line in lines] for i, n in enumerate(NAMES)}, schema=SCHEMA
-    )
+    """Cleaned rows, one line each."""
+    data = {n: [line[i] for line in lines] for i, n in enumerate(NAMES)}
+    return ibis.memtable({**data, "lines": [1] * len(lines)}, schema={**SCHEMA, "lines": "int64"})
 
 
 def ranked(report):
@@ -111,10 +115,11 @@ def test_experience_bounds_are_inclusive_and_configurable():
     ]
 
 
-def test_each_state_ranked_separately_unknown_claims_last_no_state_not_ranked():
+def test_each_state_ranked_separately_no_claims_or_no_state_not_ranked():
     table = clean(
         [
-            (6000000001, "a", "AK", "USA", 30, None, None, None),  # all claims hidden: ranked last
+            (6000000001, "a", "AK", "USA", 30, None, None, None),  # all claims hidden: not ranked
+            (6000000001, "a", "AK", "USA", 30, None, 2.0, 3.0),
             (6000000002, "b", "AK", "USA", 30, 5, 1.0, 1.0),
             (6000000003, "c", "HI", "USA", 30, 7, 1.0, 1.0),
             (6000000004, "d", None, "USA", 30, 9, 1.0, 1.0),  # no state: not ranked
@@ -122,6 +127,68 @@ def test_each_state_ranked_separately_unknown_claims_last_no_state_not_ranked():
     )
     assert ranked(top_prescribers_by_state(table)) == [
         ("AK", 1, 6000000002, 5),
-        ("AK", 2, 6000000001, None),
         ("HI", 1, 6000000003, 7),
     ]
+    assert prescribers_without_claims(table).execute() == 1
+
+
+STATES = clean(
+    [
+        (7000000001, "a", "XX", "USA", 30, 90, 1.0, 1.0),  # unknown: not ranked
+        (7000000002, "b", "ZZ", "USA", 30, 80, 1.0, 1.0),  # foreign: not ranked
+        (7000000003, "c", "AA", "USA", 30, 70, 1.0, 1.0),  # armed forces: not ranked
+        (7000000004, "d", "AE", "USA", 30, 60, 1.0, 1.0),
+        (7000000005, "e", "AP", "USA", 30, 50, 1.0, 1.0),
+        (7000000006, "f", "XX", "USA", 30, 40, 1.0, 1.0),
+        (7000000006, "f", "XX", "USA", 30, 40, 1.0, 1.0),  # a second line under XX
+        (7000000007, "g", "PR", "USA", 30, 30, 1.0, 1.0),  # territories are ranked
+        (7000000008, "h", "GU", "USA", 30, 20, 1.0, 1.0),
+        (7000000009, "i", "XX", "USA", 30, 10, 1.0, 1.0),  # XX beside a state: ranked there
+        (7000000009, "i", "CA", "USA", 30, 10, 1.0, 1.0),
+        (7000000010, "j", "ZZ", "USA", 30, None, None, None),  # ZZ and no claims: ZZ counts it
+    ]
+)
+
+
+def test_only_us_states_and_territories_are_ranked():
+    assert ranked(top_prescribers_by_state(STATES)) == [
+        ("CA", 1, 7000000009, 20),
+        ("GU", 1, 7000000008, 20),
+        ("PR", 1, 7000000007, 30),
+    ]
+    # the prescriber with an XX line beside CA is ranked under CA, not hidden under XX
+    assert rows(prescriber_totals(STATES).filter(lambda t: t.presc_id == 7000000009)) == [
+        dict(
+            presc_id=7000000009,
+            presc_fullname="i",
+            presc_state="CA",
+            country_name="USA",
+            years_of_exp=30,
+            trx_cnt=20,
+            total_day_supply=2.0,
+            total_drug_cost=2.0,
+        )
+    ]
+    assert prescribers_without_claims(STATES).execute() == 0
+
+
+def test_codes_outside_the_states_are_counted():
+    assert rows(outside_states(STATES), ["presc_state"]) == [
+        dict(presc_state="AA", prescribers=1, lines=1),
+        dict(presc_state="AE", prescribers=1, lines=1),
+        dict(presc_state="AP", prescribers=1, lines=1),
+        # 7000000009's XX line is counted, not the prescriber: it is ranked under CA
+        dict(presc_state="XX", prescribers=2, lines=4),
+        dict(presc_state="ZZ", prescribers=2, lines=2),
+    ]
+    assert [row["presc_state"] for row in outside_states(STATES).to_pyarrow().to_pylist()] == [
+        "XX", "ZZ", "AA", "AE", "AP",
+    ]  # fmt: skip
+    # US codes only: nothing to count
+    assert rows(outside_states(STATES.filter(lambda t: t.presc_state == "PR"))) == []
+
+
+def test_state_codes_are_the_56_of_usps_publication_28():
+    assert len(US_STATE_CODES) == 56
+    assert {"DC", "PR", "GU", "VI", "AS", "MP"} <= set(US_STATE_CODES)
+    assert not {"XX", "ZZ", "AA", "AE", "AP", "FM", "MH", "PW"} & set(US_STATE_CODES)
