@@ -178,6 +178,31 @@ def city_report(kept: list[dict], cities_path: Path) -> list[dict]:
     return report
 
 
+def unmatched_cities(kept: list[dict], cities_path: Path, top: int = 100) -> list[dict]:
+    """The `top` places (city, state as cleaned; blank as None) with most lines matching no
+    city: lines, claims (known ones), distinct prescribers, rank."""
+    best = city_lookup(cities_path)
+    places: dict[tuple, dict] = {}
+    for line in kept:
+        if (line["presc_state"], normalise(line["presc_city"])) in best:
+            continue
+        place = (line["presc_city"] or None, line["presc_state"] or None)
+        entry = places.setdefault(place, {"lines": 0, "claims": 0, "presc": set()})
+        entry["lines"] += 1
+        entry["claims"] += line["trx_cnt"] or 0
+        entry["presc"].add(line["presc_id"])
+    order = sorted(
+        places.items(),
+        key=lambda item: (-item[1]["lines"], -item[1]["claims"], item[0][1] is None,
+                          item[0][1] or "", item[0][0] is None, item[0][0] or ""),
+    )  # fmt: skip
+    return [
+        {"presc_city": city, "presc_state": state, "lines": e["lines"], "claims": e["claims"],
+         "prescribers": len(e["presc"]), "rank": rank}
+        for rank, ((city, state), e) in enumerate(order[:top], start=1)
+    ]  # fmt: skip
+
+
 def _prescribers(kept: list[dict]) -> dict[int, dict]:
     """Per prescriber: its lines' states, experience, claims, supply and cost (known values)."""
     per: dict[int, dict] = {}

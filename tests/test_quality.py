@@ -16,15 +16,20 @@ PRESCRIBERS = dict(
     trx_cnt=[30, 20, 10],
     rank=[1, 2, 1],
 )
-SCHEMA = {"presc_id": "int64", "presc_state": "string", "trx_cnt": "int64", "rank": "int64"}
+UNMATCHED = dict(presc_city=["NOWHERE", "NOWHERE", None], presc_state=["PA", "OH", "PA"],
+                 lines=[3, 2, 1], rank=[1, 2, 3])  # fmt: skip
+SCHEMA = {"presc_id": "int64", "presc_state": "string", "trx_cnt": "int64", "rank": "int64",
+          "presc_city": "string"}  # fmt: skip
 
 
 def table(columns: dict[str, list]) -> ibis.Table:
     return ibis.memtable(columns, schema={c: SCHEMA.get(c, "int64") for c in columns})
 
 
-def outcome(prescribers=PRESCRIBERS) -> dict[str, tuple[bool, str]]:
-    checks = run_quality_checks(RECORD, ibis.memtable(CITY), table(prescribers), 5)
+def outcome(prescribers=PRESCRIBERS, unmatched=UNMATCHED) -> dict[str, tuple[bool, str]]:
+    checks = run_quality_checks(
+        RECORD, ibis.memtable(CITY), table(prescribers), 5, table(unmatched)
+    )
     return {check.name: (check.passed, check.detail) for check in checks}
 
 
@@ -38,6 +43,7 @@ PASSED = {
     "prescriber_report_us_states": (True, "ok"),
     "prescriber_report_ranks_per_state": (True, "ok"),
     "prescriber_report_npi_in_range": (True, "ok"),
+    "unmatched_cities_unique_place": (True, "ok"),
 }
 
 
@@ -46,11 +52,12 @@ def test_good_outputs_pass_every_check():
 
 
 @pytest.mark.parametrize(
-    ("prescribers", "failed"),
+    ("prescribers", "unmatched", "failed"),
     [
         # a ranked prescriber whose claims are all hidden (issue 12, item 17)
         (
             {**PRESCRIBERS, "trx_cnt": [30, None, 10]},
+            UNMATCHED,
             {
                 "prescriber_report_not_null": (
                     False,
@@ -61,6 +68,7 @@ def test_good_outputs_pass_every_check():
         # a code that is no US state or territory ranked as if it were one (item 16)
         (
             {**PRESCRIBERS, "presc_state": ["PR", "PR", "XX"]},
+            UNMATCHED,
             {
                 "prescriber_report_us_states": (
                     False,
@@ -68,7 +76,18 @@ def test_good_outputs_pass_every_check():
                 )
             },
         ),
+        # the same unmatched place twice, a blank city included
+        (
+            PRESCRIBERS,
+            {**UNMATCHED, "presc_city": [None, "NOWHERE", None]},
+            {
+                "unmatched_cities_unique_place": (
+                    False,
+                    "1 (presc_city, presc_state) places listed more than once",
+                )
+            },
+        ),
     ],
 )
-def test_each_fault_fails_its_check(prescribers, failed):
-    assert outcome(prescribers) == {**PASSED, **failed}
+def test_each_fault_fails_its_check(prescribers, unmatched, failed):
+    assert outcome(prescribers, unmatched) == {**PASSED, **failed}

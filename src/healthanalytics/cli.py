@@ -185,6 +185,7 @@ def _summary(record: dict[str, Any], outputs: dict[str, str]) -> Table:
         ("prescriber report rows", "prescriber_report_rows"),
         ("prescribers not ranked: state not a US state", "prescribers_outside_states"),
         ("prescribers not ranked: no known claims", "prescribers_without_claims"),
+        ("places matching no city (see unmatched_cities)", "unmatched_places"),
     ):
         table.add_row(label, f"{record.get(key) or 0:,}")
     for label, key in (

@@ -21,7 +21,13 @@ from healthanalytics.io.quality_file import write_quality_checks
 from healthanalytics.io.report_files import staged_folder
 from healthanalytics.io.warehouse import mask_url, open_warehouse
 from healthanalytics.quality import CheckResult, run_quality_checks
-from healthanalytics.transforms.cities import city_report, match_cities, match_summary, stage_cities
+from healthanalytics.transforms.cities import (
+    city_report,
+    match_cities,
+    match_summary,
+    stage_cities,
+    unmatched_places,
+)
 from healthanalytics.transforms.cleaning import cleaning_counts, prescriber_places
 from healthanalytics.transforms.prescribers import (
     outside_states,
@@ -41,6 +47,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE_FACT = "prescriber_fact_100k.csv.gz"
 SAMPLE_CITIES = "us_cities_dimension.parquet"
+UNMATCHED_CITIES_KEPT = 100  # rows of the unmatched_cities table; the log shows the first 10
 
 
 class ReconciliationError(RuntimeError):
@@ -216,6 +223,8 @@ def _run_stages(
     with stages.stage("reports") as notes:
         matched = _store(engine, match_cities(clean, cities), "matched")
         city = _store(engine, city_report(matched, cities), "city_report")
+        places = _store(engine, unmatched_places(matched), "unmatched_places")
+        unmatched = places.filter(places["rank"] <= UNMATCHED_CITIES_KEPT).order_by("rank")
         years = (settings.min_years, settings.max_years) if fact.layout.has_experience else None
         prescribers = _store(
             engine, top_prescribers_by_state(clean, settings.top_n, years), "prescriber_report"
@@ -230,7 +239,10 @@ def _run_stages(
             prescribers_outside_states=sum(row["prescribers"] for row in outside),
             lines_outside_states=sum(row["lines"] for row in outside),
             prescribers_without_claims=int(prescribers_without_claims(clean).execute()),
+            unmatched_places=int(places.count().execute()),
         )
+        unmatched_rows = engine.to_arrow(unmatched)
+        _log_unmatched_places(unmatched_rows.to_pylist(), record["unmatched_places"])
         _log_unranked(outside, record)
         notes.append(
             f"{record['city_report_rows']:,} cities, "
@@ -242,7 +254,7 @@ def _run_stages(
         _log_schema("prescriber_report", prescribers)
 
     with stages.stage("quality") as notes:
-        result.checks = run_quality_checks(record, city, prescribers, settings.top_n)
+        result.checks = run_quality_checks(record, city, prescribers, settings.top_n, unmatched)
         failed = [check for check in result.checks if not check.passed]
         result.outputs["quality_checks"] = write_quality_checks(
             result.checks, join_path(settings.output, "quality_checks.json"), outputs
@@ -275,10 +287,25 @@ def _run_stages(
                     "city_report": engine.to_arrow(city),
                     "prescriber_report": engine.to_arrow(prescribers),
                     "quarantine": engine.to_batches(quarantined_rows(aside)),
+                    "unmatched_cities": unmatched_rows,
                 },
             )
             pending.close()  # the report folders move in, timed with this stage
             notes.append(f"{warehouse.kind} {mask_url(settings.warehouse_target)}")
+
+
+def _log_unmatched_places(top: list[dict[str, Any]], places: int) -> None:
+    """One line: how many places match no city, and the first ten by lines."""
+    shown = "; ".join(
+        f"{row['presc_city'] or '(blank)'}, {row['presc_state'] or '(blank)'}: "
+        f"{row['lines']:,} lines, {row['claims']:,} claims, {row['prescribers']:,} prescribers"
+        for row in top[:10]
+    )
+    log.info(
+        "unmatched places: %s (city, state) pairs match no dimension city%s",
+        f"{places:,}",
+        f"; most lines first (table unmatched_cities): {shown}" if shown else "",
+    )
 
 
 def _log_unranked(outside: list[dict[str, Any]], record: dict[str, Any]) -> None:

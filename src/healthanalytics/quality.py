@@ -40,8 +40,10 @@ def run_quality_checks(
     city: ir.Table,
     prescribers: ir.Table,
     top_n: int,
+    unmatched: ir.Table,
 ) -> list[CheckResult]:
-    """Every check on the run's counts and report tables; none raises, the caller decides."""
+    """Every check on the run's counts and report tables (`unmatched`: the unmatched_cities
+    rows); none raises, the caller decides."""
     quarantined = record["rows_quarantined"]
     per_state = prescribers.group_by("presc_state").aggregate(
         rows=prescribers.count(), top=prescribers["rank"].max(), low=prescribers["rank"].min()
@@ -96,5 +98,10 @@ def run_quality_checks(
             "prescriber_report_npi_in_range",
             int(npi_range.count().execute()),
             "presc_id outside 0..9,999,999,999 (no ten-digit NPI gives them)",
+        ),
+        _check(
+            "unmatched_cities_unique_place",
+            _duplicates(unmatched, ["presc_city", "presc_state"]),
+            "(presc_city, presc_state) places listed more than once",
         ),
     ]

@@ -37,6 +37,20 @@ PRESCRIBER_REPORT = pa.schema(
     ]
 )
 
+# The places of kept lines that match no dimension city, the 100 with most lines (see
+# transforms.cities.unmatched_places): what a user would add to the dimension or correct.
+UNMATCHED_CITIES = pa.schema(
+    [
+        ("presc_city", pa.string()),
+        ("presc_state", pa.string()),
+        ("lines", pa.int64()),
+        ("claims", pa.int64()),
+        ("prescribers", pa.int64()),
+        ("rank", pa.int64()),
+        ("delivery_date", pa.date32()),
+    ]
+)
+
 # Raw values exactly as read (text), so nothing about a rejected line is lost.
 QUARANTINE = pa.schema(
     [("reason", pa.string())]
@@ -71,6 +85,8 @@ PIPELINE_RUNS = pa.schema(
         ("prescribers_outside_states", pa.int64()),
         ("lines_outside_states", pa.int64()),
         ("prescribers_without_claims", pa.int64()),
+        # distinct (city, state) places of kept lines that match no dimension city
+        ("unmatched_places", pa.int64()),
     ]
 )
 
@@ -79,5 +95,6 @@ DELIVERY_TABLES: dict[str, pa.Schema] = {
     "city_report": CITY_REPORT,
     "prescriber_report": PRESCRIBER_REPORT,
     "quarantine": QUARANTINE,
+    "unmatched_cities": UNMATCHED_CITIES,
 }
 TABLES: dict[str, pa.Schema] = {**DELIVERY_TABLES, "pipeline_runs": PIPELINE_RUNS}

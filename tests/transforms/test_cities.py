@@ -13,12 +13,14 @@ from healthanalytics.transforms.cities import (
     ACCENTED,
     CITY_REPORT_COLUMNS,
     UNACCENTED,
+    UNMATCHED_CITIES_COLUMNS,
     city_report,
     count_zips,
     match_cities,
     match_summary,
     normalise_city_name,
     stage_cities,
+    unmatched_places,
 )
 from tests.transforms.conftest import rows
 
@@ -184,6 +186,39 @@ def test_match_summary_reports_rows_and_claims_matched():
     ]
     # a prescriber line never matches two dimension rows
     assert matched.count().execute() == len(LINES)
+
+
+def test_unmatched_places_ranked_by_lines_with_ties_broken():
+    lines = [
+        (2000000001, "NOWHERE", "PA", 100),
+        (2000000002, "NOWHERE", "PA", 50),  # two lines, two prescribers: the most lines
+        (2000000003, "ELSEWHERE", "OH", 10),
+        (2000000003, "ELSEWHERE", "OH", None),  # as many lines, fewer claims: second
+        (2000000004, "SPRINGFIELD", "XX", 5),  # a code that is no state never matches
+        (2000000005, "SPRINGFIELD", "ZZ", 5),  # tied on lines and claims: XX before ZZ
+        (2000000006, "AURORA", "ZZ", 5),  # tied again: AURORA before SPRINGFIELD
+        (2000000007, "AURORA", None, 5),  # a blank state comes after every state
+        (2000000008, None, "IL", None),  # a blank city is listed too; unknown claims count 0
+        (2000000009, "SPRINGFIELD", "IL", 3),  # matched: not listed
+        (2000000010, "ST.LOUIS", "MO", 1),  # matched under the new spelling rule: not listed
+    ]
+    places = unmatched_places(match_cities(clean(lines), cities()))
+    assert places.columns == UNMATCHED_CITIES_COLUMNS
+    assert rows(places, ["rank"]) == [
+        dict(presc_city=city, presc_state=state, lines=n, claims=claims, prescribers=p, rank=r)
+        for r, (city, state, n, claims, p) in enumerate(
+            [
+                ("NOWHERE", "PA", 2, 150, 2),
+                ("ELSEWHERE", "OH", 2, 10, 1),
+                ("SPRINGFIELD", "XX", 1, 5, 1),
+                ("AURORA", "ZZ", 1, 5, 1),
+                ("SPRINGFIELD", "ZZ", 1, 5, 1),
+                ("AURORA", None, 1, 5, 1),
+                (None, "IL", 1, 0, 1),
+            ],
+            start=1,
+        )
+    ]
 
 
 def test_duplicate_key_without_optional_columns_reports_the_populous_row():

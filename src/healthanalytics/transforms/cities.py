@@ -172,6 +172,31 @@ def match_summary(matched: ir.Table) -> ir.Table:
     )
 
 
+UNMATCHED_CITIES_COLUMNS = ("presc_city", "presc_state", "lines", "claims", "prescribers", "rank")
+
+
+def unmatched_places(matched: ir.Table) -> ir.Table:
+    """One row per (presc_city, presc_state) of kept lines that match no dimension city,
+    blank city or state included: `lines`, `claims` (sum of trx_cnt; 0 when none is known),
+    `prescribers` (distinct presc_id) and `rank` (1 = most lines; ties: more claims, then
+    state and city in alphabetical order, blanks last); columns UNMATCHED_CITIES_COLUMNS."""
+    missed = matched.filter(matched.city_id.isnull())
+    places = missed.group_by(["presc_city", "presc_state"]).aggregate(
+        lines=missed.lines.sum().cast("int64"),
+        claims=missed.trx_cnt.sum().fill_null(0).cast("int64"),
+        prescribers=missed.presc_id.nunique().cast("int64"),
+    )
+    rank = ibis.row_number().over(
+        order_by=[
+            ibis.desc(places.lines),
+            ibis.desc(places.claims),
+            ibis.asc(places.presc_state, nulls_first=False),
+            ibis.asc(places.presc_city, nulls_first=False),
+        ]
+    )
+    return places.mutate(rank=(rank + 1).cast("int64")).select(*UNMATCHED_CITIES_COLUMNS)
+
+
 def stage_cities(raw: ir.Table) -> ir.Table:
     """The city dimension with declared types; optional columns null when absent."""
 
