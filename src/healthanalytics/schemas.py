@@ -67,6 +67,9 @@ PIPELINE_RUNS = pa.schema(
         ("claims_matched_share", pa.float64()),
         ("city_report_rows", pa.int64()),
         ("prescriber_report_rows", pa.int64()),
+        # the process that ran it (the host name and its process id), to name a run in progress
+        ("host", pa.string()),
+        ("pid", pa.int64()),
     ]
 )
 
