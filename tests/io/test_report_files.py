@@ -167,6 +167,7 @@ def test_stale_staging_of_stopped_runs_is_removed(tmp_path):
     _folder(tmp_path / ".prescriber_report.tmp-89abcdef", "part-00000.orc", SUCCESS)  # loading
     _folder(tmp_path / "..city_report.tmp-0123abcd.tmp-00ff00ff", "part-00000.json.bz2")  # nested
     (tmp_path / ".quality_checks.json.tmp-deadbeef").write_text("[")  # half-written checks
+    (tmp_path / ".quality_checks.json.tmp").write_text("[")  # as earlier releases named it
     (tmp_path / "quality_checks.json").write_text("[]")
     (tmp_path / ".notes.tmp").write_text("a user's file")  # not a name our runs make
     (tmp_path / "report.tmp-0123abcd").write_text("not hidden")
@@ -175,6 +176,7 @@ def test_stale_staging_of_stopped_runs_is_removed(tmp_path):
         "removed ..city_report.tmp-0123abcd.tmp-00ff00ff",
         "removed .city_report.tmp-0123abcd",
         "removed .prescriber_report.tmp-89abcdef",
+        "removed .quality_checks.json.tmp",
         "removed .quality_checks.json.tmp-deadbeef",
     ]
     assert _tree(tmp_path) == [

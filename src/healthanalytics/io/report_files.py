@@ -54,6 +54,8 @@ def retired_name(name: str, tag: str) -> str:
 
 # what staging_name / retired_name make (Hadoop's local file system may add a .crc beside)
 _DEBRIS = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<tag>[0-9a-f]{8})(?:\.crc)?$")
+# the one temporary name earlier releases gave every run
+_EARLIER_DEBRIS = re.compile(r"^\.quality_checks\.json\.tmp(?:\.crc)?$")
 
 
 def check_format(fmt: str, compression: str | None) -> None:
@@ -105,7 +107,8 @@ def staged_folder(dest: str, files: FileAccess = LOCAL_FILES) -> Iterator[str]:
 
 def remove_stale_staging(folder: str) -> list[str]:
     """Remove from the local `folder` what stopped runs left (`.NAME.tmp-TAG` staging folders
-    and files, `.NAME.old-TAG` set-aside reports); returns what was removed or restored.
+    and files, `.NAME.old-TAG` set-aside reports, and the `.quality_checks.json.tmp` of earlier
+    releases); returns what was removed or restored.
 
     Only for a caller holding the folder's run lock: every such name then belongs to a run that
     is gone. A report set aside with nothing under its own name means a run stopped between its
@@ -116,10 +119,13 @@ def remove_stale_staging(folder: str) -> list[str]:
         entries = sorted(root.iterdir())
     except FileNotFoundError:
         return []
-    found = {entry.name: _DEBRIS.match(entry.name) for entry in entries}
+    found = {
+        entry.name: _DEBRIS.match(entry.name) or _EARLIER_DEBRIS.match(entry.name)
+        for entry in entries
+    }
     done: list[str] = []
     for entry_name, match in found.items():
-        if not match or match["kind"] != "old" or (root / match["name"]).exists():
+        if not match or match.groupdict().get("kind") != "old" or (root / match["name"]).exists():
             continue
         staged = root / staging_name(match["name"], match["tag"])
         source = staged if (staged / SUCCESS).exists() else root / entry_name
