@@ -148,7 +148,7 @@ def test_failed_load_leaves_the_earlier_report_files(tmp_path, pg_url):
         return {
             path.relative_to(out): path.read_bytes()
             for path in out.rglob("*")
-            if path.is_file() and path.name != "quality_checks.json"
+            if path.is_file() and path.name not in ("quality_checks.json", ".healthanalytics.lock")
         }
 
     assert run_cli(*common, "--run-date", "2026-01-01", cwd=tmp_path).returncode == 0
@@ -162,7 +162,7 @@ def test_failed_load_leaves_the_earlier_report_files(tmp_path, pg_url):
     assert done.returncode != 0 and "before_2026_01_02" in done.stderr
     assert reports() == before
     assert sorted(path.name for path in out.iterdir()) == [
-        "city_report", "prescriber_report", "quality_checks.json"
+        ".healthanalytics.lock", "city_report", "prescriber_report", "quality_checks.json"
     ]  # fmt: skip
 
 

@@ -76,6 +76,28 @@ def run(
         str | None,
         typer.Option(help="Fact CSV text encoding: utf-8, latin-1 or cp1252 [default: utf-8]."),
     ] = None,
+    allow_smaller_delivery: Annotated[
+        bool,
+        typer.Option(
+            "--allow-smaller-delivery",
+            help="Deliver even when the input keeps no rows, or fewer than --min-delivery-share "
+            "of the rows of the delivery it replaces.",
+        ),
+    ] = False,
+    min_delivery_share: Annotated[
+        float | None,
+        typer.Option(
+            help="Least share of the replaced delivery's kept rows a re-run must keep "
+            "[default: 0.5]."
+        ),
+    ] = None,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds to wait for another run using the same output folder, database file "
+            "or delivery date [default: 0, refuse at once]."
+        ),
+    ] = None,
     top_n: Annotated[
         int | None, typer.Option(help="Prescribers kept per state [default: 5].")
     ] = None,
@@ -122,6 +144,9 @@ def run(
             log_file=log_file,
             delimiter=delimiter,
             encoding=encoding,
+            allow_smaller_delivery=allow_smaller_delivery or None,  # unset: config decides
+            min_delivery_share=min_delivery_share,
+            lock_timeout=lock_timeout,
             top_n=top_n,
             min_years=min_years,
             max_years=max_years,

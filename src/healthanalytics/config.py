@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     delimiter: str = ","
     encoding: str = "utf-8"
 
+    # a delivery keeping fewer rows than this share of the one it replaces (or none at all) is
+    # refused unless allowed; how long a run waits for another using its date or folder
+    min_delivery_share: float = Field(default=0.5, ge=0, le=1)
+    allow_smaller_delivery: bool = False
+    lock_timeout: float = Field(default=0, ge=0)
+
     top_n: int = Field(default=5, ge=1)
     min_years: int = 20
     max_years: int = 50

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,11 +17,12 @@ import ibis.expr.types as ir
 
 from healthanalytics.config import Settings
 from healthanalytics.engines import Engine, create_engine
-from healthanalytics.io.files import join_path
+from healthanalytics.io.files import join_path, uri_scheme
 from healthanalytics.io.inputs import CsvDialect, bundled, open_cities, open_fact
+from healthanalytics.io.locks import lock_output_folder
 from healthanalytics.io.quality_file import write_quality_checks
-from healthanalytics.io.report_files import staged_folder
-from healthanalytics.io.warehouse import mask_url, open_warehouse
+from healthanalytics.io.report_files import remove_stale_staging, staged_folder
+from healthanalytics.io.warehouse import Warehouse, mask_url, open_warehouse
 from healthanalytics.quality import CheckResult, run_quality_checks
 from healthanalytics.transforms.cities import (
     city_report,
@@ -56,6 +59,10 @@ class ReconciliationError(RuntimeError):
 
 class QualityCheckError(RuntimeError):
     """A data-quality check on the reports failed."""
+
+
+class DeliveryShrinkError(RuntimeError):
+    """The run would replace a date's delivery with nothing, or with far fewer rows."""
 
 
 @dataclass
@@ -115,7 +122,11 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def run_pipeline(settings: Settings, listener: StageListener = _quiet) -> RunResult:
-    """Run every stage for one delivery date; the run is recorded whether it succeeds or not."""
+    """Run every stage for one delivery date; the run is recorded whether it succeeds or not.
+
+    The run first takes its locks (the output folder, then the warehouse's delivery date),
+    then marks earlier runs that died `abandoned` and removes what they left, then records
+    itself as `running`; that row is updated with the outcome at the end."""
     started = dt.datetime.now(dt.UTC)
     record: dict[str, Any] = {
         "run_id": uuid.uuid4().hex,
@@ -123,6 +134,8 @@ def run_pipeline(settings: Settings, listener: StageListener = _quiet) -> RunRes
         "engine": settings.engine,
         "started_at": started,
         "status": "running",
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
     }
     result = RunResult(record)
     stages = _Stages(listener, result)
@@ -133,32 +146,100 @@ def run_pipeline(settings: Settings, listener: StageListener = _quiet) -> RunRes
         settings.engine,
         mask_url(settings.warehouse_target),
     )
-    with stages.stage("connect"):
-        warehouse = open_warehouse(settings.warehouse_target)
-    try:
-        engine = create_engine(settings)
+    local_output = uri_scheme(settings.output) is None
+    warehouse: Warehouse | None = None
+    inserted = False
+    # closed in reverse: the warehouse (its delivery lock) first, the output folder last
+    with ExitStack() as held:
         try:
-            _run_stages(settings, engine, warehouse, stages, result)
+            with stages.stage("connect") as notes:
+                if local_output:
+                    owner = {key: record[key] for key in ("run_id", "pid", "host", "started_at")}
+                    held.enter_context(
+                        lock_output_folder(settings.output, owner, settings.lock_timeout)
+                    )
+                warehouse = held.enter_context(
+                    open_warehouse(settings.warehouse_target, settings.lock_timeout)
+                )
+                warehouse.lock_delivery(settings.run_date, settings.lock_timeout)
+                notes.extend(_tidy_leftovers(warehouse, record["run_id"], settings, local_output))
+                warehouse.record_run(record)
+                inserted = True
+            engine = create_engine(settings)
+            try:
+                _run_stages(settings, engine, warehouse, stages, result)
+            finally:
+                engine.close()
+            record["status"] = "success"
+        except BaseException as err:
+            record["status"] = "failed"
+            record["error"] = mask_url(f"{type(err).__name__}: {err}")[:2000]
+            raise
         finally:
-            engine.close()
-        record["status"] = "success"
-    except BaseException as err:
-        record["status"] = "failed"
-        record["error"] = mask_url(f"{type(err).__name__}: {err}")[:2000]
-        raise
-    finally:
-        record["finished_at"] = dt.datetime.now(dt.UTC)
-        try:
-            warehouse.record_run(record)
-        except Exception:  # a failed run must still surface its own error
-            log.exception("could not record the run in pipeline_runs")
-        warehouse.close()
-        log.info("run %s: %s", record["run_id"], record["status"])
+            record["finished_at"] = dt.datetime.now(dt.UTC)
+            if warehouse is not None:
+                try:
+                    (warehouse.update_run if inserted else warehouse.record_run)(record)
+                except Exception:  # a failed run must still surface its own error
+                    log.exception("could not record the run in pipeline_runs")
+            log.info("run %s: %s", record["run_id"], record["status"])
     return result
 
 
+def _tidy_leftovers(
+    warehouse: Warehouse, run_id: str, settings: Settings, local_output: bool
+) -> list[str]:
+    """Earlier runs that died marked `abandoned`, and the staging folders runs that died left
+    in the output folder removed: the locks this run holds tell that their owners are gone."""
+    notes = []
+    abandoned = warehouse.abandon_dead_runs(run_id)
+    for run in abandoned:
+        log.warning(
+            "run %s of %s (pid %s on host %s, started %s) stopped without finishing: "
+            "marked abandoned",
+            run["run_id"], run["run_date"], run["pid"], run["host"], run["started_at"],
+        )  # fmt: skip
+    if abandoned:
+        notes.append(f"{len(abandoned)} stopped run(s) marked abandoned")
+    if local_output:
+        tidied = remove_stale_staging(settings.output)
+        if tidied:
+            notes.append(f"{len(tidied)} leftover(s) of stopped runs tidied")
+    return notes
+
+
+def _check_delivery_size(settings: Settings, warehouse: Warehouse, record: dict[str, Any]) -> None:
+    """Refuse, before anything is written, a run that keeps no rows or fewer than
+    `min_delivery_share` of the rows kept by the delivery of its date it would replace (the last
+    successful run of that date), unless `allow_smaller_delivery`."""
+    kept, read = record["rows_kept"], record["rows_read"]
+    previous = warehouse.last_delivery(settings.run_date)
+    what = "deliver it anyway"
+    if kept == 0:
+        problem = (
+            f"keeps no rows ({read:,} read, {record['rows_quarantined']:,} quarantined), so the "
+            f"delivery of {settings.run_date} would be empty"
+        )
+    elif previous and kept < settings.min_delivery_share * (previous["rows_kept"] or 0):
+        problem = (
+            f"keeps {kept:,} rows, fewer than min_delivery_share {settings.min_delivery_share:g} "
+            f"of the {previous['rows_kept']:,} kept by the delivery of {settings.run_date} it "
+            f"would replace (run {previous['run_id']})"
+        )
+        what = "replace it anyway"
+    else:
+        return
+    if settings.allow_smaller_delivery:
+        log.warning("%s: %s: delivered as allowed", record["fact_source"], problem)
+        return
+    raise DeliveryShrinkError(
+        f"{record['fact_source']}: {problem}; nothing was changed: check the input, or pass "
+        f"--allow-smaller-delivery to {what}"
+    )
+
+
 def _run_stages(
-    settings: Settings, engine: Engine, warehouse, stages: _Stages, result: RunResult
+    settings: Settings, engine: Engine, warehouse: Warehouse, stages: _Stages, result: RunResult
 ) -> None:
     record = result.record
     fact_source = settings.fact or bundled(SAMPLE_FACT)
@@ -219,6 +300,7 @@ def _run_stages(
             f" + {quarantined:,} quarantined"
         )
         _log_schema("clean", clean)
+        _check_delivery_size(settings, warehouse, record)
 
     with stages.stage("reports") as notes:
         matched = _store(engine, match_cities(clean, cities), "matched")

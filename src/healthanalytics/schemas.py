@@ -87,6 +87,9 @@ PIPELINE_RUNS = pa.schema(
         ("prescribers_without_claims", pa.int64()),
         # distinct (city, state) places of kept lines that match no dimension city
         ("unmatched_places", pa.int64()),
+        # the process that ran it (the host name and its process id), to name a run in progress
+        ("host", pa.string()),
+        ("pid", pa.int64()),
     ]
 )
 

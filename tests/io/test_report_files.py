@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -15,6 +16,7 @@ from healthanalytics.io.report_files import (
     ReportFileError,
     check_format,
     read_report_files,
+    remove_stale_staging,
     staged_folder,
     write_report_files,
 )
@@ -147,3 +149,62 @@ def test_staged_folder_puts_the_old_folder_back_when_the_move_fails():
 def test_unsupported_choices_are_refused(fmt, compression, message):
     with pytest.raises(ValueError, match=message):
         check_format(fmt, compression)
+
+
+def _folder(path, *names: str) -> None:
+    path.mkdir(parents=True)
+    for name in names:
+        (path / name).write_text(name)
+
+
+def _tree(root) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_stale_staging_of_stopped_runs_is_removed(tmp_path):
+    _folder(tmp_path / "city_report", "part-00000.json.bz2", SUCCESS)
+    _folder(tmp_path / ".city_report.tmp-0123abcd", "part-00000.json.bz2")  # writing
+    _folder(tmp_path / ".prescriber_report.tmp-89abcdef", "part-00000.orc", SUCCESS)  # loading
+    _folder(tmp_path / "..city_report.tmp-0123abcd.tmp-00ff00ff", "part-00000.json.bz2")  # nested
+    (tmp_path / ".quality_checks.json.tmp-deadbeef").write_text("[")  # half-written checks
+    (tmp_path / ".quality_checks.json.tmp").write_text("[")  # as earlier releases named it
+    (tmp_path / "quality_checks.json").write_text("[]")
+    (tmp_path / ".notes.tmp").write_text("a user's file")  # not a name our runs make
+    (tmp_path / "report.tmp-0123abcd").write_text("not hidden")
+    removed = remove_stale_staging(str(tmp_path))
+    assert sorted(removed) == [
+        "removed ..city_report.tmp-0123abcd.tmp-00ff00ff",
+        "removed .city_report.tmp-0123abcd",
+        "removed .prescriber_report.tmp-89abcdef",
+        "removed .quality_checks.json.tmp",
+        "removed .quality_checks.json.tmp-deadbeef",
+    ]
+    assert _tree(tmp_path) == [
+        ".notes.tmp", "city_report/_SUCCESS", "city_report/part-00000.json.bz2",
+        "quality_checks.json", "report.tmp-0123abcd",
+    ]  # fmt: skip
+
+
+def test_a_move_cut_short_is_finished_or_undone(tmp_path):
+    # stopped between its two moves, after its load committed: the staged report moves in
+    _folder(tmp_path / ".city_report.old-0123abcd", "part-old", SUCCESS)
+    _folder(tmp_path / ".city_report.tmp-0123abcd", "part-new", SUCCESS)
+    # a set-aside report without its complete staged successor is put back
+    _folder(tmp_path / ".prescriber_report.old-89abcdef", "part-old", SUCCESS)
+    _folder(tmp_path / ".prescriber_report.tmp-89abcdef", "part-new")
+    # a set-aside report whose replacement is in place is only a leftover
+    _folder(tmp_path / "other", "part-new", SUCCESS)
+    _folder(tmp_path / ".other.old-00000000", "part-old", SUCCESS)
+    remove_stale_staging(str(tmp_path))
+    assert _tree(tmp_path) == [
+        "city_report/_SUCCESS", "city_report/part-new", "other/_SUCCESS", "other/part-new",
+        "prescriber_report/_SUCCESS", "prescriber_report/part-old",
+    ]  # fmt: skip
+
+
+def test_staging_names_are_what_the_sweep_recognises(tmp_path):
+    # the names staged_folder makes are the names the sweep removes
+    with pytest.raises(ReportFileError), staged_folder(str(tmp_path / "city_report")) as staging:
+        _folder(Path(staging), "part-0")
+        assert remove_stale_staging(str(tmp_path)) == [f"removed {Path(staging).name}"]
+    assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,8 @@ import pyarrow as pa
 import pytest
 
 from healthanalytics.io.warehouse import WarehouseError, mask_url, open_warehouse
-from healthanalytics.schemas import PRESCRIBER_REPORT
+from healthanalytics.io.warehouse.base import sql_type
+from healthanalytics.schemas import PIPELINE_RUNS, PRESCRIBER_REPORT
 
 DAY1, DAY2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
 
@@ -105,9 +106,15 @@ def test_table_of_another_shape_is_refused(tmp_path):
 
     path = tmp_path / "old.duckdb"
     with duckdb.connect(str(path)) as con:
-        con.execute("CREATE TABLE city_report (city TEXT)")
-    with pytest.raises(WarehouseError, match="city_report"):
+        con.execute("CREATE TABLE city_report (city TEXT, trx_counts TEXT)")
+    with pytest.raises(WarehouseError) as caught:
         open_warehouse(str(path))
+    assert str(caught.value) == (
+        f"table city_report in {path} is not of the expected shape (unexpected trx_counts TEXT; "
+        "missing state_name TEXT, county_name TEXT, population BIGINT, zip_counts BIGINT, "
+        "trx_counts BIGINT, presc_counts BIGINT, state_id TEXT, lat DOUBLE, lng DOUBLE, "
+        "delivery_date DATE): use a new database file or drop the table"
+    )
 
 
 def test_table_with_a_32_bit_id_is_refused(target):
@@ -178,3 +185,99 @@ def test_many_batches_from_a_python_fed_reader_load(target):
     assert not worker.is_alive(), "loading hung"
     assert errors == []
     assert len(sorted_rows(target, "prescriber_report")) == 200
+
+
+# pipeline_runs as the first release made it: its columns up to prescriber_report_rows
+_FIRST_RUNS = PIPELINE_RUNS.names[: PIPELINE_RUNS.names.index("prescriber_report_rows") + 1]
+
+
+def _execute(target: str, *statements: str) -> None:
+    if target.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as con:
+            for statement in statements:
+                con.execute(statement)
+    else:
+        from pathlib import Path
+
+        import duckdb
+
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        with duckdb.connect(target) as con:
+            for statement in statements:
+                con.execute(statement)
+
+
+def test_an_earlier_pipeline_runs_gains_the_new_columns_and_keeps_its_rows(target):
+    postgres = target.startswith("postgresql://")
+    columns = ", ".join(
+        f"{name} {sql_type(PIPELINE_RUNS.field(name).type, postgres=postgres)}"
+        for name in _FIRST_RUNS
+    )
+    _execute(
+        target,
+        f"CREATE TABLE pipeline_runs ({columns})",
+        "INSERT INTO pipeline_runs (run_id, run_date, status, rows_read, prescriber_report_rows) "
+        "VALUES ('old', DATE '2026-01-01', 'success', 105, 7)",
+    )
+    with open_warehouse(target) as warehouse:
+        warehouse.record_run({"run_id": "new", "run_date": DAY2, "status": "running", "pid": 42})
+    with open_warehouse(target) as warehouse:  # opened again: nothing more to add
+        table = warehouse.read_table("pipeline_runs")
+    assert table.column_names == PIPELINE_RUNS.names
+    added = PIPELINE_RUNS.names[len(_FIRST_RUNS) :]
+    assert "host" in added and "pid" in added
+    rows = sorted(table.to_pylist(), key=lambda row: row["run_id"])
+    kept = [(r["run_id"], r["status"], r["rows_read"], r["prescriber_report_rows"], r["pid"])
+            for r in rows]  # fmt: skip
+    assert kept == [("new", "running", None, None, 42), ("old", "success", 105, 7, None)]
+    assert all(rows[1][name] is None for name in added)
+
+
+def test_a_table_with_a_column_the_schemas_lack_is_still_refused(target):
+    # only columns appended at the end are added; anything else is refused as before
+    open_warehouse(target).close()
+    _execute(target, "ALTER TABLE pipeline_runs ADD COLUMN note TEXT")
+    with pytest.raises(WarehouseError) as caught:
+        open_warehouse(target)
+    assert "table pipeline_runs" in str(caught.value)
+    assert "(unexpected note TEXT)" in str(caught.value)
+
+
+@pytest.mark.postgres
+def test_runs_creating_the_tables_at_once_do_not_collide(postgres_url):
+    # every attempt in a new database, the openers released together: without the lock on
+    # creating tables, CREATE TABLE IF NOT EXISTS races fail on pg_type's unique index
+    import threading
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    for _ in range(5):
+        name = f"ha_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        url = postgres_url.partition("?")[0].rsplit("/", 1)[0] + "/" + name
+        start, errors = threading.Barrier(4), []
+
+        def open_at_once(
+            url: str = url, start: threading.Barrier = start, errors: list = errors
+        ) -> None:
+            start.wait()
+            try:
+                open_warehouse(url).close()
+            except BaseException as err:  # surfaced below
+                errors.append(err)
+
+        threads = [threading.Thread(target=open_at_once) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+        assert errors == []

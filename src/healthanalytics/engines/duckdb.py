@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import bz2
+import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,9 +21,50 @@ from healthanalytics.config import ReportFileSettings, Settings
 from healthanalytics.engines.base import Engine, EngineError
 from healthanalytics.errors import first_line
 from healthanalytics.io.inputs import InputFiles
+from healthanalytics.io.locks import new_locked_file, take_lock
 from healthanalytics.io.report_files import write_report_files
 
+log = logging.getLogger(__name__)
+
 _BATCH_ROWS = 256_000
+SCRATCH_PREFIX = "healthanalytics-"
+# held for the engine's life: a scratch folder whose lock can be taken belongs to a dead run
+SCRATCH_LOCK = ".lock"
+
+
+def make_scratch(parent: str | None) -> tuple[Path, int]:
+    """A new scratch folder `healthanalytics-XXXX` under `parent` (the system temp folder when
+    None) and the descriptor holding the lock file inside it; scratch folders that dead runs
+    left there are removed first."""
+    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=parent))
+    try:
+        lock = new_locked_file(folder / SCRATCH_LOCK)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    remove_dead_scratch(folder.parent)
+    return folder, lock
+
+
+def remove_dead_scratch(parent: Path) -> list[Path]:
+    """Remove the scratch folders under `parent` whose lock file nobody holds (their run was
+    killed); a folder without a lock file (made by an older release, or another program) is
+    left alone. Returns the folders removed."""
+    removed = []
+    for folder in parent.glob(f"{SCRATCH_PREFIX}*"):
+        lock = folder / SCRATCH_LOCK
+        try:
+            if not lock.is_file() or (fd := take_lock(lock)) is None:
+                continue
+        except OSError:  # not ours to judge (another user's, say)
+            continue
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(fd)
+        log.warning("removed scratch folder %s, left by a stopped run", folder)
+        removed.append(folder)
+    return removed
 
 
 class DuckDBEngine(Engine):
@@ -31,9 +74,7 @@ class DuckDBEngine(Engine):
 
     def __init__(self, settings: Settings) -> None:
         try:
-            self._scratch = Path(
-                tempfile.mkdtemp(prefix="healthanalytics-", dir=settings.temp_directory)
-            )
+            self._scratch, self._scratch_lock = make_scratch(settings.temp_directory)
         except OSError as err:
             raise EngineError(
                 f"--temp-directory {settings.temp_directory}: no scratch folder can be made there "
@@ -49,7 +90,7 @@ class DuckDBEngine(Engine):
         try:
             self.con = ibis.duckdb.connect(**config)
         except duckdb.Error as err:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._remove_scratch()
             raise EngineError(
                 f"the DuckDB engine cannot start with threads {settings.threads} and memory limit "
                 f"{settings.memory_limit}: {first_line(str(err))}; check --threads and "
@@ -118,7 +159,11 @@ class DuckDBEngine(Engine):
 
     def close(self) -> None:
         self.con.disconnect()
+        self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)
+        os.close(self._scratch_lock)  # after the removal: nobody else removes it meanwhile
 
     def _decompress_bz2(self, path: str) -> str:
         # keep the file's own name so DuckDB's error messages still point at it

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -17,6 +20,8 @@ from healthanalytics.io.files import LOCAL_FILES, FileAccess, join_path, split_p
 
 SUCCESS = "_SUCCESS"
 
+log = logging.getLogger(__name__)
+
 # format -> compression names accepted (None = uncompressed), as the user writes them
 COMPRESSIONS: dict[str, tuple[str | None, ...]] = {
     "json": (None, "bzip2", "gzip", "zstd"),
@@ -30,6 +35,27 @@ _SUFFIX = {"bzip2": ".bz2", "gzip": ".gz", "zstd": ".zst"}
 
 class ReportFileError(RuntimeError):
     """A report folder could not be written."""
+
+
+def run_tag() -> str:
+    """The random tag that makes one run's temporary names its own."""
+    return uuid.uuid4().hex[:8]
+
+
+def staging_name(name: str, tag: str) -> str:
+    """The hidden sibling a report folder (or file) `name` is written under: `.NAME.tmp-TAG`."""
+    return f".{name}.tmp-{tag}"
+
+
+def retired_name(name: str, tag: str) -> str:
+    """Where the earlier report `name` is set aside while the new one moves in."""
+    return f".{name}.old-{tag}"
+
+
+# what staging_name / retired_name make (Hadoop's local file system may add a .crc beside)
+_DEBRIS = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<tag>[0-9a-f]{8})(?:\.crc)?$")
+# the one temporary name earlier releases gave every run
+_EARLIER_DEBRIS = re.compile(r"^\.quality_checks\.json\.tmp(?:\.crc)?$")
 
 
 def check_format(fmt: str, compression: str | None) -> None:
@@ -53,13 +79,13 @@ def staged_folder(dest: str, files: FileAccess = LOCAL_FILES) -> Iterator[str]:
     completes and left a `_SUCCESS` marker in it; removed in any case. `dest` is a local path or
     a URI that `files` reaches: the folders are checked, moved and removed through it."""
     parent, name = split_path(dest)
-    tag = uuid.uuid4().hex[:8]
-    staging = join_path(parent, f".{name}.tmp-{tag}")
+    tag = run_tag()
+    staging = join_path(parent, staging_name(name, tag))
     try:
         yield staging
         if not files.exists(join_path(staging, SUCCESS)):
             raise ReportFileError(f"{dest}: the writer finished without a {SUCCESS} marker")
-        retired = join_path(parent, f".{name}.old-{tag}")
+        retired = join_path(parent, retired_name(name, tag))
         replacing = files.exists(dest)
         if replacing:
             files.rename(dest, retired)
@@ -77,6 +103,54 @@ def staged_folder(dest: str, files: FileAccess = LOCAL_FILES) -> Iterator[str]:
     finally:
         with suppress(OSError):  # must not hide the error that stopped the block
             files.remove(staging)
+
+
+def remove_stale_staging(folder: str) -> list[str]:
+    """Remove from the local `folder` what stopped runs left (`.NAME.tmp-TAG` staging folders
+    and files, `.NAME.old-TAG` set-aside reports, and the `.quality_checks.json.tmp` of earlier
+    releases); returns what was removed or restored.
+
+    Only for a caller holding the folder's run lock: every such name then belongs to a run that
+    is gone. A report set aside with nothing under its own name means a run stopped between its
+    two moves, which come after its load committed: its complete staging folder of the same tag
+    moves in (it is what the database holds); without one, the set-aside report is put back."""
+    root = Path(folder)
+    try:
+        entries = sorted(root.iterdir())
+    except FileNotFoundError:
+        return []
+    found = {
+        entry.name: _DEBRIS.match(entry.name) or _EARLIER_DEBRIS.match(entry.name)
+        for entry in entries
+    }
+    done: list[str] = []
+    for entry_name, match in found.items():
+        if not match or match.groupdict().get("kind") != "old" or (root / match["name"]).exists():
+            continue
+        staged = root / staging_name(match["name"], match["tag"])
+        source = staged if (staged / SUCCESS).exists() else root / entry_name
+        try:
+            source.rename(root / match["name"])
+        except OSError as err:  # a leftover is untidy, not a reason to stop this run
+            log.warning("could not restore %s from %s: %s", match["name"], source, err)
+            continue
+        log.warning("restored %s from %s, left by a stopped run", match["name"], source.name)
+        done.append(f"restored {match['name']} from {source.name}")
+    for entry_name, match in found.items():
+        path = root / entry_name
+        if not match or not (path.exists() or path.is_symlink()):
+            continue
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError as err:
+            log.warning("could not remove %s, left by a stopped run: %s", path, err)
+            continue
+        log.warning("removed %s, left by a stopped run", path)
+        done.append(f"removed {entry_name}")
+    return done
 
 
 def write_report_files(

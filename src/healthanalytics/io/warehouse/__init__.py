@@ -7,8 +7,10 @@ from healthanalytics.io.warehouse.base import Warehouse, WarehouseError, mask_ur
 __all__ = ["Warehouse", "WarehouseError", "mask_url", "open_warehouse"]
 
 
-def open_warehouse(target: str) -> Warehouse:
-    """Connect to `target` (a postgresql:// URL or a DuckDB file path) and create missing tables."""
+def open_warehouse(target: str, lock_timeout: float = 0) -> Warehouse:
+    """Connect to `target` (a postgresql:// URL or a DuckDB file path), create missing tables and
+    add the columns a newer release appends to existing ones. A DuckDB file another process has
+    open is waited for up to `lock_timeout` seconds, then refused (RunLockError)."""
     if target.startswith(("postgresql://", "postgres://")):
         from healthanalytics.io.warehouse.postgres import PostgresWarehouse
 
@@ -21,4 +23,4 @@ def open_warehouse(target: str) -> Warehouse:
         )
     from healthanalytics.io.warehouse.duckdb_file import DuckDBWarehouse
 
-    return DuckDBWarehouse(target)
+    return DuckDBWarehouse(target, lock_timeout)

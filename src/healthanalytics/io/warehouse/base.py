@@ -66,20 +66,38 @@ _SAME_TYPE = {
 def check_shape(name: str, found: list[tuple[str, str]], where: str, remedy: str) -> None:
     """Refuse a table whose columns or column types are not the ones the schemas define
     (a 32-bit presc_id, say, would fail on the first NPI above 2,147,483,647)."""
+    if missing_trailing_columns(name, found, where, remedy):
+        _refuse(name, found, where, remedy)
+
+
+def missing_trailing_columns(
+    name: str, found: list[tuple[str, str]], where: str, remedy: str
+) -> list[pa.Field]:
+    """The columns the schemas add after those `found` in an existing table (a table made by an
+    earlier release), for the caller to add with ALTER TABLE; [] when the table is up to date.
+    Any other difference (a column of another type or name, another order, a column the schemas
+    lack) is refused as `check_shape` refuses it."""
     expected = [(field.name, sql_type(field.type, postgres=False)) for field in TABLES[name]]
     got = [(column, _SAME_TYPE.get(kind.upper(), kind.upper())) for column, kind in found]
-    if got != expected:
-        unexpected = [f"{column} {kind}" for column, kind in got if (column, kind) not in expected]
-        missing = [f"{column} {kind}" for column, kind in expected if (column, kind) not in got]
-        differences = "; ".join(
-            f"{label} {', '.join(columns)}"
-            for label, columns in (("unexpected", unexpected), ("missing", missing))
-            if columns
-        )
-        raise WarehouseError(
-            f"table {name} in {where} is not of the expected shape "
-            f"({differences or 'columns in another order'}): {remedy}"
-        )
+    if got != expected[: len(got)]:
+        _refuse(name, found, where, remedy)
+    return list(TABLES[name])[len(got) :]
+
+
+def _refuse(name: str, found: list[tuple[str, str]], where: str, remedy: str) -> None:
+    expected = [(field.name, sql_type(field.type, postgres=False)) for field in TABLES[name]]
+    got = [(column, _SAME_TYPE.get(kind.upper(), kind.upper())) for column, kind in found]
+    unexpected = [f"{column} {kind}" for column, kind in got if (column, kind) not in expected]
+    missing = [f"{column} {kind}" for column, kind in expected if (column, kind) not in got]
+    differences = "; ".join(
+        f"{label} {', '.join(columns)}"
+        for label, columns in (("unexpected", unexpected), ("missing", missing))
+        if columns
+    )
+    raise WarehouseError(
+        f"table {name} in {where} is not of the expected shape "
+        f"({differences or 'columns in another order'}): {remedy}"
+    )
 
 
 def conform(rows: Rows, schema: pa.Schema, delivery_date: dt.date) -> pa.RecordBatchReader:
@@ -92,11 +110,27 @@ def conform(rows: Rows, schema: pa.Schema, delivery_date: dt.date) -> pa.RecordB
 
     def batches() -> Iterator[pa.RecordBatch]:
         for batch in source:
-            columns = [pc.cast(batch.column(name), schema.field(name).type) for name in names]
-            dates = pa.array([delivery_date] * batch.num_rows, pa.date32())
-            yield pa.RecordBatch.from_arrays([*columns, dates], schema=schema)
+            columns = [
+                pa.array([delivery_date] * batch.num_rows, pa.date32())
+                if name == "delivery_date"
+                else pc.cast(batch.column(name), schema.field(name).type)
+                for name in schema.names
+            ]
+            yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+ABANDONED = "abandoned"
+
+
+def abandoned_error(found_by: str) -> str:
+    """The `error` an abandoned run's row gets."""
+    noticed = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return (
+        "abandoned: the run stopped without recording its outcome (killed, or its machine "
+        f"stopped); found by run {found_by} at {noticed}"
+    )
 
 
 def run_row(record: Mapping[str, Any]) -> pa.Table:
@@ -106,9 +140,30 @@ def run_row(record: Mapping[str, Any]) -> pa.Table:
 
 
 class Warehouse(ABC):
-    """Delivery tables replaced per run date in one transaction; pipeline_runs appended."""
+    """Delivery tables replaced per run date in one transaction; one pipeline_runs row per run,
+    inserted as `running` when the run starts and updated when it ends."""
 
     kind: str
+
+    def lock_delivery(self, delivery_date: dt.date, timeout: float) -> None:
+        """Hold, until `close`, the right to deliver `delivery_date` into this warehouse; a
+        RunLockError when another run still holds it after `timeout` seconds. (A DuckDB file
+        is held whole by the process that opened it, which is lock enough.)"""
+        return None
+
+    @abstractmethod
+    def abandon_dead_runs(self, found_by: str) -> list[dict[str, Any]]:
+        """Mark `abandoned` the `running` rows whose run is gone (it holds no lock any more);
+        returns those rows' run_id, run_date, host, pid and started_at."""
+
+    @abstractmethod
+    def last_delivery(self, delivery_date: dt.date) -> dict[str, Any] | None:
+        """run_id and rows_kept of the last successful run of `delivery_date` (the delivery a
+        new run of that date replaces), or None."""
+
+    @abstractmethod
+    def update_run(self, record: Mapping[str, Any]) -> None:
+        """Replace the pipeline_runs row of `record`'s run_id with `record`."""
 
     @abstractmethod
     def replace_delivery(self, delivery_date: dt.date, tables: Mapping[str, Rows]) -> None:
@@ -116,7 +171,7 @@ class Warehouse(ABC):
 
     @abstractmethod
     def record_run(self, record: Mapping[str, Any]) -> None:
-        """Append one pipeline_runs row."""
+        """Append one pipeline_runs row (a run's first record, or a run refused at start)."""
 
     @abstractmethod
     def read_table(self, name: str) -> pa.Table:
