@@ -1,0 +1,120 @@
+"""Compressed inputs read to their end: a cut or corrupt stream stops the run, naming the file.
+
+An engine reads a compressed file as far as it can: DuckDB reads a gzip file cut at a line end
+as a shorter file, and an error part-way through surfaces as a malformed row. So the driver
+decompresses every compressed part once more, discarding the data, in a background thread while
+the engine reads (the codecs run in C without Python's lock; DuckDB reads a gzip file on one
+thread), and the run waits for it before it accepts what the engine read. Plain CSV and Parquet
+inputs are not read twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pyarrow as pa
+
+from healthanalytics.io.files import FileAccess
+from healthanalytics.io.inputs import (
+    COMPRESSION_NAMES,
+    CompressedInputError,
+    InputError,
+    InputFiles,
+    compressed_stream_error,
+)
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20  # decompressed bytes held at a time
+
+
+def verify_compressed(
+    files: InputFiles, access: FileAccess, stop: threading.Event | None = None
+) -> None:
+    """Every part of a compressed input decompressed to its end (all its gzip members, bzip2 or
+    zstd streams), holding about a megabyte at a time; CompressedInputError names the first
+    part that is truncated or corrupt. Returns early once `stop` is set."""
+    if files.compression is None:
+        return
+    for path in files.paths:
+        try:
+            raw = access.open(path)
+        except OSError as err:
+            raise InputError(f"{path} cannot be read again to check its data: {err}") from err
+        with raw:
+            stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), files.compression)
+            try:
+                while stream.read_buffer(_CHUNK).size:
+                    if stop is not None and stop.is_set():
+                        return
+            except (OSError, EOFError, pa.ArrowException) as err:
+                raise compressed_stream_error(path, files.compression, err) from err
+
+
+class CompressedInputCheck:
+    """Compressed inputs verified in background threads (one per input) while the engine
+    reads them; `wait` raises what a thread found."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._faults: list[BaseException | None] = []
+
+    def start(self, files: InputFiles, access: FileAccess) -> None:
+        """Begin verifying `files` if they are compressed; nothing to do otherwise."""
+        if files.compression is None:
+            return
+        index = len(self._faults)
+        self._faults.append(None)
+
+        def verify() -> None:
+            began = time.perf_counter()
+            try:
+                verify_compressed(files, access, self._stop)
+            except BaseException as err:  # handed to the waiting thread
+                self._faults[index] = err
+                return
+            log.info("%s: %s data verified whole in %.2f s", files.source,
+                     COMPRESSION_NAMES[files.compression], time.perf_counter() - began)  # fmt: skip
+
+        thread = threading.Thread(target=verify, name=f"verify-{index}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def wait(self) -> None:
+        """Wait for every verification; raise the first fault found (in the order started)."""
+        if (fault := self.fault()) is not None:
+            raise fault
+
+    def fault(self) -> BaseException | None:
+        """Wait for every verification; the first fault found, None when all were whole."""
+        for thread in self._threads:
+            thread.join()
+        return next((err for err in self._faults if err is not None), None)
+
+    def cancel(self) -> None:
+        """Stop the verifications at their next chunk, without waiting."""
+        self._stop.set()
+
+
+@contextmanager
+def checking_compressed_inputs() -> Iterator[CompressedInputCheck]:
+    """A `CompressedInputCheck` for the block. When the block fails, the verifications are
+    waited for and a truncated or corrupt input is raised instead of the block's error (the
+    engine's error is only a symptom, such as a malformed last row, or Python's EOFError while
+    decompressing bzip2 for DuckDB); an interrupt stops them without waiting."""
+    check = CompressedInputCheck()
+    try:
+        yield check
+    except Exception as err:
+        if isinstance(fault := check.fault(), CompressedInputError):
+            raise fault from err
+        raise
+    except BaseException:
+        check.cancel()
+        raise
+    check.wait()
