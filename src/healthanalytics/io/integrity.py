@@ -10,6 +10,7 @@ inputs are not read twice.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -30,13 +31,14 @@ from healthanalytics.io.inputs import (
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20  # decompressed bytes held at a time
+_BLOCK = 4 << 20  # compressed bytes read at a time from an unbuffered file
 
 
 def verify_compressed(
     files: InputFiles, access: FileAccess, stop: threading.Event | None = None
 ) -> None:
     """Every part of a compressed input decompressed to its end (all its gzip members, bzip2 or
-    zstd streams), holding about a megabyte at a time; CompressedInputError names the first
+    zstd streams), holding a few megabytes at a time; CompressedInputError names the first
     part that is truncated or corrupt. Returns early once `stop` is set."""
     if files.compression is None:
         return
@@ -45,6 +47,9 @@ def verify_compressed(
             raw = access.open(path)
         except OSError as err:
             raise InputError(f"{path} cannot be read again to check its data: {err}") from err
+        # an unbuffered file (Hadoop's, over py4j) is read in big blocks: few gateway calls
+        if isinstance(raw, io.RawIOBase):
+            raw = io.BufferedReader(raw, _BLOCK)
         with raw:
             stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), files.compression)
             try:
