@@ -17,7 +17,7 @@ from healthanalytics.config import Settings
 from healthanalytics.engines import Engine, create_engine
 from healthanalytics.io.files import join_path
 from healthanalytics.io.inputs import CsvDialect, bundled, open_cities, open_fact
-from healthanalytics.io.integrity import CompressedInputCheck, checking_compressed_inputs
+from healthanalytics.io.integrity import InputCheck, checking_inputs
 from healthanalytics.io.quality_file import write_quality_checks
 from healthanalytics.io.report_files import staged_folder
 from healthanalytics.io.warehouse import mask_url, open_warehouse
@@ -128,7 +128,7 @@ def run_pipeline(settings: Settings, listener: StageListener = _quiet) -> RunRes
     try:
         engine = create_engine(settings)
         try:
-            with checking_compressed_inputs() as verify:
+            with checking_inputs() as verify:
                 _run_stages(settings, engine, warehouse, stages, result, verify)
         finally:
             engine.close()
@@ -154,7 +154,7 @@ def _run_stages(
     warehouse,
     stages: _Stages,
     result: RunResult,
-    verify: CompressedInputCheck,
+    verify: InputCheck,
 ) -> None:
     record = result.record
     fact_source = settings.fact or bundled(SAMPLE_FACT)

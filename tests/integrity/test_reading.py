@@ -13,7 +13,9 @@ import bz2
 import csv
 import gzip
 import io
+import lzma
 import random
+import tarfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -195,6 +197,40 @@ def test_cut_input_read_through_hadoop_is_refused(run, tmp_path, spark_in_proces
     bad = run(fact, engine="spark")
     assert bad.error == TRUNCATED.format(path=fact, kind="gzip")
     assert delivered(bad) == delivered(good)
+
+
+def parquet_of(data: bytes) -> bytes:
+    """The CSV data as a Parquet file of text columns, in row groups of 2,000 lines."""
+    header = next(csv.reader([data.decode().split("\n", 1)[0]]))
+    table = pacsv.read_csv(
+        io.BytesIO(data),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string())),
+    )
+    out = io.BytesIO()
+    pq.write_table(table, out, row_group_size=2000)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "fault,message",
+    [
+        (
+            cut,
+            "{path} is truncated or corrupt: it starts as a Parquet file but its footer cannot "
+            "be read (Parquet magic bytes not found in footer. Either the file is corrupted or "
+            "this is not a parquet file.); download or copy the file again",
+        ),
+        (
+            damaged,
+            "{path} is corrupt: its Parquet data cannot be read (Corrupt snappy compressed "
+            "data.); download or copy the file again",
+        ),
+    ],
+)
+def test_parquet_cut_or_damaged_is_named(run, engine_name, tmp_path, fault, message):
+    # the footer is read before the engine; a damaged page is named once the engine fails on it
+    fact = write(tmp_path / "fact.parquet", fault(parquet_of(BIG)))
+    assert refused(run, fact, engine_name) == message.format(path=fact)
 
 
 def city_csv() -> bytes:
@@ -425,6 +461,21 @@ WORKBOOK = (
 )
 ARCHIVE = "{path} is a zip archive: unzip it and point --{role} at the CSV or Parquet file inside."
 XLSX = zipped({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"})
+TAR = (
+    "{path} is a tar archive: extract it (tar -xf) and point --{role} at the CSV or Parquet "
+    "file inside."
+)
+
+
+def tarred(data: bytes) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        member = tarfile.TarInfo("fact.csv")
+        member.size = len(data)
+        archive.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
 # an Excel 97-2003 workbook starts with the OLE2 compound-file signature
 XLS = bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504)
 
@@ -437,9 +488,22 @@ XLS = bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504)
         ("fact.zip", zipped({}), ARCHIVE),  # an empty archive
         ("fact.xlsx", XLSX, WORKBOOK),
         ("fact.xls", XLS, WORKBOOK),
+        ("fact.tar.gz", gzip.compress(tarred(SAMPLE_BYTES)), TAR),
+        (
+            "fact.csv.xz",
+            lzma.compress(SAMPLE_BYTES),
+            "{path} is xz-compressed, which is not read: decompress it (xz -d) or compress it "
+            "with gzip, and point --{role} at the CSV or Parquet file.",
+        ),
+        (
+            "fact.csv",  # what a failed download saves
+            b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head></html>\n",
+            "{path} is a web page (HTML), not CSV: the download most likely failed; download "
+            "the file again.",
+        ),
     ],
 )
-def test_archive_or_workbook_is_named(run, engine_name, tmp_path, name, data, message):
+def test_archive_workbook_or_page_is_named(run, engine_name, tmp_path, name, data, message):
     fact = write(tmp_path / name, data)
     assert refused(run, fact, engine_name) == message.format(path=fact, role="fact")
 

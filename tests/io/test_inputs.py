@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -318,6 +319,69 @@ def test_archives_and_workbooks_are_named(tmp_path, data, what):
         "(Excel: Save As, CSV UTF-8) and point --city at that file.",
     }
     assert _refusal(resolve_input, str(fact), "city") == expected[what]
+
+
+@pytest.mark.parametrize(
+    ("magic", "what", "remedy"),
+    [
+        (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "extract it"),
+        (b"Rar!\x1a\x07\x00", "a RAR archive", "extract it"),
+        (b"\xfd7zXZ\x00", "xz-compressed", "decompress it (xz -d) or compress it with gzip"),
+        (b"\x04\x22\x4d\x18", "LZ4-compressed", "decompress it (lz4 -d) or compress it with gzip"),
+    ],
+)
+def test_other_archives_and_compressions_are_named(tmp_path, magic, what, remedy):
+    fact = _folder(tmp_path, {"f.csv": magic + bytes(100)}) / "f.csv"
+    assert _refusal(resolve_input, str(fact), "fact") == (
+        f"{fact} is {what}, which is not read: {remedy}, and point --fact at the CSV or Parquet "
+        "file."
+    )
+
+
+def _tar(data: bytes) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        member = tarfile.TarInfo("fact.csv")
+        member.size = len(data)
+        archive.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("f.tar", _tar(HEADER + ROW)), ("f.tar.gz", gzip.compress(_tar(HEADER + ROW)))],
+)
+def test_tar_archive_is_named(tmp_path, name, data):
+    # told from the (decompressed) header block
+    fact = _folder(tmp_path, {name: data}) / name
+    assert _refusal(read_header, resolve_input(str(fact), "fact")) == (
+        f"{fact} is a tar archive: extract it (tar -xf) and point --fact at the CSV or Parquet "
+        "file inside."
+    )
+
+
+@pytest.mark.parametrize(
+    "page", [b"<!DOCTYPE html>\n<html><body>Not Found</body></html>\n", b"  <HTML>\n<p>x\n"]
+)
+def test_web_page_is_named(tmp_path, page):
+    # what a failed download saves
+    assert _refusal(_header_of, tmp_path, page) == (
+        f"{tmp_path / 'fact.csv'} is a web page (HTML), not CSV: the download most likely "
+        "failed; download the file again."
+    )
+
+
+def test_parquet_without_its_footer_is_truncated(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    whole = tmp_path / "whole.parquet"
+    pq.write_table(pa.table({"a": ["1"] * 1000}), whole)
+    fact = _folder(tmp_path, {"f.parquet": whole.read_bytes()[:-100]}) / "f.parquet"
+    assert _refusal(read_header, resolve_input(str(fact), "fact")).startswith(
+        f"{fact} is truncated or corrupt: it starts as a Parquet file but its footer cannot be "
+        "read ("
+    )
 
 
 def test_cut_compressed_header_says_truncated(tmp_path):

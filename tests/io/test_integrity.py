@@ -12,10 +12,10 @@ import pyarrow as pa
 import pytest
 
 from healthanalytics.io.files import LOCAL_FILES
-from healthanalytics.io.inputs import CompressedInputError, InputFiles
+from healthanalytics.io.inputs import CorruptInputError, InputFiles
 from healthanalytics.io.integrity import (
-    CompressedInputCheck,
-    checking_compressed_inputs,
+    InputCheck,
+    checking_inputs,
     verify_compressed,
 )
 
@@ -71,7 +71,7 @@ def test_cut_or_corrupt_streams_name_the_part(tmp_path, compression, blob, reaso
         compression, lambda d: pa.compress(d, "zstd", asbytes=True)
     )(DATA)
     files = _input(tmp_path, compression, good, blob)
-    with pytest.raises(CompressedInputError) as caught:
+    with pytest.raises(CorruptInputError) as caught:
         verify_compressed(files, LOCAL_FILES)
     part = tmp_path / "part-1"
     if reason is None:
@@ -90,7 +90,7 @@ def test_plain_input_is_not_read(tmp_path):
     # no compression: nothing to verify, the file is not even opened
     files = InputFiles(str(tmp_path), (str(tmp_path / "missing.csv"),), "csv", None, 0)
     verify_compressed(files, LOCAL_FILES)
-    check = CompressedInputCheck()
+    check = InputCheck()
     check.start(files, LOCAL_FILES)
     assert check.fault() is None
 
@@ -103,41 +103,73 @@ def test_stop_ends_a_verification_early(tmp_path):
 
 
 def test_check_waits_and_raises_the_first_fault_started(tmp_path):
-    check = CompressedInputCheck()
+    check = InputCheck()
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     check.start(_input(tmp_path / "a", "gzip", gzip.compress(DATA)[:-1]), LOCAL_FILES)
     check.start(_input(tmp_path / "b", "bz2", bz2.compress(DATA)[:-1]), LOCAL_FILES)
-    with pytest.raises(CompressedInputError) as caught:
+    with pytest.raises(CorruptInputError) as caught:
         check.wait()
     assert _message(caught).startswith(f"{tmp_path / 'a' / 'part-0'} is truncated")
 
 
 def test_block_error_gives_way_to_the_input_fault(tmp_path):
     # the engine's error (here a made-up malformed row) is only a symptom of the cut
-    with pytest.raises(CompressedInputError) as caught, checking_compressed_inputs() as check:
+    with pytest.raises(CorruptInputError) as caught, checking_inputs() as check:
         check.start(_input(tmp_path, "gzip", gzip.compress(DATA)[:-1]), LOCAL_FILES)
         raise ValueError("line 9: expected 2 columns, found 1")
     assert isinstance(caught.value.__cause__, ValueError)
 
 
 def test_block_error_stays_when_the_inputs_are_whole(tmp_path):
-    with pytest.raises(ValueError, match="line 9"), checking_compressed_inputs() as check:
+    with pytest.raises(ValueError, match="line 9"), checking_inputs() as check:
         check.start(_input(tmp_path, "gzip", gzip.compress(DATA)), LOCAL_FILES)
         raise ValueError("line 9: expected 2 columns, found 1")
 
 
 def test_block_that_succeeds_still_waits_for_the_verdict(tmp_path):
     # a block that never calls wait() is refused at its end
-    with pytest.raises(CompressedInputError), checking_compressed_inputs() as check:
+    with pytest.raises(CorruptInputError), checking_inputs() as check:
         check.start(_input(tmp_path, "zstd", pa.compress(DATA, "zstd", asbytes=True)[:-3]),
                     LOCAL_FILES)  # fmt: skip
 
 
 def test_interrupt_stops_without_waiting(tmp_path):
-    check_seen: list[CompressedInputCheck] = []
-    with pytest.raises(KeyboardInterrupt), checking_compressed_inputs() as check:
+    check_seen: list[InputCheck] = []
+    with pytest.raises(KeyboardInterrupt), checking_inputs() as check:
         check_seen.append(check)
         check.start(_input(tmp_path, "gzip", gzip.compress(DATA)), LOCAL_FILES)
         raise KeyboardInterrupt
     assert check_seen[0]._stop.is_set()
+
+
+def _parquet(tmp_path: Path, damaged: bool) -> InputFiles:
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "part-0.parquet"
+    # dictionary-encoded text: damaged indices cannot be decoded
+    pq.write_table(pa.table({"a": [str(i % 97) for i in range(50_000)]}), path)
+    if damaged:
+        blob = path.read_bytes()
+        middle = len(blob) // 2
+        path.write_bytes(blob[:middle] + bytes(b ^ 0xFF for b in blob[middle : middle + 64])
+                         + blob[middle + 64 :])  # fmt: skip
+    return InputFiles(str(path), (str(path),), "parquet", None, 0)
+
+
+def test_parquet_is_read_through_only_after_a_failure(tmp_path):
+    # a damaged Parquet input: nothing to wait for while the block runs, named once it fails
+    files = _parquet(tmp_path, damaged=True)
+    with pytest.raises(CorruptInputError) as caught, checking_inputs() as check:
+        check.start(files, LOCAL_FILES)
+        assert check.fault() is None
+        raise RuntimeError("the engine could not decode a page")
+    assert _message(caught).startswith(
+        f"{files.paths[0]} is corrupt: its Parquet data cannot be read ("
+    )
+
+
+def test_whole_parquet_leaves_the_failure_as_it_was(tmp_path):
+    with pytest.raises(RuntimeError, match="out of memory"), checking_inputs() as check:
+        check.start(_parquet(tmp_path, damaged=False), LOCAL_FILES)
+        raise RuntimeError("out of memory")

@@ -41,6 +41,13 @@ _MAGIC: tuple[tuple[bytes, FileFormat, Compression], ...] = (
 COMPRESSION_NAMES = {"gzip": "gzip", "bz2": "bzip2", "zstd": "zstd"}
 _ZIP = (b"PK\x03\x04", b"PK\x05\x06")  # an archive's first entry; an empty archive
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an Excel 97-2003 workbook (.xls)
+# other archives and compressions, which neither engine reads: (magic, what it is, what to do)
+_UNREAD: tuple[tuple[bytes, str, str], ...] = (
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "extract it"),
+    (b"Rar!\x1a\x07", "a RAR archive", "extract it"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "decompress it (xz -d) or compress it with gzip"),
+    (b"\x04\x22\x4d\x18", "LZ4-compressed", "decompress it (lz4 -d) or compress it with gzip"),
+)
 _UTF8_BOM = b"\xef\xbb\xbf"
 # the delimiters a header is tried with when it does not fit the declared one
 DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
@@ -50,24 +57,24 @@ class InputError(ValueError):
     """An input that cannot be used; the message names the file and what to do."""
 
 
-class CompressedInputError(InputError):
-    """A compressed input part that is cut short or corrupt."""
+class CorruptInputError(InputError):
+    """An input part that is cut short or corrupt: its data cannot be read to its end."""
 
 
 def compressed_stream_error(
     path: str, compression: Compression, err: BaseException
-) -> CompressedInputError:
+) -> CorruptInputError:
     """The one line for a compressed stream that cannot be read to its end: truncated when the
     data stops before the stream's end marker, corrupt otherwise (a bad block or checksum, or
     bytes after the end that are not another stream)."""
     kind = COMPRESSION_NAMES.get(compression or "", compression)
     reason = first_line(str(err)) or type(err).__name__
     if isinstance(err, EOFError) or "truncated" in reason.lower():
-        return CompressedInputError(
+        return CorruptInputError(
             f"{path} is truncated or corrupt: its {kind} data ends before the end of the "
             "compressed stream (an interrupted download or copy?); download or copy the file again"
         )
-    return CompressedInputError(
+    return CorruptInputError(
         f"{path} is corrupt: its {kind} data cannot be decompressed ({reason}); download or "
         "copy the file again"
     )
@@ -125,6 +132,12 @@ def _sniff(access: FileAccess, path: str, role: str) -> tuple[FileFormat, Compre
             f"{path} is a zip archive: unzip it and point --{role} at the CSV or Parquet file "
             "inside."
         )
+    for magic, what, remedy in _UNREAD:
+        if head.startswith(magic):
+            raise InputError(
+                f"{path} is {what}, which is not read: {remedy}, and point --{role} at the "
+                "CSV or Parquet file."
+            )
     return "csv", None
 
 
@@ -213,13 +226,19 @@ def _read_head(
 
 
 def _decode_header(line: bytes, path: str, encoding: str, role: str) -> str:
-    """The header line as text, a UTF-8 byte-order mark dropped; InputError for text the
-    engines would misread: UTF-16/32, NUL bytes, bytes invalid in the declared encoding."""
+    """The header line as text, a UTF-8 byte-order mark dropped; InputError for what the
+    engines would misread: UTF-16/32 text, a tar archive, NUL bytes, bytes invalid in the
+    declared encoding, a web page."""
     utf = _utf16_or_32(line)
     if utf is not None:
         raise InputError(
             f"{path} is {utf}: save it as UTF-8 (Excel: Save As, CSV UTF-8) or convert it "
             f"(iconv -f {utf.split()[0]} -t UTF-8), then run again."
+        )
+    if line[257:262] == b"ustar":  # a tar header, compressed or not
+        raise InputError(
+            f"{path} is a tar archive: extract it (tar -xf) and point --{role} at the CSV or "
+            "Parquet file inside."
         )
     if b"\0" in line:
         raise InputError(f"{path}: its header holds NUL bytes: it is not a text CSV file.")
@@ -230,7 +249,7 @@ def _decode_header(line: bytes, path: str, encoding: str, role: str) -> str:
             "drop --encoding (UTF-8 is the default)."
         )
     try:
-        return line.removeprefix(_UTF8_BOM).decode(encoding)
+        text = line.removeprefix(_UTF8_BOM).decode(encoding)
     except UnicodeDecodeError as err:
         byte = err.object[err.start]
         if role != "fact":
@@ -246,6 +265,13 @@ def _decode_header(line: bytes, path: str, encoding: str, role: str) -> str:
             f"{path}: its header is not valid {shown} text (byte 0x{byte:02x} at byte "
             f"{err.start + 1}); {remedy}."
         ) from err
+    # what a failed download saves in place of the file
+    if text.lstrip().lower().startswith(("<!doctype html", "<html")):
+        raise InputError(
+            f"{path} is a web page (HTML), not CSV: the download most likely failed; download "
+            "the file again."
+        )
+    return text
 
 
 _ENCODING_NAMES = {"utf-8": "UTF-8", "iso8859-1": "Latin-1", "cp1252": "Windows-1252"}
@@ -299,7 +325,11 @@ def _parquet_head(path: str, access: FileAccess) -> _Head:
         with access.open(path) as handle:
             meta = pq.read_metadata(handle)
     except (OSError, ValueError) as err:
-        raise InputError(f"{path} is not a readable Parquet file: {err}") from err
+        # it starts as Parquet (that is how it was recognised): its end is missing or damaged
+        raise CorruptInputError(
+            f"{path} is truncated or corrupt: it starts as a Parquet file but its footer cannot "
+            f"be read ({first_line(str(err))}); download or copy the file again"
+        ) from err
     return _Head(tuple(meta.schema.to_arrow_schema().names), None, meta.num_rows > 0)
 
 

@@ -1,11 +1,12 @@
-"""Compressed inputs read to their end: a cut or corrupt stream stops the run, naming the file.
+"""Inputs read to their end: a cut or corrupt compressed stream stops the run, naming the file.
 
 An engine reads a compressed file as far as it can: DuckDB reads a gzip file cut at a line end
 as a shorter file, and an error part-way through surfaces as a malformed row. So the driver
 decompresses every compressed part once more, discarding the data, in a background thread while
 the engine reads (the codecs run in C without Python's lock; DuckDB reads a gzip file on one
 thread), and the run waits for it before it accepts what the engine read. Plain CSV and Parquet
-inputs are not read twice.
+inputs are not read twice; when reading a Parquet input fails, it is read through once more to
+name the part that is corrupt.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from contextlib import contextmanager
 
 import pyarrow as pa
 
+from healthanalytics.errors import first_line
 from healthanalytics.io.files import FileAccess
 from healthanalytics.io.inputs import (
     COMPRESSION_NAMES,
-    CompressedInputError,
+    CorruptInputError,
     InputError,
     InputFiles,
     compressed_stream_error,
@@ -38,7 +40,7 @@ def verify_compressed(
     files: InputFiles, access: FileAccess, stop: threading.Event | None = None
 ) -> None:
     """Every part of a compressed input decompressed to its end (all its gzip members, bzip2 or
-    zstd streams), holding a few megabytes at a time; CompressedInputError names the first
+    zstd streams), holding a few megabytes at a time; CorruptInputError names the first
     part that is truncated or corrupt. Returns early once `stop` is set."""
     if files.compression is None:
         return
@@ -60,17 +62,41 @@ def verify_compressed(
                 raise compressed_stream_error(path, files.compression, err) from err
 
 
-class CompressedInputCheck:
-    """Compressed inputs verified in background threads (one per input) while the engine
-    reads them; `wait` raises what a thread found."""
+def verify_parquet(files: InputFiles, access: FileAccess) -> None:
+    """Every row of every part of a Parquet input decoded, a row group's pages at a time;
+    CorruptInputError names the first part that cannot be read."""
+    import pyarrow.parquet as pq
+
+    for path in files.paths:
+        with access.open(path) as handle:
+            try:
+                parquet = pq.ParquetFile(handle, buffer_size=_CHUNK, pre_buffer=False)
+                for _ in parquet.iter_batches(batch_size=64 * 1024):
+                    pass
+            except (OSError, ValueError, pa.ArrowException) as err:
+                raise CorruptInputError(
+                    f"{path} is corrupt: its Parquet data cannot be read "
+                    f"({first_line(str(err)) or type(err).__name__}); download or copy the file "
+                    "again"
+                ) from err
+
+
+class InputCheck:
+    """The inputs' integrity, checked beside the engine's read: compressed inputs are verified
+    in background threads (one per input) from the start; Parquet inputs, whose every page the
+    engine decodes anyway, only once a read has failed (`failure_cause`)."""
 
     def __init__(self) -> None:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._faults: list[BaseException | None] = []
+        self._parquet: list[tuple[InputFiles, FileAccess]] = []
 
     def start(self, files: InputFiles, access: FileAccess) -> None:
-        """Begin verifying `files` if they are compressed; nothing to do otherwise."""
+        """Begin verifying `files` if they are compressed; remember them if Parquet; nothing
+        to do for plain CSV."""
+        if files.format == "parquet":
+            self._parquet.append((files, access))
         if files.compression is None:
             return
         index = len(self._faults)
@@ -101,23 +127,39 @@ class CompressedInputCheck:
             thread.join()
         return next((err for err in self._faults if err is not None), None)
 
+    def failure_cause(self) -> CorruptInputError | None:
+        """After a failed read: the input found cut short or corrupt, None when every input is
+        whole (the failure has another cause). Waits for the compressed verifications, then
+        reads the Parquet inputs through."""
+        fault = self.fault()
+        if fault is not None:
+            return fault if isinstance(fault, CorruptInputError) else None
+        for files, access in self._parquet:
+            try:
+                verify_parquet(files, access)
+            except CorruptInputError as found:
+                return found
+            except OSError:
+                continue  # unreadable now: the engine's own error says more
+        return None
+
     def cancel(self) -> None:
         """Stop the verifications at their next chunk, without waiting."""
         self._stop.set()
 
 
 @contextmanager
-def checking_compressed_inputs() -> Iterator[CompressedInputCheck]:
-    """A `CompressedInputCheck` for the block. When the block fails, the verifications are
-    waited for and a truncated or corrupt input is raised instead of the block's error (the
-    engine's error is only a symptom, such as a malformed last row, or Python's EOFError while
-    decompressing bzip2 for DuckDB); an interrupt stops them without waiting."""
-    check = CompressedInputCheck()
+def checking_inputs() -> Iterator[InputCheck]:
+    """An `InputCheck` for the block. When the block fails, an input found cut short or
+    corrupt is raised instead of the block's error (which is only a symptom: a malformed last
+    row, Python's EOFError while decompressing bzip2 for DuckDB, an engine's decoding error
+    naming no file); an interrupt stops the verifications without waiting."""
+    check = InputCheck()
     try:
         yield check
     except Exception as err:
-        if isinstance(fault := check.fault(), CompressedInputError):
-            raise fault from err
+        if (cause := check.failure_cause()) is not None:
+            raise cause from err
         raise
     except BaseException:
         check.cancel()
