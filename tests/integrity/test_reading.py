@@ -279,6 +279,17 @@ REFUSALS = {
     ),
     "bzip2 damaged": COMPRESSED_FAULTS["bzip2 damaged"],
     "header only": ("fact.csv", HEADER.encode(), NO_ROWS),
+    "semicolon-delimited": (
+        "fact.csv",
+        SAMPLE_BYTES.replace(b",", b";"),
+        "{path} is semicolon-delimited, not comma-delimited: pass --delimiter ';'.",
+    ),
+    "UTF-16": (
+        "fact.csv",
+        SAMPLE_BYTES.decode().encode("utf-16"),
+        "{path} is UTF-16 text (byte-order mark FF FE): save it as UTF-8 (Excel: Save As, CSV "
+        "UTF-8) or convert it (iconv -f UTF-16 -t UTF-8), then run again.",
+    ),
 }
 
 

@@ -173,3 +173,12 @@ def test_whole_parquet_leaves_the_failure_as_it_was(tmp_path):
     with pytest.raises(RuntimeError, match="out of memory"), checking_inputs() as check:
         check.start(_parquet(tmp_path, damaged=False), LOCAL_FILES)
         raise RuntimeError("out of memory")
+
+
+def test_inputs_accepted_are_not_read_again_after_a_later_failure(tmp_path):
+    # a failure after wait() (say, loading the warehouse) is not the inputs': no second read
+    files = _parquet(tmp_path, damaged=True)
+    with pytest.raises(RuntimeError, match="load failed"), checking_inputs() as check:
+        check.start(files, LOCAL_FILES)
+        check.wait()
+        raise RuntimeError("load failed")

@@ -91,6 +91,7 @@ class InputCheck:
         self._threads: list[threading.Thread] = []
         self._faults: list[BaseException | None] = []
         self._parquet: list[tuple[InputFiles, FileAccess]] = []
+        self._accepted = False  # `wait` found every input whole
 
     def start(self, files: InputFiles, access: FileAccess) -> None:
         """Begin verifying `files` if they are compressed; remember them if Parquet; nothing
@@ -117,9 +118,11 @@ class InputCheck:
         thread.start()
 
     def wait(self) -> None:
-        """Wait for every verification; raise the first fault found (in the order started)."""
+        """Wait for every verification; raise the first fault found (in the order started).
+        Call it once the engine has read the inputs: they are then accepted as whole."""
         if (fault := self.fault()) is not None:
             raise fault
+        self._accepted = True
 
     def fault(self) -> BaseException | None:
         """Wait for every verification; the first fault found, None when all were whole."""
@@ -130,7 +133,10 @@ class InputCheck:
     def failure_cause(self) -> CorruptInputError | None:
         """After a failed read: the input found cut short or corrupt, None when every input is
         whole (the failure has another cause). Waits for the compressed verifications, then
-        reads the Parquet inputs through."""
+        reads the Parquet inputs through. None once the inputs were accepted (`wait`): a later
+        failure is not the inputs'."""
+        if self._accepted:
+            return None
         fault = self.fault()
         if fault is not None:
             return fault if isinstance(fault, CorruptInputError) else None
