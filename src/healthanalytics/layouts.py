@@ -57,12 +57,17 @@ class Layout:
         return self.columns.get("years_of_exp") is not None
 
 
+def column_key(name: str) -> str:
+    """How header names are compared: trimmed, in any case (`Tot_Clms` is ` tot_clms `)."""
+    return name.strip().lower()
+
+
 def _resolve(spec: dict[str, tuple[str, ...]], header: Sequence[str]) -> dict[str, str | None]:
-    by_lower = {name.strip().lower(): name for name in header}
+    by_key = {column_key(name): name for name in header}
     resolved: dict[str, str | None] = {}
     for canonical, candidates in spec.items():
         resolved[canonical] = next(
-            (by_lower[c.lower()] for c in candidates if c.lower() in by_lower), None
+            (by_key[column_key(c)] for c in candidates if column_key(c) in by_key), None
         )
     return resolved
 

@@ -19,6 +19,7 @@ from healthanalytics.config import Settings
 from healthanalytics.engines import Engine, create_engine
 from healthanalytics.io.files import join_path, uri_scheme
 from healthanalytics.io.inputs import CsvDialect, bundled, open_cities, open_fact
+from healthanalytics.io.integrity import InputCheck, checking_inputs
 from healthanalytics.io.locks import lock_output_folder
 from healthanalytics.io.quality_file import write_quality_checks
 from healthanalytics.io.report_files import remove_stale_staging, staged_folder
@@ -167,7 +168,8 @@ def run_pipeline(settings: Settings, listener: StageListener = _quiet) -> RunRes
                 inserted = True
             engine = create_engine(settings)
             try:
-                _run_stages(settings, engine, warehouse, stages, result)
+                with checking_inputs() as verify:
+                    _run_stages(settings, engine, warehouse, stages, result, verify)
             finally:
                 engine.close()
             record["status"] = "success"
@@ -239,7 +241,12 @@ def _check_delivery_size(settings: Settings, warehouse: Warehouse, record: dict[
 
 
 def _run_stages(
-    settings: Settings, engine: Engine, warehouse: Warehouse, stages: _Stages, result: RunResult
+    settings: Settings,
+    engine: Engine,
+    warehouse: Warehouse,
+    stages: _Stages,
+    result: RunResult,
+    verify: InputCheck,
 ) -> None:
     record = result.record
     fact_source = settings.fact or bundled(SAMPLE_FACT)
@@ -252,9 +259,13 @@ def _run_stages(
     with stages.stage("ingest") as notes:
         log.info("engine: %s", engine.describe())
         dialect = CsvDialect(settings.delimiter, settings.encoding)
-        fact = open_fact(fact_source, engine.file_access(fact_source), dialect)
+        fact_access, city_access = engine.file_access(fact_source), engine.file_access(city_source)
+        fact = open_fact(fact_source, fact_access, dialect)
         record["layout"] = fact.layout.name
-        city_files, city_header = open_cities(city_source, engine.file_access(city_source))
+        city_files, city_header = open_cities(city_source, city_access)
+        # compressed inputs are decompressed to their end beside the engine's read
+        verify.start(fact.files, fact_access)
+        verify.start(city_files, city_access)
         raw = engine.read(fact.files, fact.header)
         cities = _store(engine, stage_cities(engine.read(city_files, city_header)), "cities")
         notes.append(
@@ -269,6 +280,7 @@ def _run_stages(
     with stages.stage("clean") as notes:
         # The one pass over the input: every later step reads this table, not the file.
         staged = _store(engine, stage_prescriptions(raw, fact.layout), "staged")
+        verify.wait()  # the inputs are read: refuse them now if one was cut short or corrupt
         shared = _store(engine, shared_fingerprints(staged), "shared_fingerprints")
         aside = _store(engine, set_aside(staged, shared), "set_aside")
         counts = engine.to_arrow(flag_counts(staged, aside)).to_pylist()[0]

@@ -75,3 +75,12 @@ def test_split_keeps_raw_values():
         {"reason": "invalid_npi", "raw_npi": "12", "raw_city": "city-v"},
         {"reason": "missing_drug", "raw_npi": "1234567893", "raw_city": "city-v"},
     ]
+
+
+def test_counts_of_no_lines_are_zeros():
+    # an input that reads no lines counts zeros, never nulls
+    empty = staged([])
+    _, aside = split(empty)
+    assert rows(flag_counts(empty, aside)) == [
+        dict(rows_read=0, rows_kept=0, invalid_npi=0, missing_drug=0, duplicate_row=0)
+    ]

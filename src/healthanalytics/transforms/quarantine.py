@@ -54,7 +54,9 @@ def flag_counts(staged: ir.Table, aside: ir.Table) -> ir.Table:
     """One row: lines read, kept (passing the per-line rules, less the extra copies), and
     quarantined per reason."""
     read = staged.aggregate(
-        rows_read=staged.count(), passed=staged.reason.isnull().sum().cast("int64")
+        # a sum over no lines is null: an empty input counts zeros
+        rows_read=staged.count(),
+        passed=staged.reason.isnull().sum().fill_null(0).cast("int64"),
     )
     reason = aside.reason
     held = aside.aggregate(
