@@ -58,7 +58,7 @@ def baseline(engine: str, tmp_path_factory) -> Outcome:
 
 def refused(run, engine: str, fact: Path, **settings) -> str:
     """The run's one-line error, after checking the delivery before it was left as it was."""
-    good = run(SAMPLE, engine=engine)
+    good = run(SAMPLE, engine=engine, **{k: v for k, v in settings.items() if k == "db"})
     assert good.error is None
     bad = run(fact, engine=engine, **settings)
     assert bad.error is not None
@@ -93,6 +93,13 @@ def test_line_with_wrong_field_count_stops_the_run(run, engine_name, tmp_path, l
     fact = write_fact(tmp_path / "fact.csv", with_line(line))
     assert refused(run, engine_name, fact) == (
         f"{fact}: line 51: expected 22 columns, found {found} ({line[:120]}); {FIX}"
+    )
+
+
+def test_refusal_leaves_the_delivery_on_every_warehouse(run, engine_name, warehouse_url, tmp_path):
+    fact = write_fact(tmp_path / "fact.csv", with_line(SMITH_JR))
+    assert refused(run, engine_name, fact, db=warehouse_url) == (
+        f"{fact}: line 51: expected 22 columns, found 23 ({SMITH_JR[:120]}); {FIX}"
     )
 
 
