@@ -169,11 +169,12 @@ def test_failed_load_leaves_the_earlier_report_files(tmp_path, pg_url):
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b'"3,abc\n', 'line 107: Value with unterminated quote found. ("3,abc); fix or remove'),
+        (b'"3,abc\n', 'line 107: a quoted value is never closed ("3,abc); fix or remove'),
         (b'"3,abc\n' + SAMPLE.read_bytes().split(b"\n", 2)[1] + b"\n",  # the row runs on
-         'line 107: Value with unterminated quote found. ("3,abc); fix or remove'),
-        (b"3,\xff\xfe\n", "line 107: Invalid unicode (byte sequence mismatch) detected. This file "
-                          "is not utf-8 encoded. (3,??); save the file as UTF-8"),
+         'line 107: a quoted value is never closed ("3,abc); fix or remove'),
+        (b"3,\xff\xfe\n", "line 107: byte 0xff is not UTF-8 text (3,\ufffd\ufffd); pass --encoding "
+                          "latin-1 or --encoding cp1252 if the file is written so, or save it as "
+                          "UTF-8"),
     ],
 )  # fmt: skip
 def test_malformed_csv_row_says_what_is_wrong(tmp_path, content, expected):

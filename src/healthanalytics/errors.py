@@ -22,7 +22,8 @@ def user_error_message(err: BaseException) -> str:
     module = type(err).__module__.split(".")[0]
     if module in ("duckdb", "_duckdb"):
         message = (
-            _csv_problem(str(err)) or f"the DuckDB engine could not process the input: {message}"
+            duckdb_csv_problem(str(err))
+            or f"the DuckDB engine could not process the input: {message}"
         )
     elif module == "healthanalytics" or isinstance(err, (OSError, ValueError)):
         pass
@@ -39,7 +40,7 @@ def _problem(error: dict) -> str:
     return f"{where}: {message}" if where else message
 
 
-def _csv_problem(text: str) -> str | None:
+def duckdb_csv_problem(text: str) -> str | None:
     """A DuckDB CSV error as `file: line N: what (the row); what to do`, or None."""
     line = re.search(r"CSV Error on Line: (\d+)", text)
     if not line:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import bz2
 import logging
 import os
+import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
-import fsspec
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -19,7 +20,15 @@ import sqlglot.expressions as sge
 
 from healthanalytics.config import ReportFileSettings, Settings
 from healthanalytics.engines.base import Engine, EngineError
-from healthanalytics.errors import first_line
+from healthanalytics.engines.duckdb_csv import (
+    MALFORMED,
+    CsvSource,
+    copy_readable,
+    needs_copy,
+    view_sql,
+)
+from healthanalytics.errors import duckdb_csv_problem, first_line
+from healthanalytics.io.csv_lines import find_bad_line, open_bytes
 from healthanalytics.io.inputs import InputFiles
 from healthanalytics.io.locks import new_locked_file, take_lock
 from healthanalytics.io.report_files import write_report_files
@@ -27,6 +36,8 @@ from healthanalytics.io.report_files import write_report_files
 log = logging.getLogger(__name__)
 
 _BATCH_ROWS = 256_000
+_NAMED_FILE = re.compile(r"^\s*file\s*=\s*(.+?)\s*$", re.MULTILINE)
+_T = TypeVar("_T")
 SCRATCH_PREFIX = "healthanalytics-"
 # held for the engine's life: a scratch folder whose lock can be taken belongs to a dead run
 SCRATCH_LOCK = ".lock"
@@ -98,24 +109,19 @@ class DuckDBEngine(Engine):
             ) from err
         self._settings = config
         self._streams = 0
+        self._csv_sources: list[CsvSource] = []
+        self._copies = 0
 
     def describe(self) -> str:
         return f"duckdb {self._settings}"
 
     def read_csv(self, files: InputFiles, columns: tuple[str, ...]) -> ir.Table:
-        paths = list(files.paths)
-        if files.compression == "bz2":  # DuckDB cannot read bzip2: decompress to scratch
-            paths = [self._decompress_bz2(path) for path in paths]
-        return self.con.read_csv(
-            paths,
-            columns={name: "VARCHAR" for name in columns},
-            header=True,
-            delim=files.dialect.delimiter,
-            quote='"',
-            escape='"',
-            auto_detect=False,
-            compression="auto" if files.compression in (None, "bz2") else files.compression,
-        )
+        source = CsvSource(f"csv_{len(self._csv_sources)}", files, columns, list(files.paths))
+        if needs_copy(files):  # no bzip2, no cp1252 in DuckDB: a UTF-8 copy in scratch
+            self._copy(source, transcode=files.dialect.encoding == "cp1252", normalise=False)
+        self._csv_sources.append(source)
+        self.con.raw_sql(view_sql(source))
+        return self.con.table(source.view)
 
     def read_parquet(self, files: InputFiles) -> ir.Table:
         return self.con.read_parquet(list(files.paths))
@@ -141,11 +147,11 @@ class DuckDBEngine(Engine):
             replace=True,
             properties=sge.Properties(expressions=[sge.TemporaryProperty()]),
         )
-        self.con.raw_sql(create.sql("duckdb"))
+        self._reading(lambda: self.con.raw_sql(create.sql("duckdb")))
         return self.con.table(name)
 
     def to_arrow(self, table: ir.Table) -> pa.Table:
-        return table.to_pyarrow()
+        return self._reading(table.to_pyarrow)
 
     def to_batches(self, table: ir.Table) -> pa.RecordBatchReader:
         # Streaming a query with joins and windows straight out of DuckDB hung (duckdb 1.5,
@@ -165,11 +171,96 @@ class DuckDBEngine(Engine):
         shutil.rmtree(self._scratch, ignore_errors=True)
         os.close(self._scratch_lock)  # after the removal: nobody else removes it meanwhile
 
-    def _decompress_bz2(self, path: str) -> str:
-        # keep the file's own name so DuckDB's error messages still point at it
-        folder = self._scratch / f"bz2-{len(list(self._scratch.glob('bz2-*')))}"
-        folder.mkdir()
-        target = folder / Path(path).name.removesuffix(".bz2")
-        with fsspec.open(path, "rb") as raw, bz2.open(raw) as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst, 16 * 1024 * 1024)
-        return str(target)
+    def _reading(self, action: Callable[[], _T]) -> _T:
+        """The action's result; when it fails on a CSV input, the input read another way and
+        the action run again, or an EngineError naming the first bad line."""
+        while True:
+            try:
+                return action()
+            except duckdb.Error as err:
+                if not self._recover(err):
+                    raise
+
+    def _recover(self, err: duckdb.Error) -> bool:
+        """True when a CSV input is now read another way and the action may run again; an
+        EngineError when the input has a bad line; False when the error is not about one."""
+        text = str(err)
+        source, path = self._failed_read(text)
+        if source is None:
+            return False
+        where = path or source.files.source
+        if "null_padding in conjunction with quoted new lines" in text and source.parallel:
+            # padded short lines and quoted line breaks: DuckDB reads such files on one thread
+            log.warning("%s: a quoted value holds a line break: read on one thread", where)
+            source.parallel = False
+        elif "state machine reached an invalid state" in text and not source.normalised:
+            log.warning("%s: lines end in more than one way (LF, CRLF, CR): read from a copy "
+                        "whose lines all end in LF", where)  # fmt: skip
+            self._copy(source, transcode=source.transcoded, normalise=True)
+        elif "is not latin-1 encoded" in text and not source.transcoded:
+            # DuckDB's Latin-1 refuses the bytes 0x80-0x9F that Python's and Java's read
+            self._copy(source, transcode=True, normalise=source.normalised)
+        else:
+            raise self._bad_line(source, path, text) from err
+        self.con.raw_sql(view_sql(source))
+        return True
+
+    def _failed_read(self, text: str) -> tuple[CsvSource | None, str | None]:
+        """The CSV input an error is about, and the input file it names (None when none)."""
+        named = text.split(MALFORMED, 1)[1].splitlines()[0] if MALFORMED in text else None
+        if named is None and (match := _NAMED_FILE.search(text)):
+            named = match[1]
+        for source in self._csv_sources:
+            if named in source.paths:
+                return source, source.original(named)
+            if named is None and "is not latin-1 encoded" in text and source.encoding == "latin-1":
+                return source, None
+        return None, None
+
+    def _bad_line(self, source: CsvSource, path: str | None, text: str) -> EngineError:
+        """The first bad line of the input (of the file DuckDB named), as one line."""
+        files = source.files
+        access = self.file_access(files.source)
+        scan = find_bad_line(files, len(source.columns), access, [path] if path else None)
+        if scan.bad is not None:
+            return EngineError(scan.bad.message())
+        for copy, original in source.originals.items():
+            text = text.replace(copy, original)
+        if MALFORMED in text:
+            return EngineError(
+                f"{path}: a line has more or fewer fields than the header, but the line could "
+                "not be found again; check the file's line breaks and quotes"
+            )
+        message = duckdb_csv_problem(text) or f"{path or files.source}: {first_line(text)}"
+        return EngineError(message)
+
+    def _copy(self, source: CsvSource, *, transcode: bool, normalise: bool) -> None:
+        """The source read from UTF-8 copies of its files in scratch (decompressed, transcoded
+        from the declared encoding when `transcode`, every line ending in LF when `normalise`);
+        an EngineError naming the first line that is not text in the declared encoding."""
+        files = source.files
+        access = self.file_access(files.source)
+        self._copies += 1
+        folder = self._scratch / f"copy-{self._copies}"
+        copies: dict[str, str] = {}
+        for index, path in enumerate(files.paths):
+            # the file's own name, decompressed, in a folder of its own: no two parts collide
+            name = Path(path).name.removesuffix(".bz2").removesuffix(".gz").removesuffix(".zst")
+            target = folder / str(index) / name
+            target.parent.mkdir(parents=True)
+            try:
+                with open_bytes(files, path, access) as src, open(target, "wb") as dst:
+                    copy_readable(files, src, dst, transcode=transcode, normalise=normalise)
+            except UnicodeDecodeError as err:
+                raise self._bad_line(source, path, str(err)) from err
+            except (OSError, EOFError, pa.ArrowException) as err:
+                raise EngineError(
+                    f"{path} cannot be read to its end ({first_line(str(err))}): it is truncated "
+                    "or corrupt; fetch it again"
+                ) from err
+            copies[str(target)] = path
+        stale = [Path(copy).parent.parent for copy in source.originals]
+        source.paths, source.originals = list(copies), copies
+        source.transcoded, source.normalised = transcode, normalise
+        for old in set(stale):
+            shutil.rmtree(old, ignore_errors=True)

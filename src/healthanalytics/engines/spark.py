@@ -11,8 +11,9 @@ import re
 import shutil
 import socket
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import ibis
 import ibis.expr.types as ir
@@ -25,12 +26,13 @@ from py4j.protocol import Py4JError
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
 
 from healthanalytics.config import ReportFileSettings, Settings
 from healthanalytics.engines.base import Engine, EngineError
+from healthanalytics.engines.spark_csv import NOT_TEXT, SparkCsvSource, csv_frame, failed_file
 from healthanalytics.engines.spark_files import HadoopFiles, drop_checksums
 from healthanalytics.errors import first_line
+from healthanalytics.io.csv_lines import find_bad_line
 from healthanalytics.io.files import FileAccess, split_path, uri_scheme
 from healthanalytics.io.inputs import InputFiles
 from healthanalytics.io.report_files import staged_folder
@@ -62,6 +64,7 @@ DEFAULT_CONF: dict[str, str] = {
 }
 _CORE_SHOWN = ("spark.driver.memory", "spark.executor.memory", "spark.executor.cores")
 _SQL_SHOWN = ("spark.sql.ansi.enabled", "spark.sql.adaptive.enabled")
+_T = TypeVar("_T")
 
 
 class _Compiler(PySparkCompiler):
@@ -113,11 +116,14 @@ class SparkEngine(Engine):
                 f"cannot start Spark with master {settings.master!r}: {_first_line(err)} "
                 "(check --master, that Java 17+ is installed and the cluster is reachable)"
             ) from err
+        if not log.isEnabledFor(logging.DEBUG):  # -v shows them
+            _quiet_task_failures(self.session)
         self.con = ibis.pyspark.connect(self.session)
         self.con.compiler = _Compiler()
         self._input_bytes = 0
         self._views = itertools.count()
         self._hadoop_files = HadoopFiles(self.session)
+        self._csv_sources: list[SparkCsvSource] = []
 
     def describe(self) -> str:
         context = self.session.sparkContext
@@ -157,24 +163,16 @@ class SparkEngine(Engine):
 
     def read_csv(self, files: InputFiles, columns: tuple[str, ...]) -> ir.Table:
         self._check_readable(files)
-        schema = StructType([StructField(name, StringType(), True) for name in columns])
-        frame = self.session.read.csv(
-            [_spark_path(path) for path in files.paths],
-            schema=schema,
-            header=True,
-            enforceSchema=True,  # every part's header was read and checked before the engine saw it
-            sep=files.dialect.delimiter,
-            quote='"',
-            escape='"',
-            encoding="UTF-8",
-            mode="FAILFAST",
-            # fields hold no line breaks in CMS extracts; one-line records keep files splittable
-            multiLine=False,
-            ignoreLeadingWhiteSpace=False,
-            ignoreTrailingWhiteSpace=False,
+        source = SparkCsvSource(
+            f"csv_{len(self._csv_sources)}",
+            files,
+            columns,
+            tuple(_spark_path(path) for path in files.paths),
         )
+        self._csv_sources.append(source)
+        csv_frame(self.session, source).createOrReplaceTempView(source.view)
         self._size_shuffles(files)
-        return self._register(frame, "fact_raw")
+        return self.con.table(source.view)
 
     def read_parquet(self, files: InputFiles) -> ir.Table:
         frame = self.session.read.parquet(*(_spark_path(path) for path in files.paths))
@@ -185,17 +183,21 @@ class SparkEngine(Engine):
         # Spark's columnar cache (memory, spilling to disk) holds the rows compressed; queries
         # on the view read it instead of their lineage, which Spark keeps only to rebuild
         # partitions an executor lost. A local checkpoint stores plain rows: slower here.
-        frame = self._frame(table).cache()
-        with _spark_errors():
-            frame.count()
-        frame.createOrReplaceTempView(name)
+        def cached() -> DataFrame:
+            frame = self._frame(table).cache()
+            try:
+                frame.count()
+            except BaseException:
+                frame.unpersist()
+                raise
+            return frame
+
+        self._reading(cached).createOrReplaceTempView(name)
         return self.con.table(name)
 
     def to_arrow(self, table: ir.Table) -> pa.Table:
         schema = table.schema().to_pyarrow()
-        with _spark_errors():
-            frame = self._frame(table)
-            arrow = frame.toArrow()
+        arrow = self._reading(lambda: self._frame(table).toArrow())
         return arrow.rename_columns(schema.names).cast(schema)
 
     def to_batches(self, table: ir.Table) -> pa.RecordBatchReader:
@@ -262,6 +264,48 @@ class SparkEngine(Engine):
             )
         )
 
+    def _reading(self, action: Callable[[], _T]) -> _T:
+        """The action's result; when it fails on a CSV input, the input read another way and
+        the action run again, or an EngineError naming the first bad line."""
+        while True:
+            try:
+                return action()
+            except (PySparkException, Py4JError) as err:
+                if not self._recover(err):
+                    raise _engine_error(err) from err
+
+    def _recover(self, err: Exception) -> bool:
+        """True when a CSV input is now read another way and the action may run again; an
+        EngineError when the input has a bad line; False when the error is not about one."""
+        text = str(err)
+        named = failed_file(text)
+        source, path = next(
+            ((s, p) for s in self._csv_sources if named and (p := s.input_path(named))),
+            (None, None),
+        )
+        if source is None:
+            return False
+        files = source.files
+        access = self.file_access(files.source)
+        not_text = NOT_TEXT in text
+        # U+FFFD in a file may be text: then every file must be looked through before the
+        # check is dropped. Any other failure names the file the bad line is in.
+        scan = find_bad_line(files, len(source.columns), access, None if not_text else [path])
+        if scan.bad is not None:
+            raise EngineError(scan.bad.message()) from err
+        if scan.spans_lines and not source.multiline:
+            log.warning("%s: a quoted value holds a line break: the input is read again, each "
+                        "file whole by one task", path)  # fmt: skip
+            source.multiline = True
+        elif not_text and source.check_text:
+            log.warning("%s holds the character U+FFFD as text: read without looking for "
+                        "bytes Spark could not decode", path)  # fmt: skip
+            source.check_text = False
+        else:
+            return False
+        csv_frame(self.session, source).createOrReplaceTempView(source.view)
+        return True
+
     def _register(self, frame: DataFrame, prefix: str) -> ir.Table:
         name = f"{prefix}_{next(self._views)}"
         frame.createOrReplaceTempView(name)
@@ -317,6 +361,20 @@ def _check_reachable(master: str) -> None:
         f"no Spark master answers at {master}: start the cluster or check --master "
         "(spark://HOST:PORT, default port 7077)"
     )
+
+
+def _quiet_task_failures(session: SparkSession) -> None:
+    """A failed task's exception reaches the driver, which reports it in one line; the logs of
+    it by the executor and the scheduler (a page of Java stack before that line) are turned
+    off. Executors of a cluster log to their own files, which keep it."""
+    jvm = session.sparkContext._jvm
+    with contextlib.suppress(Py4JError):
+        off = jvm.org.apache.logging.log4j.Level.OFF
+        for logger in (
+            "org.apache.spark.executor.Executor",
+            "org.apache.spark.scheduler.TaskSetManager",
+        ):
+            jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(logger, off)
 
 
 def _spark_defaults_keys() -> set[str]:
@@ -391,16 +449,21 @@ def _spark_errors() -> Iterator[None]:
     try:
         yield
     except (PySparkException, Py4JError) as err:
-        text = str(err)
-        read = _READ_FILE.search(text)
-        where = read[1].removeprefix("file://") if read else None
-        if malformed := _MALFORMED.search(text):
-            raise EngineError(
-                f"{where or 'fact file'}: malformed CSV row ({malformed[1].strip()[:120]}); "
-                "fix or remove that row"
-            ) from err
-        causes = _CAUSE.findall(text)
-        reason = causes[-1] if causes else _first_line(err)
-        if where:
-            raise EngineError(f"Spark could not read {where}: {reason}") from err
-        raise EngineError(f"the Spark engine failed: {reason}") from err
+        raise _engine_error(err) from err
+
+
+def _engine_error(err: Exception) -> EngineError:
+    """A Spark failure as one line naming the file and what to do, without Java's stack."""
+    text = str(err)
+    read = _READ_FILE.search(text)
+    where = read[1].removeprefix("file://") if read else None
+    if malformed := _MALFORMED.search(text):
+        return EngineError(
+            f"{where or 'fact file'}: malformed CSV row ({malformed[1].strip()[:120]}); "
+            "fix or remove that row"
+        )
+    causes = _CAUSE.findall(text)
+    reason = causes[-1] if causes else _first_line(err)
+    if where:
+        return EngineError(f"Spark could not read {where}: {reason}")
+    return EngineError(f"the Spark engine failed: {reason}")

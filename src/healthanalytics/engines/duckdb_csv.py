@@ -1,0 +1,116 @@
+"""How the DuckDB engine reads a CSV input: the view over read_csv, and the scratch copies made
+of files DuckDB cannot read as they are (bzip2, cp1252, mixed line endings).
+
+DuckDB 1.5's reader takes a line with more fields than declared when the extra trailing fields
+are empty (`SMITH, JR,` in a file whose last column is blank is read shifted), whatever its
+strict_mode, null_padding or nullstr: the first extra value is matched against the null strings
+by prefix, and an empty value prefixes any. So the view declares one column more than the
+header, pads short lines with NULL, and reads empty fields as empty text (a null string no field
+holds): a line has too many fields when that extra column is not NULL, too few when the header's
+last column is NULL. Such a line stops the scan with `MALFORMED`; the empty fields become NULL
+again, as the engines' readers agree.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from healthanalytics.io.inputs import InputFiles
+
+MALFORMED = "healthanalytics: a line with a wrong number of fields in "
+_EXTRA = "__healthanalytics_extra"
+_FILE = "__healthanalytics_file"
+# read_csv's null string: a value no CSV field holds (it is matched by prefix)
+_NO_NULL = "\x1e\x1fhealthanalytics-no-null\x1f\x1e"
+_CHUNK = 16 * 1024 * 1024
+# Python codec name -> read_csv's encoding, for the encodings DuckDB decodes itself
+_NATIVE = {"utf-8": "utf-8", "iso8859-1": "latin-1"}
+
+
+@dataclass
+class CsvSource:
+    """One CSV input read through a view: the files DuckDB reads (the inputs or their scratch
+    copies) and how; the recovery steps change these and build the view again."""
+
+    view: str
+    files: InputFiles
+    columns: tuple[str, ...]
+    paths: list[str]
+    originals: dict[str, str] = field(default_factory=dict)  # scratch copy -> input file
+    transcoded: bool = False  # the copies are UTF-8
+    normalised: bool = False  # the copies end every line with LF
+    parallel: bool = True
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8" if self.transcoded else _NATIVE.get(self.files.dialect.encoding, "")
+
+    def original(self, path: str) -> str:
+        return self.originals.get(path, path)
+
+
+def needs_copy(files: InputFiles) -> bool:
+    """Whether DuckDB must read scratch copies: it reads no bzip2 and no cp1252."""
+    return files.compression == "bz2" or files.dialect.encoding not in _NATIVE
+
+
+def view_sql(source: CsvSource) -> str:
+    """CREATE VIEW for the source: every header column as text, empty fields NULL, and a line
+    with a wrong number of fields stopping the scan with MALFORMED and the file's name."""
+    files = source.files
+    declared = [*source.columns, _EXTRA]
+    columns = ", ".join(f"{_string(name)}: 'VARCHAR'" for name in declared)
+    compression = files.compression if files.compression and not source.originals else "auto"
+    options = [
+        f"columns={{{columns}}}",
+        "header=true",
+        f"delim={_string(files.dialect.delimiter)}",
+        "quote='\"'",
+        "escape='\"'",
+        "auto_detect=false",
+        f"compression={_string(compression)}",
+        f"encoding={_string(source.encoding)}",
+        "null_padding=true",
+        f"nullstr={_string(_NO_NULL)}",
+        f"filename={_string(_FILE)}",
+        f"parallel={'true' if source.parallel else 'false'}",
+    ]
+    paths = ", ".join(_string(path) for path in source.paths)
+    values = ", ".join(f"NULLIF({_name(c)}, '') AS {_name(c)}" for c in source.columns)
+    wrong = f"{_name(_EXTRA)} IS NOT NULL OR {_name(source.columns[-1])} IS NULL"
+    return (
+        f"CREATE OR REPLACE TEMPORARY VIEW {_name(source.view)} AS SELECT {values} "
+        f"FROM read_csv([{paths}], {', '.join(options)}) "
+        f"WHERE CASE WHEN {wrong} THEN error({_string(MALFORMED)} || {_name(_FILE)}) "
+        "ELSE true END"
+    )
+
+
+def copy_readable(
+    files: InputFiles, source: BinaryIO, target: BinaryIO, *, transcode: bool, normalise: bool
+) -> None:
+    """The decompressed text of `source` written to `target`: as UTF-8 when `transcode`, with
+    every line ending (CRLF, CR) as LF when `normalise`. Raises UnicodeDecodeError at the first
+    byte that is not text in the declared encoding."""
+    decoder = codecs.getincrementaldecoder(files.dialect.encoding)() if transcode else None
+    held = b""  # a CR at a chunk's end may start a CRLF
+    while True:
+        chunk = source.read(_CHUNK)
+        data = decoder.decode(chunk, final=not chunk).encode() if decoder else chunk
+        if normalise:
+            data = held + data
+            held = b"\r" if chunk and data.endswith(b"\r") else b""
+            data = data[: len(data) - len(held)].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        target.write(data)
+        if not chunk:
+            return
+
+
+def _string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _name(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
