@@ -178,6 +178,7 @@ def _summary(record: dict[str, Any], outputs: dict[str, str]) -> Table:
         ("rows kept", "rows_kept"),
         ("quarantined: invalid_npi", "quarantined_invalid_npi"),
         ("quarantined: missing_drug", "quarantined_missing_drug"),
+        ("quarantined: invalid_number", "quarantined_invalid_number"),
         ("quarantined: duplicate_row", "quarantined_duplicate_row"),
         ("NPIs failing the Luhn check (kept)", "npi_luhn_failures"),
         ("claim counts left unimputed", "trx_unimputed"),

@@ -188,9 +188,7 @@ def _run_stages(
             rows_read=counts["rows_read"],
             rows_kept=counts["rows_kept"],
             rows_quarantined=quarantined,
-            quarantined_invalid_npi=counts["invalid_npi"],
-            quarantined_missing_drug=counts["missing_drug"],
-            quarantined_duplicate_row=counts["duplicate_row"],
+            **{f"quarantined_{reason}": counts[reason] for reason in REASONS},
             npi_luhn_failures=cleaned["npi_luhn_failures"] or 0,
             trx_unimputed=cleaned["trx_unimputed"] or 0,
         )

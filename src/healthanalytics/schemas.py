@@ -67,6 +67,7 @@ PIPELINE_RUNS = pa.schema(
         ("claims_matched_share", pa.float64()),
         ("city_report_rows", pa.int64()),
         ("prescriber_report_rows", pa.int64()),
+        ("quarantined_invalid_number", pa.int64()),
     ]
 )
 

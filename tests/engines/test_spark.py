@@ -46,6 +46,7 @@ from healthanalytics.config import ReportFileSettings, Settings  # noqa: E402
 from healthanalytics.engines import EngineError, create_engine, spark_files  # noqa: E402
 from healthanalytics.engines import spark as spark_engine  # noqa: E402
 from healthanalytics.transforms import cities, cleaning, staging  # noqa: E402
+from healthanalytics.transforms import values as value_rules  # noqa: E402
 
 SAMPLE = bundled("prescriber_fact_sample.csv")
 GENERATED_ROWS = 200_000
@@ -397,6 +398,19 @@ EDGE_TEXT = [
     "1234567890",  # ten digits, Luhn fails
     " 1234567893 ",  # blanks around an NPI
     "123456789",  # nine digits
+    "1234567893\u2028",  # Java's `$` matches before a final U+2028: not an NPI on either engine
+    "1,234",  # thousands separators: a number
+    "-12,345.67",
+    "1,23",  # not groups of three
+    "1e308",  # beyond every bound
+    "1000000000.5",  # rounds above the largest count
+    "-3",  # an amount, no count
+    "1_000",  # DuckDB's cast reads it, the rule does not
+    "+-1",
+    "12d",  # Spark's cast reads these, the rule does not
+    "0x1p3",
+    "\x0012",
+    "Infinity",
 ]
 
 
@@ -411,7 +425,11 @@ def test_transforms_give_the_same_values_on_both_engines(engine, duckdb_engine, 
                 "i",
                 stripped=t.x.strip(),
                 blank=staging.is_blank(t.x),
-                number=cleaning.to_number(t.x),
+                number=ibis.ifelse(
+                    value_rules.is_valid_amount(t.x), value_rules.parse_number(t.x), None
+                ),
+                count_ok=value_rules.is_valid_count(t.x),
+                amount_ok=value_rules.is_valid_amount(t.x),
                 years=cleaning.first_integer(t.x),
                 name=cleaning.full_name(t.x, ibis.literal("DOE")),
                 place=cleaning.place_text(t.x),

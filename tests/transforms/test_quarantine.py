@@ -59,7 +59,14 @@ def test_only_rejected_lines_and_shared_fingerprints_are_set_aside():
 def test_counts_reconcile():
     _, aside = split(TABLE)
     assert rows(flag_counts(TABLE, aside)) == [
-        dict(rows_read=7, rows_kept=3, invalid_npi=2, missing_drug=1, duplicate_row=1)
+        dict(
+            rows_read=7,
+            rows_kept=3,
+            invalid_npi=2,
+            missing_drug=1,
+            invalid_number=0,
+            duplicate_row=1,
+        )
     ]
 
 

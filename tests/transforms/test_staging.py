@@ -28,18 +28,19 @@ HEADER = {
     "years_of_exp": "year_exp",
 }
 LAYOUT = Layout("course", {canonical: HEADER[canonical] for canonical in COURSE})
+NUMBERS = {"day_supply": "30", "drug_cost": "12.50", "bene_count": "11"}
 
 
 def raw_table(lines, extra=None):
-    """A raw course-layout table: each line gives npi, drug, claims (other columns fixed)."""
+    """A raw course-layout table: each line gives npi, drug, claims and optionally a dict of
+    other canonical columns (the rest fixed)."""
     data = {source: [] for source in HEADER.values()}
     if extra is not None:
         data["total_claim_count_ge65"] = extra
-    for npi, drug, claims in lines:
+    for npi, drug, claims, *more in lines:
+        given = {"npi": npi, "brand_name": drug, "claims": claims, **(more[0] if more else {})}
         for canonical, source in HEADER.items():
-            data[source].append(
-                {"npi": npi, "brand_name": drug, "claims": claims}.get(canonical, f"{canonical}-x")
-            )
+            data[source].append(given.get(canonical, NUMBERS.get(canonical, f"{canonical}-x")))
     return ibis.memtable(data, schema={name: "string" for name in data})
 
 
@@ -100,6 +101,39 @@ def test_missing_drug_and_precedence():
         ("123", None, "13", "invalid_npi"),
         ("1234567893", "  ", "12", "missing_drug"),  # raw values stay as read
         ("1234567893", None, "11", "missing_drug"),
+    ]
+
+
+def test_invalid_numbers_and_precedence():
+    raw = raw_table(
+        [
+            ("1234567893", "A", "1,234"),  # thousands separator: a number, kept
+            ("1234567893", "B", "1,23"),  # not groups of three
+            ("1234567893", "C", "1e308"),  # no count is that large
+            ("1234567893", "D", "11", {"drug_cost": "12,345.67"}),  # kept
+            ("1234567893", "E", "11", {"drug_cost": "$12.50"}),  # every numeric column counts
+            ("1234567893", "F", "11", {"day_supply": "NaN"}),
+            ("1234567893", "G", "11", {"bene_count": "-3"}),  # no negative count
+            ("1234567893", "H", "  ", {"bene_count": ""}),  # blanks stay blanks: kept
+            ("123", "I", "abc"),  # an invalid NPI comes first
+            ("1234567893", None, "abc"),  # then a missing drug
+            ("1234567893", "J", "abc"),  # copies of a line with a bad number are all held
+            ("1234567893", "J", "abc"),
+        ]
+    )
+    assert reasons(flag_prescriptions(raw, LAYOUT)) == [
+        ("123", "I", "abc", "invalid_npi"),
+        ("1234567893", "A", "1,234", None),
+        ("1234567893", "B", "1,23", "invalid_number"),
+        ("1234567893", "C", "1e308", "invalid_number"),
+        ("1234567893", "D", "11", None),
+        ("1234567893", "E", "11", "invalid_number"),
+        ("1234567893", "F", "11", "invalid_number"),
+        ("1234567893", "G", "11", "invalid_number"),
+        ("1234567893", "H", "  ", None),
+        ("1234567893", "J", "abc", "invalid_number"),
+        ("1234567893", "J", "abc", "invalid_number"),
+        ("1234567893", None, "abc", "missing_drug"),
     ]
 
 

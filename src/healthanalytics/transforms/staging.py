@@ -6,17 +6,17 @@ import ibis
 import ibis.expr.types as ir
 
 from healthanalytics.layouts import RAW_COLUMNS, Layout
+from healthanalytics.transforms.values import BLANK, is_valid_amount, is_valid_count
 
 INVALID_NPI = "invalid_npi"
 MISSING_DRUG = "missing_drug"
+INVALID_NUMBER = "invalid_number"
 DUPLICATE_ROW = "duplicate_row"
-REASONS = (INVALID_NPI, MISSING_DRUG, DUPLICATE_ROW)
+REASONS = (INVALID_NPI, MISSING_DRUG, INVALID_NUMBER, DUPLICATE_ROW)
 
-# Blanks as `strip()` knows them, spelled as regex escapes that RE2 (DuckDB) and Java (Spark)
-# read alike. These run on every line: a regex costs a third of a custom-character trim.
-_BLANK = r"[ \t\n\r\x0B\f]"
-NPI_PATTERN = rf"^{_BLANK}*[0-9]{{10}}{_BLANK}*$"
-NOT_BLANK = _BLANK.replace("[", "[^", 1)
+# These run on every line: a regex costs a third of a custom-character trim.
+NPI_PATTERN = rf"^{BLANK}*[0-9]{{10}}{BLANK}*\z"
+NOT_BLANK = BLANK.replace("[", "[^", 1)
 
 
 def is_blank(value: ir.StringValue) -> ir.BooleanValue:
@@ -49,8 +49,8 @@ def row_fingerprint(raw: ir.Table) -> ir.IntegerValue:
 
 def stage_prescriptions(raw: ir.Table, layout: Layout) -> ir.Table:
     """Canonical raw text columns as read (empty text as null, so every reader agrees), the
-    line's fingerprint `_hash`, and `reason` for the per-line rules (invalid_npi before
-    missing_drug); duplicates are found afterwards (see `quarantine`)."""
+    line's fingerprint `_hash`, and `reason` for the per-line rules (invalid_npi, then
+    missing_drug, then invalid_number); duplicates are found afterwards (see `quarantine`)."""
     staged = raw.select(
         **{
             canonical: raw[source].cast("string").nullif("")
@@ -60,9 +60,16 @@ def stage_prescriptions(raw: ir.Table, layout: Layout) -> ir.Table:
         },
         _hash=row_fingerprint(raw),
     )
+    numbers_valid = (
+        is_valid_count(staged.claims)
+        & is_valid_amount(staged.day_supply)
+        & is_valid_amount(staged.drug_cost)
+        & is_valid_count(staged.bene_count)
+    )
     reason = ibis.cases(
         (~is_valid_npi(staged.npi), INVALID_NPI),
         (is_blank(staged.brand_name), MISSING_DRUG),
+        (~numbers_valid, INVALID_NUMBER),
         else_=ibis.null("string"),
     )
     return staged.mutate(reason=reason)
