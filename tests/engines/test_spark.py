@@ -18,6 +18,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -412,6 +413,8 @@ EDGE_TEXT = [
     "\x0012",
     "Infinity",
 ]
+FLOATS = [None, 1234567893.0, 12.5, -12.5, 0.1, 12345678.9, 0.9999999999, 1e-10, -1e-10,
+          123456789012345678.0, 1e18, -1.5e300, math.nan, math.inf, -math.inf]  # fmt: skip
 
 
 def test_transforms_give_the_same_values_on_both_engines(engine, duckdb_engine, tmp_path):
@@ -443,6 +446,28 @@ def test_transforms_give_the_same_values_on_both_engines(engine, duckdb_engine, 
     spark, duckdb = values(engine), values(duckdb_engine)
     assert_same_rows(spark, duckdb, "values")
     assert spark.column("stripped").to_pylist()[2:5] == ["12", "fOLAFv", "X"]
+
+
+def test_typed_values_become_the_same_text_on_both_engines(engine, duckdb_engine, tmp_path):
+    n = len(FLOATS)
+    path = _parquet(
+        tmp_path,
+        i=pa.array(range(n)),
+        f=pa.array(FLOATS, pa.float64()),
+        f32=pa.array([None, 2.5] * (n // 2) + [None] * (n % 2), pa.float32()),
+        i32=pa.array([None, -7] * (n // 2) + [None] * (n % 2), pa.int32()),
+        d=pa.array([None, Decimal("12.5")] * (n // 2) + [None] * (n % 2), pa.decimal128(10, 2)),
+    )
+
+    def texts(on) -> pa.Table:
+        t = on.read_parquet(resolve_input(path, "fact"))
+        typed = {name: staging.as_text(t[name]) for name in ("f", "f32", "i32", "d")}
+        return on.to_arrow(t.select("i", **typed).order_by("i"))
+
+    spark, duckdb = texts(engine), texts(duckdb_engine)
+    assert_same_rows(spark, duckdb, "typed values")
+    assert spark.column("f").to_pylist()[1:3] == ["1234567893", "12.5"]
+    assert spark.to_pylist()[1] == dict(i=1, f="1234567893", f32="2.5", i32="-7", d="12.50")
 
 
 def test_read_csv_keeps_text_as_read(engine, duckdb_engine, tmp_path):

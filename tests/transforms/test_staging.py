@@ -1,6 +1,7 @@
 """Flagging rows for quarantine: NPI validity, missing drug, exact duplicates."""
 
 import ibis
+import pyarrow as pa
 
 from healthanalytics.layouts import COURSE, RAW_COLUMNS, Layout
 from healthanalytics.transforms.quarantine import (
@@ -134,6 +135,31 @@ def test_invalid_numbers_and_precedence():
         ("1234567893", "J", "abc", "invalid_number"),
         ("1234567893", "J", "abc", "invalid_number"),
         ("1234567893", None, "abc", "missing_drug"),
+    ]
+
+
+def test_typed_columns_are_staged_by_value():
+    raw = ibis.memtable(
+        pa.table(
+            {
+                "npi": pa.array([1234567893.0, None, 1234567893.5, 123456789.0], pa.float64()),
+                "drug_name": ["A", "A", "A", "A"],
+                "total_claim_count": pa.array([11, 12, 13, 14], pa.int32()),
+                "total_drug_cost": pa.array([1.5, 2.0, None, 1e20]),
+            }
+        )
+    )
+    layout = Layout("course", {"npi": "npi", "brand_name": "drug_name", "claims":
+                               "total_claim_count", "drug_cost": "total_drug_cost"})  # fmt: skip
+    staged = stage_prescriptions(raw, layout)
+    got = rows(staged.select("npi", "claims", "drug_cost", "reason"), ["claims"])
+    assert got == [
+        # an integral float NPI is that NPI
+        {"npi": "1234567893", "claims": "11", "drug_cost": "1.5", "reason": None},
+        {"npi": None, "claims": "12", "drug_cost": "2", "reason": "invalid_npi"},
+        # a fraction is no NPI, nor is a nine-digit number
+        {"npi": "1234567893.5", "claims": "13", "drug_cost": None, "reason": "invalid_npi"},
+        {"npi": "123456789", "claims": "14", "drug_cost": "1e20", "reason": "invalid_npi"},
     ]
 
 

@@ -1,7 +1,11 @@
-"""Single values: the number rule."""
+"""Single values: the number rule, typed (Parquet) values as text."""
+
+import decimal
 
 import ibis
+import pyarrow as pa
 
+from healthanalytics.transforms.staging import as_text, float_text
 from healthanalytics.transforms.values import (
     is_valid_amount,
     is_valid_count,
@@ -74,3 +78,62 @@ def test_number_rule():
         ["i"],
     )
     assert [(r["text"], r["count"], r["amount"], r["number"]) for r in got] == NUMBERS
+
+
+def test_typed_values_are_read_as_text_by_value():
+    floats = [
+        1234567893.0,  # an NPI in a float64 column: its digits
+        None,  # pandas writes a column with nulls as float64
+        12.5,
+        -12.5,
+        0.1,  # the float nearest 0.1, not its binary expansion
+        12345678.9,  # Spark's own cast would write 1.23456789E7
+        0.9999999999,  # rounds up to the next whole number at nine decimals
+        1e-10,  # below nine decimals: 0
+        -1e-10,  # no `-0`
+        123456789012345678.0,  # below 1e18: every digit
+        1e18,  # from 1e18 on: exponent form, one spelling for both engines
+        -1.5e300,
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+    ]
+    table = ibis.memtable(
+        pa.table(
+            {
+                "i": pa.array(range(len(floats))),
+                "f": pa.array(floats, pa.float64()),
+                "n": pa.array([1234567893, None] + [7] * (len(floats) - 2), pa.int32()),
+                "d": pa.array(
+                    [decimal.Decimal("12.50"), None]
+                    + [decimal.Decimal("-1.05")] * (len(floats) - 2),
+                    pa.decimal128(10, 2),
+                ),
+            }
+        )
+    )
+    got = rows(
+        table.select("i", f=float_text(table.f), n=as_text(table.n), d=as_text(table.d)), ["i"]
+    )
+    assert [r["f"] for r in got] == [
+        "1234567893",
+        None,
+        "12.5",
+        "-12.5",
+        "0.1",
+        "12345678.9",
+        "1",
+        "0",
+        "0",
+        "123456789012345680",
+        "1e18",
+        "-1.5e300",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+    ]
+    assert [(r["n"], r["d"]) for r in got[:3]] == [
+        ("1234567893", "12.50"),
+        (None, None),
+        ("7", "-1.05"),
+    ]

@@ -17,6 +17,10 @@ REASONS = (INVALID_NPI, MISSING_DRUG, INVALID_NUMBER, DUPLICATE_ROW)
 # These run on every line: a regex costs a third of a custom-character trim.
 NPI_PATTERN = rf"^{BLANK}*[0-9]{{10}}{BLANK}*\z"
 NOT_BLANK = BLANK.replace("[", "[^", 1)
+# Typed (Parquet) floats are written with at most this many decimals, and from this magnitude
+# on in exponent form: no count, amount or NPI is near it.
+_FLOAT_DECIMALS = 9
+_FLOAT_PLAIN_BELOW = 1e18
 
 
 def is_blank(value: ir.StringValue) -> ir.BooleanValue:
@@ -47,13 +51,52 @@ def row_fingerprint(raw: ir.Table) -> ir.IntegerValue:
     return ibis.struct({column: raw[column] for column in raw.columns}).hash()
 
 
+def float_text(number: ir.FloatingValue) -> ir.StringValue:
+    """A typed float as text, the same on every engine (their own casts differ: Spark writes
+    1234567893.0 as `1.234567893E9`): whole numbers as their digits, others rounded to nine
+    decimals without trailing zeros (`12.5`), from 1e18 on `1e+18`-style exponent form, and
+    `NaN`, `Infinity`, `-Infinity`."""
+    size = number.abs()
+    # a stand-in below 1e18 where the number is not, so that no cast to int64 can overflow
+    shown = ibis.ifelse(size < _FLOAT_PLAIN_BELOW, size, 0.0)
+    whole = shown.floor()
+    nanos = ((shown - whole) * 10**_FLOAT_DECIMALS).round()
+    carry = nanos >= 10**_FLOAT_DECIMALS  # .9999999999 rounds up into the whole part
+    whole = ibis.ifelse(carry, whole + 1, whole)
+    nanos = ibis.ifelse(carry, 0, nanos)
+    decimals = nanos.cast("string").lpad(_FLOAT_DECIMALS, "0").re_replace("0+$", "")
+    plain = whole.cast("string") + ibis.ifelse(nanos == 0, "", "." + decimals)
+    signed = ibis.ifelse((number < 0) & ((whole > 0) | (nanos > 0)), "-" + plain, plain)
+    # both engines write such numbers in exponent form, spelled differently (`1e+20`, `1.0E20`)
+    exponent = number.cast("string").re_replace(r"(\.0+)?[eE]\+?", "e")
+    return ibis.cases(
+        (number.isnan(), "NaN"),
+        (number.isinf(), ibis.ifelse(number > 0, "Infinity", "-Infinity")),
+        (size < _FLOAT_PLAIN_BELOW, signed),
+        else_=exponent,
+    )
+
+
+def as_text(value: ir.Value) -> ir.StringValue:
+    """A source column as text, by value when typed (Parquet): integers as their digits,
+    floats by `float_text` (so a float64 NPI 1234567893.0 is `1234567893`), decimals as
+    written at their scale (`12.50`); text as it is."""
+    dtype = value.type()
+    if dtype.is_string():
+        return value
+    if dtype.is_floating():
+        return float_text(value.cast("float64"))
+    return value.cast("string")
+
+
 def stage_prescriptions(raw: ir.Table, layout: Layout) -> ir.Table:
-    """Canonical raw text columns as read (empty text as null, so every reader agrees), the
-    line's fingerprint `_hash`, and `reason` for the per-line rules (invalid_npi, then
-    missing_drug, then invalid_number); duplicates are found afterwards (see `quarantine`)."""
+    """Canonical raw text columns as read (typed columns by value, empty text as null, so every
+    reader agrees), the line's fingerprint `_hash`, and `reason` for the per-line rules
+    (invalid_npi, then missing_drug, then invalid_number); duplicates are found afterwards
+    (see `quarantine`)."""
     staged = raw.select(
         **{
-            canonical: raw[source].cast("string").nullif("")
+            canonical: as_text(raw[source]).nullif("")
             if (source := layout.columns.get(canonical)) is not None
             else ibis.null("string")
             for canonical in RAW_COLUMNS
