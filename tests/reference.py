@@ -66,6 +66,13 @@ def _amount(value: str | None) -> tuple[bool, float | None]:
     return ok, number
 
 
+def _printable(text: str | None) -> str | None:
+    """Control characters (Unicode category Cc) become spaces."""
+    if text is None:
+        return None
+    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+
+
 def _round_half_up(value: float) -> int:
     return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
@@ -115,7 +122,7 @@ def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
             counts["duplicate_row"] += 1
             continue
         seen.add(tuple(line))
-        first, last = (line[idx[k]] for k in ("first", "last"))
+        first, last = (_printable(line[idx[k]]) for k in ("first", "last"))
         parts = [p.strip() for p in (first, last) if p and p.strip()]
         years = None
         if years_col is not None and line[years_col]:
@@ -125,8 +132,8 @@ def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
             {
                 "presc_id": int(npi),
                 "presc_fullname": " ".join(parts) or None,
-                "presc_city": (line[idx["city"]] or "").strip().upper(),
-                "presc_state": (line[idx["state"]] or "").strip().upper(),
+                "presc_city": (_printable(line[idx["city"]]) or "").strip().upper(),
+                "presc_state": (_printable(line[idx["state"]]) or "").strip().upper(),
                 "years_of_exp": years,
                 "claims": claims,
                 "supply": supply,

@@ -412,6 +412,7 @@ EDGE_TEXT = [
     "0x1p3",
     "\x0012",
     "Infinity",
+    "O\x00BRIEN\x1b[0m\x85\x7f",  # control characters: C0, C1, DEL
 ]
 FLOATS = [None, 1234567893.0, 12.5, -12.5, 0.1, 12345678.9, 0.9999999999, 1e-10, -1e-10,
           123456789012345678.0, 1e18, -1.5e300, math.nan, math.inf, -math.inf]  # fmt: skip
@@ -433,6 +434,7 @@ def test_transforms_give_the_same_values_on_both_engines(engine, duckdb_engine, 
                 ),
                 count_ok=value_rules.is_valid_count(t.x),
                 amount_ok=value_rules.is_valid_amount(t.x),
+                printable=value_rules.printable(t.x),
                 years=cleaning.first_integer(t.x),
                 name=cleaning.full_name(t.x, ibis.literal("DOE")),
                 place=cleaning.place_text(t.x),

@@ -1,6 +1,7 @@
 """Values the cleaning rules must read right: numbers as spreadsheets write them, numbers no
-column can hold, and typed (Parquet) columns. Each case runs the real pipeline on every engine and
-checks the whole outcome against tests/reference.py."""
+column can hold, typed (Parquet) columns, and control characters in names. Each case runs the real
+pipeline on every engine (and, where the warehouse matters, every warehouse) and checks the whole
+outcome against tests/reference.py."""
 
 from __future__ import annotations
 
@@ -150,3 +151,46 @@ def test_typed_parquet_columns_are_read_by_value(run, engine_name, tmp_path, var
         text.rows("quarantine"), ["reason", "raw_npi", "raw_claims"]
     )
     assert_reports_match_reference(typed, same_as_text)
+
+
+@pytest.mark.parametrize("line_break", [False, True], ids=["nul-tab-esc", "line-break"])
+def test_control_characters_in_names_follow_one_rule_on_every_target(
+    request, run, engine_name, warehouse_url, tmp_path, line_break
+):
+    if line_break and engine_name == "spark":
+        request.applymarker(
+            pytest.mark.xfail(reason="Spark reads one-line records: issue 12 item 8 (multiLine)")
+        )
+    header, lines = sample()
+    # a NUL, a tab, an ESC (and a line break) inside a quoted last name; a tab inside a city
+    last_name = "REYES\x00ORTIZ\t" + ("\r\n" if line_break else "") + "\x1b"
+    edit(header, lines[17], nppes_provider_last_org_name=last_name)
+    edit(header, lines[32], nppes_provider_city="MUSCLE\tSHOALS")
+    held = list(lines[98])
+    edit(header, held, npi="123", nppes_provider_last_org_name="PAD\x00DOCK\x7f")
+    fact = write_csv(tmp_path / "controls.csv", header, [*lines, held])
+
+    outcome = run(fact, engine=engine_name, db=warehouse_url)
+
+    assert outcome.error is None
+    top = {row["presc_id"]: row for row in outcome.rows("prescriber_report")}
+    assert top[1508831496]["presc_fullname"] == "ARNALDO REYES ORTIZ"
+    assert top[1033436191]["presc_fullname"] == "ROY BARCO"
+    (quarantined,) = [row for row in outcome.rows("quarantine") if row["reason"] == "invalid_npi"]
+    assert {k: v for k, v in quarantined.items() if k != "delivery_date"} == {
+        "reason": "invalid_npi",
+        "raw_npi": "123",
+        "raw_last_name": "PAD DOCK ",
+        "raw_first_name": "MADISON",
+        "raw_city": "WASHINGTON",
+        "raw_state": "DC",
+        "raw_specialty": "Internal Medicine",
+        "raw_brand_name": "ACYCLOVIR",
+        "raw_generic_name": "ACYCLOVIR",
+        "raw_claims": "35",
+        "raw_day_supply": "1100",
+        "raw_drug_cost": "359.42",
+        "raw_bene_count": "11",
+        "raw_years_of_exp": "= 22.0",
+    }
+    assert_reports_match_reference(outcome, fact)

@@ -82,3 +82,13 @@ def test_split_keeps_raw_values():
         {"reason": "invalid_npi", "raw_npi": "12", "raw_city": "city-v"},
         {"reason": "missing_drug", "raw_npi": "1234567893", "raw_city": "city-v"},
     ]
+
+
+def test_quarantined_raw_values_lose_control_characters_only():
+    table = staged([("12\x00", 1, "invalid_npi"), ("12", 2, "invalid_npi")])
+    _, aside = split(table)
+    # the two lines differ (no copies), and the NUL is stored as a space
+    assert rows(quarantined_rows(aside).select("reason", "raw_npi")) == [
+        {"reason": "invalid_npi", "raw_npi": "12"},
+        {"reason": "invalid_npi", "raw_npi": "12 "},
+    ]

@@ -1,4 +1,4 @@
-"""Single values: the number rule, typed (Parquet) values as text."""
+"""Single values: the number rule, typed (Parquet) values as text, control characters."""
 
 import decimal
 
@@ -10,6 +10,7 @@ from healthanalytics.transforms.values import (
     is_valid_amount,
     is_valid_count,
     parse_number,
+    printable,
 )
 from tests.transforms.conftest import rows
 
@@ -78,6 +79,21 @@ def test_number_rule():
         ["i"],
     )
     assert [(r["text"], r["count"], r["amount"], r["number"]) for r in got] == NUMBERS
+
+
+def test_printable_replaces_control_characters_by_a_space():
+    texts = ["O\x00BRIEN", "A\tB\nC\rD", "\x1b[31mRED", "DEL\x7f", "C1\x85\x9f", "É ok", None]
+    table = ibis.memtable({"i": range(len(texts)), "text": texts})
+    got = rows(table.select("i", text=printable(table.text)), ["i"])
+    assert [r["text"] for r in got] == [
+        "O BRIEN",  # NUL, which PostgreSQL refuses
+        "A B C D",  # tab and line breaks
+        " [31mRED",  # ESC of a terminal colour code
+        "DEL ",
+        "C1  ",  # C1 controls (NEL, APC)
+        "É ok",  # letters beyond ASCII stay
+        None,
+    ]
 
 
 def test_typed_values_are_read_as_text_by_value():

@@ -13,7 +13,7 @@ import ibis
 import ibis.expr.types as ir
 
 from healthanalytics.transforms.staging import luhn_valid
-from healthanalytics.transforms.values import parse_number
+from healthanalytics.transforms.values import parse_number, printable
 
 PLACE_KEYS = ("presc_id", "presc_fullname", "presc_city", "presc_state", "years_of_exp")
 
@@ -42,7 +42,8 @@ def place_text(text: ir.StringValue) -> ir.StringValue:
 
 
 def prescriber_places(kept: ir.Table) -> ir.Table:
-    """One row per prescriber and place (name, city, state, experience as cleaned), with
+    """One row per prescriber and place (name, city, state, experience as cleaned, control
+    characters in the names and places replaced by a space), with
     `lines`, `trx_cnt`, `total_day_supply`, `total_drug_cost`, and per row the lines whose
     claims stayed unknown (`trx_unimputed`) and whose NPI fails the Luhn check.
 
@@ -67,9 +68,10 @@ def prescriber_places(kept: ir.Table) -> ir.Table:
     )
     typed = raw.select(
         presc_id=raw.npi.strip().cast("int64"),
-        presc_fullname=full_name(raw.first_name, raw.last_name),
-        presc_city=place_text(raw.city),
-        presc_state=place_text(raw.state),
+        # control characters go here, once per prescriber rather than once per line
+        presc_fullname=full_name(printable(raw.first_name), printable(raw.last_name)),
+        presc_city=place_text(printable(raw.city)),
+        presc_state=place_text(printable(raw.state)),
         years_of_exp=first_integer(raw.years_of_exp),
         lines=raw.lines,
         known=raw.known,

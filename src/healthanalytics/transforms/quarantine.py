@@ -13,6 +13,7 @@ import ibis.expr.types as ir
 
 from healthanalytics.layouts import RAW_COLUMNS
 from healthanalytics.transforms.staging import DUPLICATE_ROW, REASONS
+from healthanalytics.transforms.values import printable
 
 
 def shared_fingerprints(staged: ir.Table) -> ir.Table:
@@ -45,9 +46,9 @@ def kept_rows(staged: ir.Table, shared: ir.Table, aside: ir.Table) -> ir.Table:
 
 def quarantined_rows(aside: ir.Table) -> ir.Table:
     """The lines held back, one row each: the reason, then the raw values as read
-    (`raw_<column>`)."""
+    (`raw_<column>`), control characters replaced by a space (see `printable`)."""
     held = aside.filter(aside.reason.notnull())
-    return held.select("reason", **{f"raw_{name}": name for name in RAW_COLUMNS})
+    return held.select("reason", **{f"raw_{name}": printable(held[name]) for name in RAW_COLUMNS})
 
 
 def flag_counts(staged: ir.Table, aside: ir.Table) -> ir.Table:

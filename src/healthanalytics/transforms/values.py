@@ -1,4 +1,5 @@
-"""The rules for single values: numbers as CMS files and spreadsheets write them.
+"""The rules for single values: numbers as CMS files and spreadsheets write them, and text
+without control characters.
 
 The rules are regular expressions that RE2 (DuckDB) and Java (Spark) read alike, so that both
 engines accept exactly the same texts: their own casts do not (DuckDB takes `1_000` and `+-1`,
@@ -27,6 +28,9 @@ AMOUNT_PLAIN = rf"^{BLANK}*-?[0-9]{{1,15}}(\.[0-9]*)?{BLANK}*\z"
 MAX_COUNT = 1_000_000_000
 MAX_AMOUNT = 1e15
 
+# Unicode's control characters (category Cc): C0, DEL and C1.
+CONTROL = r"[\x00-\x1F\x7F-\x9F]"
+
 
 def parse_number(text: ir.StringValue) -> ir.FloatingValue:
     """A text the number rule accepts as a float (`1,234.5` -> 1234.5); null when blank.
@@ -54,3 +58,9 @@ def is_valid_count(text: ir.StringValue) -> ir.BooleanValue:
 def is_valid_amount(text: ir.StringValue) -> ir.BooleanValue:
     """True where a day supply or cost is blank, or a number of magnitude below MAX_AMOUNT."""
     return _valid(text, AMOUNT_PLAIN, lambda n: n.abs() < MAX_AMOUNT)
+
+
+def printable(text: ir.StringValue) -> ir.StringValue:
+    """The text with each control character (NUL, tab, line breaks, ESC, DEL, C1) replaced by
+    a space: PostgreSQL refuses NUL, and report files and screens mangle the others."""
+    return text.re_replace(CONTROL, " ")
