@@ -18,13 +18,14 @@ import pyarrow.parquet as pq
 COURSE = {
     "npi": "npi", "last": "nppes_provider_last_org_name", "first": "nppes_provider_first_name",
     "city": "nppes_provider_city", "state": "nppes_provider_state", "brand": "drug_name",
-    "claims": "total_claim_count", "supply": "total_day_supply", "cost": "total_drug_cost",
-    "benes": "bene_count",
+    "generic": "generic_name", "claims": "total_claim_count", "supply": "total_day_supply",
+    "cost": "total_drug_cost", "benes": "bene_count",
 }  # fmt: skip
 CMS = {
     "npi": "Prscrbr_NPI", "last": "Prscrbr_Last_Org_Name", "first": "Prscrbr_First_Name",
     "city": "Prscrbr_City", "state": "Prscrbr_State_Abrvtn", "brand": "Brnd_Name",
-    "claims": "Tot_Clms", "supply": "Tot_Day_Suply", "cost": "Tot_Drug_Cst", "benes": "Tot_Benes",
+    "generic": "Gnrc_Name", "claims": "Tot_Clms", "supply": "Tot_Day_Suply",
+    "cost": "Tot_Drug_Cst", "benes": "Tot_Benes",
 }  # fmt: skip
 
 
@@ -131,6 +132,7 @@ def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
         kept.append(
             {
                 "presc_id": int(npi),
+                "drug": (line[idx["brand"]], line[idx["generic"]]),
                 "presc_fullname": " ".join(parts) or None,
                 "presc_city": (_printable(line[idx["city"]]) or "").strip().upper(),
                 "presc_state": (_printable(line[idx["state"]]) or "").strip().upper(),
@@ -153,6 +155,14 @@ def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
         else:
             row["trx_cnt"] = None
     return kept, counts
+
+
+def repeated_drug_lines(kept: list[dict]) -> int:
+    """Kept lines whose prescriber and drug (NPI, brand, generic) another kept line shares."""
+    lines = defaultdict(int)
+    for row in kept:
+        lines[(row["presc_id"], row["drug"])] += 1
+    return sum(n for n in lines.values() if n > 1)
 
 
 def city_report(kept: list[dict], cities_path: Path) -> list[dict]:

@@ -182,6 +182,7 @@ def _summary(record: dict[str, Any], outputs: dict[str, str]) -> Table:
         ("quarantined: duplicate_row", "quarantined_duplicate_row"),
         ("NPIs failing the Luhn check (kept)", "npi_luhn_failures"),
         ("claim counts left unimputed", "trx_unimputed"),
+        ("kept lines repeating a prescriber's drug (summed)", "repeated_drug_lines"),
         ("city report rows", "city_report_rows"),
         ("prescriber report rows", "prescriber_report_rows"),
     ):

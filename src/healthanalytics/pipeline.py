@@ -28,8 +28,9 @@ from healthanalytics.transforms.quarantine import (
     flag_counts,
     kept_rows,
     quarantined_rows,
+    repeated_drug_lines,
     set_aside,
-    shared_fingerprints,
+    shared_drug_keys,
 )
 from healthanalytics.transforms.staging import REASONS, stage_prescriptions
 
@@ -177,12 +178,13 @@ def _run_stages(
     with stages.stage("clean") as notes:
         # The one pass over the input: every later step reads this table, not the file.
         staged = _store(engine, stage_prescriptions(raw, fact.layout), "staged")
-        shared = _store(engine, shared_fingerprints(staged), "shared_fingerprints")
+        shared = _store(engine, shared_drug_keys(staged), "shared_drug_keys")
         aside = _store(engine, set_aside(staged, shared), "set_aside")
         counts = engine.to_arrow(flag_counts(staged, aside)).to_pylist()[0]
         kept = kept_rows(staged, shared, aside)
         clean = _store(engine, prescriber_places(kept), "clean")
         cleaned = engine.to_arrow(cleaning_counts(clean)).to_pylist()[0]
+        repeated = engine.to_arrow(repeated_drug_lines(aside)).to_pylist()[0]
         quarantined = sum(counts[reason] for reason in REASONS)
         record.update(
             rows_read=counts["rows_read"],
@@ -191,6 +193,7 @@ def _run_stages(
             **{f"quarantined_{reason}": counts[reason] for reason in REASONS},
             npi_luhn_failures=cleaned["npi_luhn_failures"] or 0,
             trx_unimputed=cleaned["trx_unimputed"] or 0,
+            repeated_drug_lines=repeated["repeated_drug_lines"],
         )
         rows_clean = cleaned["rows_clean"] or 0
         if (

@@ -68,6 +68,7 @@ PIPELINE_RUNS = pa.schema(
         ("city_report_rows", pa.int64()),
         ("prescriber_report_rows", pa.int64()),
         ("quarantined_invalid_number", pa.int64()),
+        ("repeated_drug_lines", pa.int64()),
     ]
 )
 

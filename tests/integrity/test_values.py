@@ -1,7 +1,7 @@
 """Values the cleaning rules must read right: numbers as spreadsheets write them, numbers no
-column can hold, typed (Parquet) columns, and control characters in names. Each case runs the real
-pipeline on every engine (and, where the warehouse matters, every warehouse) and checks the whole
-outcome against tests/reference.py."""
+column can hold, typed (Parquet) columns, control characters in names, and lines that repeat a
+prescriber's drug. Each case runs the real pipeline on every engine (and, where the warehouse
+matters, every warehouse) and checks the whole outcome against tests/reference.py."""
 
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ def assert_reports_match_reference(outcome, fact: Path) -> None:
     (run,) = outcome.rows("pipeline_runs", date=None)
     assert {reason: run[f"quarantined_{reason}"] for reason in counts} == counts
     assert run["rows_kept"] == len(kept)
+    assert run["repeated_drug_lines"] == reference.repeated_drug_lines(kept)
 
 
 def test_numbers_as_spreadsheets_write_them_and_numbers_no_column_holds(run, engine_name, tmp_path):
@@ -193,4 +194,22 @@ def test_control_characters_in_names_follow_one_rule_on_every_target(
         "raw_bene_count": "11",
         "raw_years_of_exp": "= 22.0",
     }
+    assert_reports_match_reference(outcome, fact)
+
+
+def test_kept_lines_repeating_a_prescribers_drug_are_counted_and_summed(run, engine_name, tmp_path):
+    header, lines = sample()
+    again = list(lines[17])  # the same prescriber and drug, another claim count
+    edit(header, again, total_claim_count="49")
+    copy = list(lines[32])  # an exact copy: quarantined, not counted
+    fact = write_csv(tmp_path / "repeats.csv", header, [*lines, again, copy])
+
+    outcome = run(fact, engine=engine_name)
+
+    assert outcome.error is None
+    (record,) = outcome.rows("pipeline_runs", date=None)
+    # the sample itself has 11 such lines (QUINN's two METHENAMINE lines, one without claims)
+    assert (record["repeated_drug_lines"], record["quarantined_duplicate_row"]) == (13, 1)
+    top = {row["presc_id"]: row["trx_cnt"] for row in outcome.rows("prescriber_report")}
+    assert top[1508831496] == 51 + 49
     assert_reports_match_reference(outcome, fact)

@@ -8,7 +8,7 @@ from healthanalytics.transforms.quarantine import (
     kept_rows,
     quarantined_rows,
     set_aside,
-    shared_fingerprints,
+    shared_drug_keys,
 )
 from healthanalytics.transforms.staging import luhn_valid, stage_prescriptions
 from tests.transforms.conftest import rows
@@ -48,7 +48,7 @@ def raw_table(lines, extra=None):
 def flag_prescriptions(raw, layout):
     """Every line with its final reason (null when kept), as the pipeline splits them."""
     staged = stage_prescriptions(raw, layout)
-    shared = shared_fingerprints(staged)
+    shared = shared_drug_keys(staged)
     aside = set_aside(staged, shared)
     kept = kept_rows(staged, shared, aside).mutate(reason=ibis.null("string"))
     held = quarantined_rows(aside)
@@ -197,7 +197,7 @@ def test_rows_differing_only_in_an_unmapped_column_are_not_duplicates():
 def test_staged_columns_are_canonical_text_with_blanks_as_null():
     raw = raw_table([("1234567893", "A", "")])
     staged = stage_prescriptions(raw, LAYOUT)
-    assert staged.columns == (*COURSE, "_hash", "reason")
+    assert staged.columns == (*COURSE, "_hash", "_drug_key", "reason")
     assert rows(staged.select("claims", "years_of_exp")) == [
         {"claims": None, "years_of_exp": "years_of_exp-x"}
     ]
