@@ -27,6 +27,7 @@ from healthanalytics.transforms.prescribers import top_prescribers_by_state
 from healthanalytics.transforms.quarantine import (
     flag_counts,
     kept_rows,
+    possible_copies,
     quarantined_rows,
     repeated_drug_lines,
     set_aside,
@@ -179,12 +180,14 @@ def _run_stages(
         # The one pass over the input: every later step reads this table, not the file.
         staged = _store(engine, stage_prescriptions(raw, fact.layout), "staged")
         shared = _store(engine, shared_drug_keys(staged), "shared_drug_keys")
-        aside = _store(engine, set_aside(staged, shared), "set_aside")
+        copies = _store(engine, possible_copies(staged, shared), "possible_copies")
+        aside = _store(engine, set_aside(staged, copies), "set_aside")
         counts = engine.to_arrow(flag_counts(staged, aside)).to_pylist()[0]
-        kept = kept_rows(staged, shared, aside)
+        kept = kept_rows(staged, copies, aside)
         clean = _store(engine, prescriber_places(kept), "clean")
         cleaned = engine.to_arrow(cleaning_counts(clean)).to_pylist()[0]
-        repeated = engine.to_arrow(repeated_drug_lines(aside)).to_pylist()[0]
+        repeated = repeated_drug_lines(staged, shared, copies, aside)
+        repeated = engine.to_arrow(repeated).to_pylist()[0]
         quarantined = sum(counts[reason] for reason in REASONS)
         record.update(
             rows_read=counts["rows_read"],

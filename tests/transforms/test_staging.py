@@ -6,6 +6,7 @@ import pyarrow as pa
 from healthanalytics.layouts import COURSE, RAW_COLUMNS, Layout
 from healthanalytics.transforms.quarantine import (
     kept_rows,
+    possible_copies,
     quarantined_rows,
     set_aside,
     shared_drug_keys,
@@ -48,9 +49,9 @@ def raw_table(lines, extra=None):
 def flag_prescriptions(raw, layout):
     """Every line with its final reason (null when kept), as the pipeline splits them."""
     staged = stage_prescriptions(raw, layout)
-    shared = shared_drug_keys(staged)
-    aside = set_aside(staged, shared)
-    kept = kept_rows(staged, shared, aside).mutate(reason=ibis.null("string"))
+    copies = possible_copies(staged, shared_drug_keys(staged))
+    aside = set_aside(staged, copies)
+    kept = kept_rows(staged, copies, aside).mutate(reason=ibis.null("string"))
     held = quarantined_rows(aside)
     held = held.select(*(held[f"raw_{name}"].name(name) for name in RAW_COLUMNS), "reason")
     return kept.union(held)

@@ -21,6 +21,7 @@ NOT_BLANK = BLANK.replace("[", "[^", 1)
 # on in exponent form: no count, amount or NPI is near it.
 _FLOAT_DECIMALS = 9
 _FLOAT_PLAIN_BELOW = 1e18
+_FINGERPRINTED_NUMBERS = ("claims", "day_supply", "drug_cost", "bene_count")
 
 
 def is_blank(value: ir.StringValue) -> ir.BooleanValue:
@@ -47,14 +48,16 @@ def luhn_valid(npi: ir.IntegerValue) -> ir.BooleanValue:
 
 
 def row_fingerprint(raw: ir.Table, layout: Layout) -> ir.IntegerValue:
-    """A hash of what the staged text columns do not hold exactly: the source columns the
-    layout does not map (nulls hash apart from text), and typed ones, whose text may round
-    (`float_text`). With the staged text compared too, it tells lines apart on every column
-    of the file; hashing only these costs a third of hashing the whole line."""
+    """A hash of what the staged text does not hold exactly, the source columns the layout
+    does not map (nulls hash apart from text) and typed ones, whose text may round
+    (`float_text`); and of the numbers, in which the lines of one prescriber and drug differ
+    (years stacked in one file). With the staged text compared too, it tells lines apart on
+    every column of the file; hashing these costs less than hashing the whole line."""
+    numbers = {layout.columns.get(name) for name in _FINGERPRINTED_NUMBERS}
     kept_as_text = {
         source
         for source in layout.columns.values()
-        if source is not None and raw[source].type().is_string()
+        if source is not None and source not in numbers and raw[source].type().is_string()
     }
     rest = [column for column in raw.columns if column not in kept_as_text]
     if not rest:
