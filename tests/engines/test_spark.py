@@ -464,12 +464,22 @@ def test_typed_values_become_the_same_text_on_both_engines(engine, duckdb_engine
     def texts(on) -> pa.Table:
         t = on.read_parquet(resolve_input(path, "fact"))
         typed = {name: staging.as_text(t[name]) for name in ("f", "f32", "i32", "d")}
-        return on.to_arrow(t.select("i", **typed).order_by("i"))
+        checked = {  # typed numbers are checked by value
+            f"{name}_{rule.__name__}": rule(t[name])
+            for name in ("f", "i32", "d")
+            for rule in (value_rules.is_valid_count, value_rules.is_valid_amount)
+        }
+        return on.to_arrow(t.select("i", **typed, **checked).order_by("i"))
 
     spark, duckdb = texts(engine), texts(duckdb_engine)
     assert_same_rows(spark, duckdb, "typed values")
     assert spark.column("f").to_pylist()[1:3] == ["1234567893", "12.5"]
-    assert spark.to_pylist()[1] == dict(i=1, f="1234567893", f32="2.5", i32="-7", d="12.50")
+    assert spark.select(["i", "f", "f32", "i32", "d"]).to_pylist()[1] == dict(
+        i=1, f="1234567893", f32="2.5", i32="-7", d="12.50"
+    )
+    # 1e15 on, NaN and infinities are no amounts; -7 is no count
+    assert spark.column("f_is_valid_amount").to_pylist() == [True] * 9 + [False] * 6
+    assert spark.column("i32_is_valid_count").to_pylist() == [True, False] * 7 + [True]
 
 
 def test_read_csv_keeps_text_as_read(engine, duckdb_engine, tmp_path):

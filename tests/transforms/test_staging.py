@@ -140,13 +140,14 @@ def test_invalid_numbers_and_precedence():
 
 
 def test_typed_columns_are_staged_by_value():
+    npi = 1234567893.0
     raw = ibis.memtable(
         pa.table(
             {
-                "npi": pa.array([1234567893.0, None, 1234567893.5, 123456789.0], pa.float64()),
-                "drug_name": ["A", "A", "A", "A"],
-                "total_claim_count": pa.array([11, 12, 13, 14], pa.int32()),
-                "total_drug_cost": pa.array([1.5, 2.0, None, 1e20]),
+                "npi": pa.array([npi, None, npi + 0.5, 123456789.0, npi, npi, npi], pa.float64()),
+                "drug_name": ["A", "B", "C", "D", "E", "F", "G"],
+                "total_claim_count": pa.array([11, 12, 13, 14, 5_000_000_000, 16, 17], pa.int64()),
+                "total_drug_cost": pa.array([1.5, 2.0, None, 1e20, 3.0, 1e20, float("nan")]),
             }
         )
     )
@@ -161,6 +162,10 @@ def test_typed_columns_are_staged_by_value():
         # a fraction is no NPI, nor is a nine-digit number
         {"npi": "1234567893.5", "claims": "13", "drug_cost": None, "reason": "invalid_npi"},
         {"npi": "123456789", "claims": "14", "drug_cost": "1e20", "reason": "invalid_npi"},
+        # typed numbers are checked by value: too large a count, too large or no cost
+        {"npi": "1234567893", "claims": "16", "drug_cost": "1e20", "reason": "invalid_number"},
+        {"npi": "1234567893", "claims": "17", "drug_cost": "NaN", "reason": "invalid_number"},
+        {"npi": "1234567893", "claims": "5000000000", "drug_cost": "3", "reason": "invalid_number"},
     ]
 
 

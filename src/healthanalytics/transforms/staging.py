@@ -22,6 +22,12 @@ NOT_BLANK = BLANK.replace("[", "[^", 1)
 _FLOAT_DECIMALS = 9
 _FLOAT_PLAIN_BELOW = 1e18
 _FINGERPRINTED_NUMBERS = ("claims", "day_supply", "drug_cost", "bene_count")
+_NUMBER_RULES = {
+    "claims": is_valid_count,
+    "day_supply": is_valid_amount,
+    "drug_cost": is_valid_amount,
+    "bene_count": is_valid_count,
+}
 
 
 def is_blank(value: ir.StringValue) -> ir.BooleanValue:
@@ -109,6 +115,16 @@ def drug_key(npi: ir.StringValue, brand: ir.StringValue, generic: ir.StringValue
     return ibis.struct({"npi": npi.try_cast("int64"), "brand": brand, "generic": generic}).hash()
 
 
+def numbers_valid(raw: ir.Table, layout: Layout) -> ir.BooleanValue:
+    """True where every number of the line (claims, day supply, cost, beneficiaries) is blank
+    or valid (see `values`); typed columns are checked by value, with no text to parse."""
+    valid = ibis.literal(True)
+    for canonical, rule in _NUMBER_RULES.items():
+        if (source := layout.columns.get(canonical)) is not None:
+            valid = valid & rule(raw[source])
+    return valid
+
+
 def stage_prescriptions(raw: ir.Table, layout: Layout) -> ir.Table:
     """Canonical raw text columns as read (typed columns by value, empty text as null, so every
     reader agrees), the fingerprint `_hash` of the rest of the line (see `row_fingerprint`),
@@ -122,19 +138,17 @@ def stage_prescriptions(raw: ir.Table, layout: Layout) -> ir.Table:
             for canonical in RAW_COLUMNS
         },
         _hash=row_fingerprint(raw, layout),
-    )
-    numbers_valid = (
-        is_valid_count(staged.claims)
-        & is_valid_amount(staged.day_supply)
-        & is_valid_amount(staged.drug_cost)
-        & is_valid_count(staged.bene_count)
+        _numbers_valid=numbers_valid(raw, layout),
     )
     reason = ibis.cases(
         (~is_valid_npi(staged.npi), INVALID_NPI),
         (is_blank(staged.brand_name), MISSING_DRUG),
-        (~numbers_valid, INVALID_NUMBER),
+        (~staged._numbers_valid, INVALID_NUMBER),
         else_=ibis.null("string"),
     )
-    return staged.mutate(
-        _drug_key=drug_key(staged.npi, staged.brand_name, staged.generic_name), reason=reason
+    return staged.select(
+        *RAW_COLUMNS,
+        "_hash",
+        _drug_key=drug_key(staged.npi, staged.brand_name, staged.generic_name),
+        reason=reason,
     )

@@ -39,7 +39,10 @@ def parse_number(text: ir.StringValue) -> ir.FloatingValue:
     return ibis.ifelse(number.isnull(), text.replace(",", "").try_cast("float64"), number)
 
 
-def _valid(text: ir.StringValue, plain: str, within) -> ir.BooleanValue:
+def _valid(value: ir.Value, plain: str, within) -> ir.BooleanValue:
+    if value.type().is_numeric():  # a typed (Parquet) number: only its bounds (NaN fails them)
+        return within(value).fill_null(True)
+    text = value if value.type().is_string() else value.cast("string")
     # the cheap common case first; the full grammar and the cast only for what it leaves
     return ibis.cases(
         (text.isnull(), True),
@@ -49,15 +52,25 @@ def _valid(text: ir.StringValue, plain: str, within) -> ir.BooleanValue:
     )
 
 
-def is_valid_count(text: ir.StringValue) -> ir.BooleanValue:
+def _count_bounds(number: ir.NumericValue) -> ir.BooleanValue:
+    return (number >= 0) & (number < MAX_COUNT + 0.5)
+
+
+def _amount_bounds(number: ir.NumericValue) -> ir.BooleanValue:
+    return number.abs() < MAX_AMOUNT
+
+
+def is_valid_count(value: ir.Value) -> ir.BooleanValue:
     """True where a claim or beneficiary count is blank, or a number that rounds to a whole
-    count in 0..MAX_COUNT; False for any other text (`abc`, `1,23`, `1e308`, `-3`, `NaN`)."""
-    return _valid(text, COUNT_PLAIN, lambda n: (n >= 0) & (n < MAX_COUNT + 0.5))
+    count in 0..MAX_COUNT; False for any other text (`abc`, `1,23`, `1e308`, `-3`, `NaN`).
+    A typed number is checked by value."""
+    return _valid(value, COUNT_PLAIN, _count_bounds)
 
 
-def is_valid_amount(text: ir.StringValue) -> ir.BooleanValue:
-    """True where a day supply or cost is blank, or a number of magnitude below MAX_AMOUNT."""
-    return _valid(text, AMOUNT_PLAIN, lambda n: n.abs() < MAX_AMOUNT)
+def is_valid_amount(value: ir.Value) -> ir.BooleanValue:
+    """True where a day supply or cost is blank, or a number of magnitude below MAX_AMOUNT.
+    A typed number is checked by value."""
+    return _valid(value, AMOUNT_PLAIN, _amount_bounds)
 
 
 def printable(text: ir.StringValue) -> ir.StringValue:
