@@ -109,7 +109,9 @@ def as_text(value: ir.Value) -> ir.StringValue:
     return value.cast("string")
 
 
-def drug_key(npi: ir.StringValue, brand: ir.StringValue, generic: ir.StringValue):
+def drug_key(
+    npi: ir.StringValue, brand: ir.StringValue, generic: ir.StringValue
+) -> ir.IntegerValue:
     """A hash of the line's prescriber and drug: the NPI's value (` 1234567893` and
     `1234567893` alike) and the brand and generic names as read."""
     return ibis.struct({"npi": npi.try_cast("int64"), "brand": brand, "generic": generic}).hash()

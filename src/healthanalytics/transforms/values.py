@@ -1,10 +1,11 @@
 """The rules for single values: numbers as CMS files and spreadsheets write them, and text
 without control characters.
 
-The rules are regular expressions that RE2 (DuckDB) and Java (Spark) read alike, so that both
-engines accept exactly the same texts: their own casts do not (DuckDB takes `1_000` and `+-1`,
-Spark `12d`, `0x1p3` and a number padded with NULs). A value is cast only once the rule has
-accepted it, and then both engines' casts agree.
+Text is checked by regular expressions that RE2 (DuckDB) and Java (Spark) read alike, so that
+both engines accept exactly the same texts: their own casts do not (DuckDB takes `1_000` and
+`+-1`, Spark `12d`, `0x1p3` and a number padded with NULs). A text is cast only once the rule
+has accepted it, and then both engines' casts agree. A typed (Parquet) number is checked by
+value.
 """
 
 from __future__ import annotations
