@@ -18,24 +18,60 @@ import pyarrow.parquet as pq
 COURSE = {
     "npi": "npi", "last": "nppes_provider_last_org_name", "first": "nppes_provider_first_name",
     "city": "nppes_provider_city", "state": "nppes_provider_state", "brand": "drug_name",
-    "claims": "total_claim_count", "supply": "total_day_supply", "cost": "total_drug_cost",
+    "generic": "generic_name", "claims": "total_claim_count", "supply": "total_day_supply",
+    "cost": "total_drug_cost", "benes": "bene_count",
 }  # fmt: skip
 CMS = {
     "npi": "Prscrbr_NPI", "last": "Prscrbr_Last_Org_Name", "first": "Prscrbr_First_Name",
     "city": "Prscrbr_City", "state": "Prscrbr_State_Abrvtn", "brand": "Brnd_Name",
-    "claims": "Tot_Clms", "supply": "Tot_Day_Suply", "cost": "Tot_Drug_Cst",
+    "generic": "Gnrc_Name", "claims": "Tot_Clms", "supply": "Tot_Day_Suply",
+    "cost": "Tot_Drug_Cst", "benes": "Tot_Benes",
 }  # fmt: skip
 
 
+BLANKS = " \t\n\r\x0b\f"
+MAX_COUNT, MAX_AMOUNT = 10**9, 10**15
+
+
 def _blank(value: str | None) -> str | None:
-    return None if value is None or value.strip() == "" else value
+    return None if value is None or value.strip(BLANKS) == "" else value
 
 
-def _number(value: str | None) -> float | None:
-    try:
-        return float(value.strip()) if _blank(value) else None
-    except ValueError:
+def _parse(value: str | None) -> tuple[bool, float | None]:
+    """(is it a number or blank, its value): plain decimals, exponent form, or digits grouped
+    by commas in threes as US spreadsheets write them; anything else is no number."""
+    text = (value or "").strip(BLANKS)
+    if not text:
+        return True, None
+    if re.fullmatch(r"[+-]?[1-9][0-9]?[0-9]?(,[0-9][0-9][0-9])+(\.[0-9]*)?", text):
+        text = text.replace(",", "")
+    if not re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", text):
+        return False, None
+    return True, float(text)
+
+
+def _count(value: str | None) -> tuple[bool, int | None]:
+    ok, number = _parse(value)
+    if not ok or number is None:
+        return ok, None
+    if not 0 <= number < 2 * MAX_COUNT:  # (and not rounded: 1e308 does not fit a Decimal)
+        return False, None
+    count = _round_half_up(number)
+    return count <= MAX_COUNT, count
+
+
+def _amount(value: str | None) -> tuple[bool, float | None]:
+    ok, number = _parse(value)
+    if number is not None and not abs(number) < MAX_AMOUNT:
+        return False, None
+    return ok, number
+
+
+def _printable(text: str | None) -> str | None:
+    """Control characters (Unicode category Cc) become spaces."""
+    if text is None:
         return None
+    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
 
 
 def _round_half_up(value: float) -> int:
@@ -85,38 +121,43 @@ def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
     names = COURSE if "npi" in header else CMS
     idx = {key: header.index(col) for key, col in names.items()}
     years_col = next((header.index(c) for c in ("years_of_exp", "year_exp") if c in header), None)
-    counts = {"invalid_npi": 0, "missing_drug": 0, "duplicate_row": 0}
+    counts = {"invalid_npi": 0, "missing_drug": 0, "invalid_number": 0, "duplicate_row": 0}
     seen: set[tuple] = set()
     kept = []
     for line in lines:
-        npi = (line[idx["npi"]] or "").strip()
+        npi = (line[idx["npi"]] or "").strip(BLANKS)
         if not re.fullmatch(r"[0-9]{10}", npi):
             counts["invalid_npi"] += 1
             continue
         if line[idx["brand"]] is None:
             counts["missing_drug"] += 1
             continue
+        (claims_ok, claims), (benes_ok, _) = _count(line[idx["claims"]]), _count(line[idx["benes"]])
+        (supply_ok, supply), (cost_ok, cost) = (_amount(line[idx[k]]) for k in ("supply", "cost"))
+        if not (claims_ok and benes_ok and supply_ok and cost_ok):
+            counts["invalid_number"] += 1
+            continue
         if tuple(line) in seen:
             counts["duplicate_row"] += 1
             continue
         seen.add(tuple(line))
-        first, last = (line[idx[k]] for k in ("first", "last"))
+        first, last = (_printable(line[idx[k]]) for k in ("first", "last"))
         parts = [p.strip() for p in (first, last) if p and p.strip()]
         years = None
         if years_col is not None and line[years_col]:
             match = re.search(r"[0-9]+", line[years_col])
             years = int(match.group()) if match else None
-        claims = _number(line[idx["claims"]])
         kept.append(
             {
                 "presc_id": int(npi),
+                "drug": (line[idx["brand"]], line[idx["generic"]]),
                 "presc_fullname": " ".join(parts) or None,
-                "presc_city": (line[idx["city"]] or "").strip().upper(),
-                "presc_state": (line[idx["state"]] or "").strip().upper(),
+                "presc_city": (_printable(line[idx["city"]]) or "").strip().upper(),
+                "presc_state": (_printable(line[idx["state"]]) or "").strip().upper(),
                 "years_of_exp": years,
-                "claims": None if claims is None else _round_half_up(claims),
-                "supply": _number(line[idx["supply"]]),
-                "cost": _number(line[idx["cost"]]),
+                "claims": claims,
+                "supply": supply,
+                "cost": cost,
             }
         )
     known = defaultdict(list)
@@ -132,6 +173,14 @@ def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
         else:
             row["trx_cnt"] = None
     return kept, counts
+
+
+def repeated_drug_lines(kept: list[dict]) -> int:
+    """Kept lines whose prescriber and drug (NPI, brand, generic) another kept line shares."""
+    lines = defaultdict(int)
+    for row in kept:
+        lines[(row["presc_id"], row["drug"])] += 1
+    return sum(n for n in lines.values() if n > 1)
 
 
 def city_lookup(cities_path: Path) -> dict[tuple[str, str], dict]:

@@ -92,7 +92,7 @@ def test_sample_run_persists_what_spec_defines(target, tmp_path):
     for stage in ("ingest", "clean", "reports", "quality", "files", "persist"):
         assert f"stage {stage}: end after" in log
     assert "schema clean:" in log
-    for table in ("staged", "shared_fingerprints", "set_aside", "clean", "city_report"):
+    for table in ("staged", "shared_drug_keys", "set_aside", "clean", "city_report"):
         assert f"table {table}: computed in" in log
 
 

@@ -41,9 +41,11 @@ from healthanalytics.transforms.prescribers import (
 from healthanalytics.transforms.quarantine import (
     flag_counts,
     kept_rows,
+    possible_copies,
     quarantined_rows,
+    repeated_drug_lines,
     set_aside,
-    shared_fingerprints,
+    shared_drug_keys,
 )
 from healthanalytics.transforms.staging import REASONS, stage_prescriptions
 
@@ -281,22 +283,24 @@ def _run_stages(
         # The one pass over the input: every later step reads this table, not the file.
         staged = _store(engine, stage_prescriptions(raw, fact.layout), "staged")
         verify.wait()  # the inputs are read: refuse them now if one was cut short or corrupt
-        shared = _store(engine, shared_fingerprints(staged), "shared_fingerprints")
-        aside = _store(engine, set_aside(staged, shared), "set_aside")
+        shared = _store(engine, shared_drug_keys(staged), "shared_drug_keys")
+        copies = _store(engine, possible_copies(staged, shared), "possible_copies")
+        aside = _store(engine, set_aside(staged, copies), "set_aside")
         counts = engine.to_arrow(flag_counts(staged, aside)).to_pylist()[0]
-        kept = kept_rows(staged, shared, aside)
+        kept = kept_rows(staged, copies, aside)
         clean = _store(engine, prescriber_places(kept), "clean")
         cleaned = engine.to_arrow(cleaning_counts(clean)).to_pylist()[0]
+        repeated = repeated_drug_lines(staged, shared, copies, aside)
+        repeated = engine.to_arrow(repeated).to_pylist()[0]
         quarantined = sum(counts[reason] for reason in REASONS)
         record.update(
             rows_read=counts["rows_read"],
             rows_kept=counts["rows_kept"],
             rows_quarantined=quarantined,
-            quarantined_invalid_npi=counts["invalid_npi"],
-            quarantined_missing_drug=counts["missing_drug"],
-            quarantined_duplicate_row=counts["duplicate_row"],
+            **{f"quarantined_{reason}": counts[reason] for reason in REASONS},
             npi_luhn_failures=cleaned["npi_luhn_failures"] or 0,
             trx_unimputed=cleaned["trx_unimputed"] or 0,
+            repeated_drug_lines=repeated["repeated_drug_lines"],
         )
         rows_clean = cleaned["rows_clean"] or 0
         if (

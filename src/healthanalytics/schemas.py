@@ -90,6 +90,8 @@ PIPELINE_RUNS = pa.schema(
         # the process that ran it (the host name and its process id), to name a run in progress
         ("host", pa.string()),
         ("pid", pa.int64()),
+        ("quarantined_invalid_number", pa.int64()),
+        ("repeated_drug_lines", pa.int64()),
     ]
 )
 

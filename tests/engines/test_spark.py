@@ -18,6 +18,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -46,6 +47,7 @@ from healthanalytics.config import ReportFileSettings, Settings  # noqa: E402
 from healthanalytics.engines import EngineError, create_engine, spark_files  # noqa: E402
 from healthanalytics.engines import spark as spark_engine  # noqa: E402
 from healthanalytics.transforms import cities, cleaning, staging  # noqa: E402
+from healthanalytics.transforms import values as value_rules  # noqa: E402
 
 SAMPLE = bundled("prescriber_fact_sample.csv")
 GENERATED_ROWS = 200_000
@@ -400,7 +402,23 @@ EDGE_TEXT = [
     "1234567890",  # ten digits, Luhn fails
     " 1234567893 ",  # blanks around an NPI
     "123456789",  # nine digits
+    "1234567893\u2028",  # Java's `$` matches before a final U+2028: not an NPI on either engine
+    "1,234",  # thousands separators: a number
+    "-12,345.67",
+    "1,23",  # not groups of three
+    "1e308",  # beyond every bound
+    "1000000000.5",  # rounds above the largest count
+    "-3",  # an amount, no count
+    "1_000",  # DuckDB's cast reads it, the rule does not
+    "+-1",
+    "12d",  # Spark's cast reads these, the rule does not
+    "0x1p3",
+    "\x0012",
+    "Infinity",
+    "O\x00BRIEN\x1b[0m\x85\x7f",  # control characters: C0, C1, DEL
 ]
+FLOATS = [None, 1234567893.0, 12.5, -12.5, 0.1, 12345678.9, 0.9999999999, 1e-10, -1e-10,
+          123456789012345678.0, 1e18, -1.5e300, math.nan, math.inf, -math.inf]  # fmt: skip
 
 
 def test_transforms_give_the_same_values_on_both_engines(engine, duckdb_engine, tmp_path):
@@ -414,7 +432,12 @@ def test_transforms_give_the_same_values_on_both_engines(engine, duckdb_engine, 
                 "i",
                 stripped=t.x.strip(),
                 blank=staging.is_blank(t.x),
-                number=cleaning.to_number(t.x),
+                number=ibis.ifelse(
+                    value_rules.is_valid_amount(t.x), value_rules.parse_number(t.x), None
+                ),
+                count_ok=value_rules.is_valid_count(t.x),
+                amount_ok=value_rules.is_valid_amount(t.x),
+                printable=value_rules.printable(t.x),
                 years=cleaning.first_integer(t.x),
                 name=cleaning.full_name(t.x, ibis.literal("DOE")),
                 place=cleaning.place_text(t.x),
@@ -428,6 +451,38 @@ def test_transforms_give_the_same_values_on_both_engines(engine, duckdb_engine, 
     spark, duckdb = values(engine), values(duckdb_engine)
     assert_same_rows(spark, duckdb, "values")
     assert spark.column("stripped").to_pylist()[2:5] == ["12", "fOLAFv", "X"]
+
+
+def test_typed_values_become_the_same_text_on_both_engines(engine, duckdb_engine, tmp_path):
+    n = len(FLOATS)
+    path = _parquet(
+        tmp_path,
+        i=pa.array(range(n)),
+        f=pa.array(FLOATS, pa.float64()),
+        f32=pa.array([None, 2.5] * (n // 2) + [None] * (n % 2), pa.float32()),
+        i32=pa.array([None, -7] * (n // 2) + [None] * (n % 2), pa.int32()),
+        d=pa.array([None, Decimal("12.5")] * (n // 2) + [None] * (n % 2), pa.decimal128(10, 2)),
+    )
+
+    def texts(on) -> pa.Table:
+        t = on.read_parquet(resolve_input(path, "fact"))
+        typed = {name: staging.as_text(t[name]) for name in ("f", "f32", "i32", "d")}
+        checked = {  # typed numbers are checked by value
+            f"{name}_{rule.__name__}": rule(t[name])
+            for name in ("f", "i32", "d")
+            for rule in (value_rules.is_valid_count, value_rules.is_valid_amount)
+        }
+        return on.to_arrow(t.select("i", **typed, **checked).order_by("i"))
+
+    spark, duckdb = texts(engine), texts(duckdb_engine)
+    assert_same_rows(spark, duckdb, "typed values")
+    assert spark.column("f").to_pylist()[1:3] == ["1234567893", "12.5"]
+    assert spark.select(["i", "f", "f32", "i32", "d"]).to_pylist()[1] == dict(
+        i=1, f="1234567893", f32="2.5", i32="-7", d="12.50"
+    )
+    # 1e15 on, NaN and infinities are no amounts; -7 is no count
+    assert spark.column("f_is_valid_amount").to_pylist() == [True] * 9 + [False] * 6
+    assert spark.column("i32_is_valid_count").to_pylist() == [True, False] * 7 + [True]
 
 
 def test_read_csv_keeps_text_as_read(engine, duckdb_engine, tmp_path):

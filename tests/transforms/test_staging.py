@@ -1,13 +1,15 @@
 """Flagging rows for quarantine: NPI validity, missing drug, exact duplicates."""
 
 import ibis
+import pyarrow as pa
 
 from healthanalytics.layouts import COURSE, RAW_COLUMNS, Layout
 from healthanalytics.transforms.quarantine import (
     kept_rows,
+    possible_copies,
     quarantined_rows,
     set_aside,
-    shared_fingerprints,
+    shared_drug_keys,
 )
 from healthanalytics.transforms.staging import luhn_valid, stage_prescriptions
 from tests.transforms.conftest import rows
@@ -28,27 +30,28 @@ HEADER = {
     "years_of_exp": "year_exp",
 }
 LAYOUT = Layout("course", {canonical: HEADER[canonical] for canonical in COURSE})
+NUMBERS = {"day_supply": "30", "drug_cost": "12.50", "bene_count": "11"}
 
 
 def raw_table(lines, extra=None):
-    """A raw course-layout table: each line gives npi, drug, claims (other columns fixed)."""
+    """A raw course-layout table: each line gives npi, drug, claims and optionally a dict of
+    other canonical columns (the rest fixed)."""
     data = {source: [] for source in HEADER.values()}
     if extra is not None:
         data["total_claim_count_ge65"] = extra
-    for npi, drug, claims in lines:
+    for npi, drug, claims, *more in lines:
+        given = {"npi": npi, "brand_name": drug, "claims": claims, **(more[0] if more else {})}
         for canonical, source in HEADER.items():
-            data[source].append(
-                {"npi": npi, "brand_name": drug, "claims": claims}.get(canonical, f"{canonical}-x")
-            )
+            data[source].append(given.get(canonical, NUMBERS.get(canonical, f"{canonical}-x")))
     return ibis.memtable(data, schema={name: "string" for name in data})
 
 
 def flag_prescriptions(raw, layout):
     """Every line with its final reason (null when kept), as the pipeline splits them."""
     staged = stage_prescriptions(raw, layout)
-    shared = shared_fingerprints(staged)
-    aside = set_aside(staged, shared)
-    kept = kept_rows(staged, shared, aside).mutate(reason=ibis.null("string"))
+    copies = possible_copies(staged, shared_drug_keys(staged))
+    aside = set_aside(staged, copies)
+    kept = kept_rows(staged, copies, aside).mutate(reason=ibis.null("string"))
     held = quarantined_rows(aside)
     held = held.select(*(held[f"raw_{name}"].name(name) for name in RAW_COLUMNS), "reason")
     return kept.union(held)
@@ -103,6 +106,69 @@ def test_missing_drug_and_precedence():
     ]
 
 
+def test_invalid_numbers_and_precedence():
+    raw = raw_table(
+        [
+            ("1234567893", "A", "1,234"),  # thousands separator: a number, kept
+            ("1234567893", "B", "1,23"),  # not groups of three
+            ("1234567893", "C", "1e308"),  # no count is that large
+            ("1234567893", "D", "11", {"drug_cost": "12,345.67"}),  # kept
+            ("1234567893", "E", "11", {"drug_cost": "$12.50"}),  # every numeric column counts
+            ("1234567893", "F", "11", {"day_supply": "NaN"}),
+            ("1234567893", "G", "11", {"bene_count": "-3"}),  # no negative count
+            ("1234567893", "H", "  ", {"bene_count": ""}),  # blanks stay blanks: kept
+            ("123", "I", "abc"),  # an invalid NPI comes first
+            ("1234567893", None, "abc"),  # then a missing drug
+            ("1234567893", "J", "abc"),  # copies of a line with a bad number are all held
+            ("1234567893", "J", "abc"),
+        ]
+    )
+    assert reasons(flag_prescriptions(raw, LAYOUT)) == [
+        ("123", "I", "abc", "invalid_npi"),
+        ("1234567893", "A", "1,234", None),
+        ("1234567893", "B", "1,23", "invalid_number"),
+        ("1234567893", "C", "1e308", "invalid_number"),
+        ("1234567893", "D", "11", None),
+        ("1234567893", "E", "11", "invalid_number"),
+        ("1234567893", "F", "11", "invalid_number"),
+        ("1234567893", "G", "11", "invalid_number"),
+        ("1234567893", "H", "  ", None),
+        ("1234567893", "J", "abc", "invalid_number"),
+        ("1234567893", "J", "abc", "invalid_number"),
+        ("1234567893", None, "abc", "missing_drug"),
+    ]
+
+
+def test_typed_columns_are_staged_by_value():
+    npi = 1234567893.0
+    raw = ibis.memtable(
+        pa.table(
+            {
+                "npi": pa.array([npi, None, npi + 0.5, 123456789.0, npi, npi, npi], pa.float64()),
+                "drug_name": ["A", "B", "C", "D", "E", "F", "G"],
+                "total_claim_count": pa.array([11, 12, 13, 14, 5_000_000_000, 16, 17], pa.int64()),
+                "total_drug_cost": pa.array([1.5, 2.0, None, 1e20, 3.0, 1e20, float("nan")]),
+            }
+        )
+    )
+    layout = Layout("course", {"npi": "npi", "brand_name": "drug_name", "claims":
+                               "total_claim_count", "drug_cost": "total_drug_cost"})  # fmt: skip
+    staged = stage_prescriptions(raw, layout)
+    got = rows(staged.select("npi", "claims", "drug_cost", "reason"), ["claims"])
+    assert got == [
+        # an integral float NPI is that NPI
+        {"npi": "1234567893", "claims": "11", "drug_cost": "1.5", "reason": None},
+        {"npi": None, "claims": "12", "drug_cost": "2", "reason": "invalid_npi"},
+        # a fraction is no NPI, nor is a nine-digit number
+        {"npi": "1234567893.5", "claims": "13", "drug_cost": None, "reason": "invalid_npi"},
+        {"npi": "123456789", "claims": "14", "drug_cost": "1e20", "reason": "invalid_npi"},
+        # typed numbers are checked by value: too large a count, too large or no cost
+        {"npi": "1234567893", "claims": "16", "drug_cost": "1e20", "reason": "invalid_number"},
+        {"npi": "1234567893", "claims": "17", "drug_cost": "NaN", "reason": "invalid_number"},
+        {"npi": "1234567893", "claims": "5000000000", "drug_cost": "3", "reason": "invalid_number"},
+    ]
+
+
 def test_exact_duplicates_keep_one_copy():
     raw = raw_table(
         [
@@ -137,7 +203,7 @@ def test_rows_differing_only_in_an_unmapped_column_are_not_duplicates():
 def test_staged_columns_are_canonical_text_with_blanks_as_null():
     raw = raw_table([("1234567893", "A", "")])
     staged = stage_prescriptions(raw, LAYOUT)
-    assert staged.columns == (*COURSE, "_hash", "reason")
+    assert staged.columns == (*COURSE, "_hash", "_drug_key", "reason")
     assert rows(staged.select("claims", "years_of_exp")) == [
         {"claims": None, "years_of_exp": "years_of_exp-x"}
     ]

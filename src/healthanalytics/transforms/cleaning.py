@@ -13,20 +13,15 @@ import ibis
 import ibis.expr.types as ir
 
 from healthanalytics.transforms.staging import luhn_valid
+from healthanalytics.transforms.values import parse_number, printable
 
 PLACE_KEYS = ("presc_id", "presc_fullname", "presc_city", "presc_state", "years_of_exp")
 
 
-def to_number(text: ir.StringValue) -> ir.FloatingValue:
-    """The text as a finite float; null when empty, not a number, NaN or infinite. Both
-    engines' casts ignore surrounding blanks, and an explicit trim would cost more."""
-    number = text.try_cast("float64")
-    return ibis.ifelse(number.isnan() | number.isinf(), ibis.null("float64"), number)
-
-
 def to_claims(text: ir.StringValue) -> ir.FloatingValue:
-    """A claim count as a whole number (null when missing or not a number)."""
-    return to_number(text).round(0)
+    """A claim count, rounded to a whole number (half away from zero); null when blank. Only
+    for text the number rule accepted (see `values.is_valid_count`)."""
+    return parse_number(text).round(0)
 
 
 def first_integer(text: ir.StringValue) -> ir.IntegerValue:
@@ -47,7 +42,8 @@ def place_text(text: ir.StringValue) -> ir.StringValue:
 
 
 def prescriber_places(kept: ir.Table) -> ir.Table:
-    """One row per prescriber and place (name, city, state, experience as cleaned), with
+    """One row per prescriber and place (name, city, state, experience as cleaned, control
+    characters in the names and places replaced by a space), with
     `lines`, `trx_cnt`, `total_day_supply`, `total_drug_cost`, and per row the lines whose
     claims stayed unknown (`trx_unimputed`) and whose NPI fails the Luhn check.
 
@@ -67,14 +63,15 @@ def prescriber_places(kept: ir.Table) -> ir.Table:
         lines=kept.count(),
         known=claims.count(),
         claims=claims.sum(),
-        total_day_supply=to_number(kept.day_supply).sum(),
-        total_drug_cost=to_number(kept.drug_cost).sum(),
+        total_day_supply=parse_number(kept.day_supply).sum(),
+        total_drug_cost=parse_number(kept.drug_cost).sum(),
     )
     typed = raw.select(
         presc_id=raw.npi.strip().cast("int64"),
-        presc_fullname=full_name(raw.first_name, raw.last_name),
-        presc_city=place_text(raw.city),
-        presc_state=place_text(raw.state),
+        # control characters go here, once per prescriber rather than once per line
+        presc_fullname=full_name(printable(raw.first_name), printable(raw.last_name)),
+        presc_city=place_text(printable(raw.city)),
+        presc_state=place_text(printable(raw.state)),
         years_of_exp=first_integer(raw.years_of_exp),
         lines=raw.lines,
         known=raw.known,

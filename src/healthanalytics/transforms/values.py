@@ -1,0 +1,80 @@
+"""The rules for single values: numbers as CMS files and spreadsheets write them, and text
+without control characters.
+
+Text is checked by regular expressions that RE2 (DuckDB) and Java (Spark) read alike, so that
+both engines accept exactly the same texts: their own casts do not (DuckDB takes `1_000` and
+`+-1`, Spark `12d`, `0x1p3` and a number padded with NULs). A text is cast only once the rule
+has accepted it, and then both engines' casts agree. A typed (Parquet) number is checked by
+value.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+# Blanks as `strip()` knows them, spelled as regex escapes both engines read alike. Patterns end
+# in \z, not `$`: Java's `$` also matches before a final line break such as U+2028 or U+0085.
+BLANK = r"[ \t\n\r\x0B\f]"
+_DECIMAL = r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+_GROUPED = r"[1-9][0-9]{0,2}(,[0-9]{3})+(\.[0-9]*)?"  # 1,234 and 12,345.67: not 1,23
+NUMBER_PATTERN = rf"^{BLANK}*([+-]?({_DECIMAL}|{_GROUPED}))?{BLANK}*\z"
+# What nearly every line holds, checked first (one regex, no cast): plain digits within bounds.
+COUNT_PLAIN = rf"^{BLANK}*[0-9]{{1,9}}(\.[0-9]*)?{BLANK}*\z"
+AMOUNT_PLAIN = rf"^{BLANK}*-?[0-9]{{1,15}}(\.[0-9]*)?{BLANK}*\z"
+
+# Counts are rounded to whole numbers in 0..1e9: 25M lines of them sum to at most 2.5e16, well
+# inside int64. Day supply and cost are finite below 1e15 in magnitude (no real line is near),
+# so their sums stay finite: JSON report files cannot hold inf or NaN.
+MAX_COUNT = 1_000_000_000
+MAX_AMOUNT = 1e15
+
+# Unicode's control characters (category Cc): C0, DEL and C1.
+CONTROL = r"[\x00-\x1F\x7F-\x9F]"
+
+
+def parse_number(text: ir.StringValue) -> ir.FloatingValue:
+    """A text the number rule accepts as a float (`1,234.5` -> 1234.5); null when blank.
+    Both engines' casts ignore surrounding blanks; only grouped digits need a second look."""
+    number = text.try_cast("float64")
+    return ibis.ifelse(number.isnull(), text.replace(",", "").try_cast("float64"), number)
+
+
+def _valid(value: ir.Value, plain: str, within) -> ir.BooleanValue:
+    if value.type().is_numeric():  # a typed (Parquet) number: only its bounds (NaN fails them)
+        return within(value).fill_null(True)
+    text = value if value.type().is_string() else value.cast("string")
+    # the cheap common case first; the full grammar and the cast only for what it leaves
+    return ibis.cases(
+        (text.isnull(), True),
+        (text.re_search(plain), True),
+        (text.re_search(NUMBER_PATTERN), within(parse_number(text)).fill_null(True)),
+        else_=False,
+    )
+
+
+def _count_bounds(number: ir.NumericValue) -> ir.BooleanValue:
+    return (number >= 0) & (number < MAX_COUNT + 0.5)
+
+
+def _amount_bounds(number: ir.NumericValue) -> ir.BooleanValue:
+    return number.abs() < MAX_AMOUNT
+
+
+def is_valid_count(value: ir.Value) -> ir.BooleanValue:
+    """True where a claim or beneficiary count is blank, or a number that rounds to a whole
+    count in 0..MAX_COUNT; False for any other text (`abc`, `1,23`, `1e308`, `-3`, `NaN`).
+    A typed number is checked by value."""
+    return _valid(value, COUNT_PLAIN, _count_bounds)
+
+
+def is_valid_amount(value: ir.Value) -> ir.BooleanValue:
+    """True where a day supply or cost is blank, or a number of magnitude below MAX_AMOUNT.
+    A typed number is checked by value."""
+    return _valid(value, AMOUNT_PLAIN, _amount_bounds)
+
+
+def printable(text: ir.StringValue) -> ir.StringValue:
+    """The text with each control character (NUL, tab, line breaks, ESC, DEL, C1) replaced by
+    a space: PostgreSQL refuses NUL, and report files and screens mangle the others."""
+    return text.re_replace(CONTROL, " ")
