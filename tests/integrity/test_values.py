@@ -159,9 +159,8 @@ def test_control_characters_in_names_follow_one_rule_on_every_target(
     request, run, engine_name, warehouse_url, tmp_path, line_break
 ):
     if line_break and engine_name == "spark":
-        request.applymarker(
-            pytest.mark.xfail(reason="Spark reads one-line records: issue 12 item 8 (multiLine)")
-        )
+        # read whole (multiLine), Spark's CSV parser drops a NUL inside a value: RULES' known gaps
+        request.applymarker(pytest.mark.xfail(reason="Spark multiLine drops NUL", strict=True))
     header, lines = sample()
     # a NUL, a tab, an ESC (and a line break) inside a quoted last name; a tab inside a city
     last_name = "REYES\x00ORTIZ\t" + ("\r\n" if line_break else "") + "\x1b"
