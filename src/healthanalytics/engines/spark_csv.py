@@ -7,6 +7,8 @@
 - Spark's decoder turns bytes that are not text in the declared encoding into U+FFFD where
   DuckDB refuses them: a line holding U+FFFD stops the scan with `NOT_TEXT` and the file's name,
   and the driver finds the bad byte (a file holding U+FFFD as text is then read without it).
+- A NUL inside a quoted value is kept (charToEscapeQuoteEscaping, see csv_frame), as DuckDB
+  keeps it, in a file read by line or whole.
 - One line per record keeps files splittable; a file whose quoted values hold line breaks is
   read again with multiLine, only once the driver has found such a value in it.
 """
@@ -65,6 +67,9 @@ def csv_frame(session: SparkSession, source: SparkCsvSource) -> DataFrame:
         sep=files.dialect.delimiter,
         quote='"',
         escape='"',
+        # unset (NUL), Univocity drops every NUL of a quoted value that holds a line break or a
+        # doubled quote; '"' reads every other value as before
+        charToEscapeQuoteEscaping='"',
         encoding=_CHARSETS[encoding],
         mode="FAILFAST",
         unescapedQuoteHandling="RAISE_ERROR",
