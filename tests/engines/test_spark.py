@@ -31,6 +31,7 @@ from healthanalytics.io.quality_file import write_quality_checks
 from healthanalytics.io.report_files import COMPRESSIONS, read_report_files
 from healthanalytics.io.warehouse import open_warehouse
 from healthanalytics.quality import CheckResult
+from healthanalytics.schemas import DELIVERY_TABLES
 from tests.engines.spark_cluster import FAST_JVM, missing_requirement, standalone_cluster
 from tests.test_cli_errors import failing_run
 
@@ -64,7 +65,7 @@ FAST_CONF = {
 }
 LOCAL_CONF = {"spark.sql.adaptive.enabled": "false"}
 PYTHON_NODE = re.compile(r"Python|Pandas")
-RUN_VOLATILE = ["run_id", "engine", "started_at", "finished_at"]
+RUN_VOLATILE = ["run_id", "engine", "started_at", "finished_at", "host", "pid"]
 
 
 # --- comparing outputs ------------------------------------------------------------------------
@@ -100,7 +101,7 @@ def assert_same_run(
         open_warehouse(spark_db or str(spark_out / "healthanalytics.duckdb")) as spark,
         open_warehouse(str(duckdb_out / "healthanalytics.duckdb")) as duckdb,
     ):
-        for name in ("city_report", "prescriber_report", "quarantine"):
+        for name in DELIVERY_TABLES:
             assert_same_rows(spark.read_table(name), duckdb.read_table(name), name)
         spark_runs, duckdb_runs = (
             spark.read_table("pipeline_runs"),
