@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,13 +29,16 @@ log = logging.getLogger("healthanalytics.cli")
 logging.getLogger("healthanalytics").addHandler(logging.NullHandler())
 
 
-def _fail(err: BaseException, verbose: bool) -> None:
+USAGE_ERROR = 2  # as click exits on an unknown option: the command line itself is wrong
+
+
+def _fail(err: BaseException, verbose: bool, code: int = 1) -> None:
     message = user_error_message(err)
     log.error("run failed: %s", message)
     if verbose:
         console.print_exception()
     console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
-    raise typer.Exit(code=1)
+    raise typer.Exit(code=code)
 
 
 @app.command()
@@ -157,7 +161,7 @@ def run(
             spark_conf=_key_values(spark_conf) if spark_conf else None,
         )
     except (ValidationError, FileNotFoundError, ValueError) as err:
-        _fail(err, verbose)
+        _fail(err, verbose, USAGE_ERROR)
     try:
         log_path = configure_logging(settings.log_file, verbose)
     except OSError as err:
@@ -178,10 +182,27 @@ def run(
                 )
 
         try:
+            # a stop request (kill, a scheduler's timeout) ends the run like Ctrl-C: recorded
+            # failed, locks released, scratch removed
+            signal.signal(signal.SIGTERM, _interrupt)
             result = run_pipeline(settings, on_stage)
+        except KeyboardInterrupt as err:
+            stopped = RunStopped(
+                f"the run was stopped ({err or 'Ctrl-C'}): its pipeline_runs row says whether it "
+                "had delivered; if not, the date's earlier delivery is unchanged"
+            )
+            _fail(stopped, verbose, 130)
         except Exception as err:
             _fail(err, verbose)
     console.print(_summary(result.record, result.outputs))
+
+
+class RunStopped(RuntimeError):
+    """The run was interrupted (Ctrl-C, SIGTERM)."""
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
 
 
 def _key_values(pairs: list[str]) -> dict[str, str]:

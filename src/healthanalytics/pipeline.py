@@ -387,7 +387,10 @@ def _run_stages(
                     "quarantine": engine.to_batches(quarantined_rows(aside)),
                     "unmatched_cities": unmatched_rows,
                 },
+                # the run is recorded a success in the transaction that delivers its rows
+                run={**record, "status": "success", "finished_at": dt.datetime.now(dt.UTC)},
             )
+            log.info("delivery %s committed", settings.run_date)
             pending.close()  # the report folders move in, timed with this stage
             notes.append(f"{warehouse.kind} {mask_url(settings.warehouse_target)}")
 

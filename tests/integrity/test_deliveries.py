@@ -172,12 +172,16 @@ TIMEOUT = 120
 class Cli:
     """One `healthanalytics run` child process, its log and its stderr."""
 
-    def __init__(self, folder: Path, name: str, args: list[str], stop_at: str | None) -> None:
+    def __init__(
+        self, folder: Path, name: str, args: list[str], stop_at: str | None, stop_after: str | None
+    ) -> None:
         self.log = folder / f"{name}.log"
         self.stderr_path = folder / f"{name}.err"
         env = {**os.environ, "COLUMNS": "200"}
         if stop_at:
             env["HA_TEST_STOP_AT"] = f"stage {stop_at}: start"
+        if stop_after:
+            env["HA_TEST_STOP_AT"] = stop_after
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", _CHILD, "run", *args, "--log-file", str(self.log)],
@@ -185,12 +189,14 @@ class Cli:
             )  # fmt: skip
         self.pid = self.proc.pid
 
-    def wait_stopped_at(self, stage: str) -> None:
-        """Until the log file shows `stage STAGE: start` and the process is stopped there."""
+    def wait_stopped_at(self, stage: str, line: str | None = None) -> None:
+        """Until the log file shows `stage STAGE: start` (or `line`) and the process is stopped
+        there."""
         deadline = time.monotonic() + TIMEOUT
+        line = line or f"stage {stage}: start"
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"ended before {stage}: {self.stderr_path.read_text()}"
-            logged = self.log.exists() and f"stage {stage}: start" in self.log.read_text()
+            logged = self.log.exists() and line in self.log.read_text()
             if logged and Path(f"/proc/{self.pid}/stat").read_text().split(") ")[1][0] == "T":
                 return
             time.sleep(0.02)
@@ -206,8 +212,10 @@ class Cli:
     def resume(self) -> None:
         os.kill(self.pid, signal.SIGCONT)
 
-    def kill(self) -> None:
-        os.kill(self.pid, signal.SIGKILL)
+    def kill(self, signum: int = signal.SIGKILL) -> None:
+        os.kill(self.pid, signum)
+        if signum != signal.SIGKILL:
+            self.resume()  # a stopped process takes other signals once it runs again
         self.proc.wait(TIMEOUT)
 
     def finish(self) -> int:
@@ -228,11 +236,11 @@ def cli(tmp_path) -> Iterator[Callable[..., Cli]]:
     (tmp_path / "scratch").mkdir()
 
     def start(name: str, *extra: str, out: str = "out", db: str, date: str = "2026-01-15",
-              stop_at: str | None = None) -> Cli:  # fmt: skip
+              stop_at: str | None = None, stop_after: str | None = None) -> Cli:  # fmt: skip
         args = ["--fact", str(SAMPLE), "--city", str(CITIES), "--output", str(tmp_path / out),
                 "--db", db, "--run-date", date, "--threads", "1",
                 "--temp-directory", str(tmp_path / "scratch"), *extra]  # fmt: skip
-        child = Cli(tmp_path, name, args, stop_at)
+        child = Cli(tmp_path, name, args, stop_at, stop_after)
         started.append(child)
         return child
 
@@ -358,6 +366,31 @@ def test_killed_run_is_marked_abandoned_and_its_leftovers_removed(cli, db, tmp_p
     assert list((tmp_path / "scratch").iterdir()) == []
     log = after.log.read_text()
     assert f"pid {killed.pid} on host {HOST}" in log and "marked abandoned" in log
+
+
+def test_run_killed_after_its_commit_is_recorded_as_the_delivery_it_made(cli, db, tmp_path):
+    # the success row commits with the rows: a kill between the commit and the end of the run
+    # leaves the run recorded as the one that delivered, not abandoned (the shrink guard of the
+    # next run compares with what is really delivered)
+    killed = cli("killed", db=db, stop_after="delivery 2026-01-15 committed")
+    killed.wait_stopped_at("persist", "delivery 2026-01-15 committed")
+    killed.kill()
+    after = cli("after", "--lock-timeout", "30", db=db)
+    assert after.finish() == 0, after.stderr_path.read_text()
+    assert runs_by_pid(read_tables(db)) == sorted([(killed.pid, "success"), (after.pid, "success")])
+
+
+def test_terminated_run_says_so_in_one_line_and_is_recorded_failed(cli, db, tmp_path):
+    stopped = cli("stopped", db=db, stop_at="clean")
+    stopped.wait_stopped_at("clean")
+    stopped.kill(signal.SIGTERM)
+    assert stopped.proc.returncode == 130
+    assert stopped.error_line() == (
+        "error: the run was stopped (stopped by signal SIGTERM): its pipeline_runs row says "
+        "whether it had delivered; if not, the date's earlier delivery is unchanged"
+    )
+    assert runs_by_pid(read_tables(db)) == [(stopped.pid, "failed")]
+    assert list((tmp_path / "scratch").iterdir()) == []
 
 
 def test_a_live_runs_leftovers_are_left_alone(cli, db, tmp_path):

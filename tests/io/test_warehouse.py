@@ -73,6 +73,35 @@ def test_failed_load_rolls_back_every_table(target):
     assert sorted_rows(target, "prescriber_report") == with_date(prescribers(1003000126), DAY1)
 
 
+def test_run_row_is_written_with_the_delivery_or_not_at_all(target):
+    # the run's success row commits with its rows: a process killed after the commit is still
+    # recorded as the run that delivered them, and a failed load leaves the row as it was
+    from healthanalytics.io.warehouse.base import run_row
+
+    run = {"run_id": "r1", "run_date": DAY1, "status": "running", "rows_kept": 1}
+    with open_warehouse(target) as warehouse:
+        warehouse.record_run(run)
+        warehouse.replace_delivery(
+            DAY1, {"prescriber_report": prescribers(1003000126)}, {**run, "status": "success"}
+        )
+
+    def broken():
+        yield prescribers(1518060555).to_batches()[0]
+        raise OSError("disk vanished")
+
+    reader = pa.RecordBatchReader.from_batches(prescribers(1).schema, broken())
+    second = {**run, "run_id": "r2"}
+    with open_warehouse(target) as warehouse, pytest.raises((OSError, WarehouseError)):
+        warehouse.record_run(second)
+        warehouse.replace_delivery(
+            DAY1, {"prescriber_report": reader}, {**second, "status": "success"}
+        )
+    expected = [run_row({**run, "status": "success"}), run_row(second)]
+    assert sorted_rows(target, "pipeline_runs") == sorted(
+        (row for table in expected for row in table.to_pylist()), key=repr
+    )
+
+
 def _empty_city() -> pa.Table:
     from healthanalytics.schemas import CITY_REPORT
 

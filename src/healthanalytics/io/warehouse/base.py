@@ -166,8 +166,16 @@ class Warehouse(ABC):
         """Replace the pipeline_runs row of `record`'s run_id with `record`."""
 
     @abstractmethod
-    def replace_delivery(self, delivery_date: dt.date, tables: Mapping[str, Rows]) -> None:
-        """Replace `delivery_date`'s rows of every table in `tables`, all in one transaction."""
+    def replace_delivery(
+        self,
+        delivery_date: dt.date,
+        tables: Mapping[str, Rows],
+        run: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Replace `delivery_date`'s rows of every table in `tables` and, when given, write the
+        run's `pipeline_runs` row (`run`, status `success`), all in one transaction: a delivery
+        in the tables is recorded as the successful run that made it, even when the process
+        dies right after the commit."""
 
     @abstractmethod
     def record_run(self, record: Mapping[str, Any]) -> None:

@@ -97,7 +97,12 @@ class DuckDBWarehouse(Warehouse):
             self.con.rollback()
             raise
 
-    def replace_delivery(self, delivery_date: dt.date, tables: Mapping[str, Rows]) -> None:
+    def replace_delivery(
+        self,
+        delivery_date: dt.date,
+        tables: Mapping[str, Rows],
+        run: Mapping[str, Any] | None = None,
+    ) -> None:
         self._check_names(tables)
         self.con.begin()
         try:
@@ -107,6 +112,8 @@ class DuckDBWarehouse(Warehouse):
                     f"DELETE FROM {_quote(name)} WHERE delivery_date = ?", [delivery_date]
                 )
                 self._insert(name, incoming)
+            if run is not None:
+                self._write_run(run)
             self.con.commit()
         except duckdb.Error as err:
             self.con.rollback()
@@ -124,12 +131,15 @@ class DuckDBWarehouse(Warehouse):
     def update_run(self, record: Mapping[str, Any]) -> None:
         self.con.begin()
         try:
-            self.con.execute("DELETE FROM pipeline_runs WHERE run_id = ?", [record["run_id"]])
-            self._insert("pipeline_runs", run_row(record).to_reader())
+            self._write_run(record)
             self.con.commit()
         except BaseException:
             self.con.rollback()
             raise
+
+    def _write_run(self, record: Mapping[str, Any]) -> None:
+        self.con.execute("DELETE FROM pipeline_runs WHERE run_id = ?", [record["run_id"]])
+        self._insert("pipeline_runs", run_row(record).to_reader())
 
     def abandon_dead_runs(self, found_by: str) -> list[dict[str, Any]]:
         # a run that is alive has this file open: any "running" row left belongs to a dead one

@@ -168,7 +168,12 @@ class PostgresWarehouse(Warehouse):
             return None
         return dict(zip(("run_id", "rows_kept"), found, strict=True))
 
-    def replace_delivery(self, delivery_date: dt.date, tables: Mapping[str, Rows]) -> None:
+    def replace_delivery(
+        self,
+        delivery_date: dt.date,
+        tables: Mapping[str, Rows],
+        run: Mapping[str, Any] | None = None,
+    ) -> None:
         self._check_names(tables)
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
@@ -181,6 +186,8 @@ class PostgresWarehouse(Warehouse):
                         [delivery_date],
                     )
                     self._copy(cur, name, incoming)
+                if run is not None:
+                    self._write_run(cur, run)
         except psycopg.Error as err:
             raise WarehouseError(
                 f"loading into {self.url} failed and was rolled back: {mask_url(_one_line(err))}"
@@ -192,8 +199,11 @@ class PostgresWarehouse(Warehouse):
 
     def update_run(self, record: Mapping[str, Any]) -> None:
         with self.conn.transaction(), self.conn.cursor() as cur:
-            cur.execute("DELETE FROM pipeline_runs WHERE run_id = %s", [record["run_id"]])
-            self._copy(cur, "pipeline_runs", run_row(record).to_reader())
+            self._write_run(cur, record)
+
+    def _write_run(self, cur: psycopg.Cursor, record: Mapping[str, Any]) -> None:
+        cur.execute("DELETE FROM pipeline_runs WHERE run_id = %s", [record["run_id"]])
+        self._copy(cur, "pipeline_runs", run_row(record).to_reader())
 
     @staticmethod
     def _copy(cur: psycopg.Cursor, name: str, incoming: pa.RecordBatchReader) -> None:
