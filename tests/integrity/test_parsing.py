@@ -256,11 +256,26 @@ CRLF_AT = (2, 4, 60)  # a quarantined line (duplicate), kept lines
         "\r\n".join(LINES).encode(),
         # LF, no line break after the last line
         "\n".join(LINES).encode(),
+        # CR throughout (classic Mac, Excel's "CSV (Macintosh)")
+        "\r".join(LINES).encode() + b"\r",
+        # CR throughout, gzip-compressed
+        gzip.compress("\r".join(LINES).encode() + b"\r"),
+        # only the header ended by a lone CR
+        LINES[0].encode() + b"\r" + "\n".join(LINES[1:]).encode() + b"\n",
     ],
-    ids=["lf-some-crlf", "lf-one-cr", "crlf", "crlf-unterminated", "lf-unterminated"],
+    ids=[
+        "lf-some-crlf",
+        "lf-one-cr",
+        "crlf",
+        "crlf-unterminated",
+        "lf-unterminated",
+        "cr",
+        "cr-gzip",
+        "header-cr",
+    ],
 )
 def test_line_endings_read_as_lf(run, engine_name, tmp_path, tmp_path_factory, content):
-    fact = tmp_path / "fact.csv"
+    fact = tmp_path / ("fact.csv.gz" if content.startswith(b"\x1f\x8b") else "fact.csv")
     fact.write_bytes(content)
     outcome = run(fact, engine=engine_name)
     assert outcome.error is None

@@ -209,20 +209,27 @@ class _Head:
 def _read_head(
     stream: pa.NativeFile, chunk: int = 64 * 1024, limit: int = 16 << 20
 ) -> tuple[bytes, bool]:
-    """The first line's bytes (line break dropped) and whether anything but blanks and line
-    breaks follows it; reads on only past blank lines."""
+    """The first line's bytes (its line break, LF, CRLF or CR, dropped) and whether anything but
+    blanks and line breaks follows it; reads on only past blank lines."""
     head = b""
-    while b"\n" not in head and len(head) < limit:
+    while (end := _line_end(head)) is None and len(head) < limit:
         more = stream.read(chunk)
         if not more:
             break
         head += more
-    line, _, rest = head.partition(b"\n")
+    end = len(head) if end is None else end
+    line, rest = head[:end], head[end:]  # rest starts with the line break: a blank
     while not rest.strip():
         rest = stream.read(chunk)
         if not rest:
-            return line.rstrip(b"\r"), False
-    return line.rstrip(b"\r"), True
+            return line, False
+    return line, True
+
+
+def _line_end(head: bytes) -> int | None:
+    """Where the first line of `head` ends (at its first LF or CR), None when it holds neither."""
+    ends = [at for at in (head.find(b"\n"), head.find(b"\r")) if at >= 0]
+    return min(ends) if ends else None
 
 
 def _decode_header(line: bytes, path: str, encoding: str, role: str) -> str:
