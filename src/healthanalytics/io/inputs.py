@@ -177,7 +177,9 @@ def resolve_input(
     `dialect` is how its CSV parts are written."""
     try:
         parts = _data_files(access, source, role)
-        kinds = {_sniff(access, part.path, role) for part in parts}
+        kinds: dict[tuple[FileFormat, Compression], str] = {}  # kind -> its first part
+        for part in parts:
+            kinds.setdefault(_sniff(access, part.path, role), part.path)
     except FileNotFoundError as err:
         raise InputError(
             f"{role} file not found: {source} — check the path or pass --{role}."
@@ -190,10 +192,33 @@ def resolve_input(
     except OSError as err:
         raise InputError(f"{role} input {source} cannot be read: {first_line(str(err))}") from err
     if len(kinds) > 1:
-        raise InputError(f"{role} folder {source} mixes file formats: {sorted(map(str, kinds))}.")
-    fmt, compression = kinds.pop()
+        raise _mixed_parts(source, role, kinds)
+    ((fmt, compression),) = kinds
     paths = tuple(part.path for part in parts)
     return InputFiles(source, paths, fmt, compression, sum(part.size for part in parts), dialect)
+
+
+def _mixed_parts(
+    source: str, role: str, kinds: dict[tuple[FileFormat, Compression], str]
+) -> InputError:
+    """The one line for a folder whose parts are not all of one format and compression,
+    naming a part of each kind, in the order the parts are read."""
+
+    def kind(fmt: FileFormat, compression: Compression) -> str:
+        if fmt == "parquet":
+            return "Parquet"
+        return f"{COMPRESSION_NAMES[compression]}-compressed CSV" if compression else "plain CSV"
+
+    found = [f"{kind(*k)} ({PurePosixPath(path).name})" for k, path in kinds.items()]
+    listed = ", ".join(found[:-1]) + " and " + found[-1]
+    if all(fmt == "csv" for fmt, _ in kinds):
+        remedy = "compress or decompress the parts alike"
+    else:
+        remedy = "convert the parts to one format"
+    return InputError(
+        f"{role} folder {source} mixes {listed} parts: every part must be of one format and "
+        f"compression; {remedy}, or give them separate folders."
+    )
 
 
 @dataclass(frozen=True)
