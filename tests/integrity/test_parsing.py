@@ -256,12 +256,51 @@ CRLF_AT = (2, 4, 60)  # a quarantined line (duplicate), kept lines
         "\r\n".join(LINES).encode(),
         # LF, no line break after the last line
         "\n".join(LINES).encode(),
+        # CR throughout (classic Mac, Excel's "CSV (Macintosh)")
+        "\r".join(LINES).encode() + b"\r",
+        # CR throughout, gzip-compressed
+        gzip.compress("\r".join(LINES).encode() + b"\r"),
+        # only the header ended by a lone CR
+        LINES[0].encode() + b"\r" + "\n".join(LINES[1:]).encode() + b"\n",
     ],
-    ids=["lf-some-crlf", "lf-one-cr", "crlf", "crlf-unterminated", "lf-unterminated"],
+    ids=[
+        "lf-some-crlf",
+        "lf-one-cr",
+        "crlf",
+        "crlf-unterminated",
+        "lf-unterminated",
+        "cr",
+        "cr-gzip",
+        "header-cr",
+    ],
 )
 def test_line_endings_read_as_lf(run, engine_name, tmp_path, tmp_path_factory, content):
-    fact = tmp_path / "fact.csv"
+    fact = tmp_path / ("fact.csv.gz" if content.startswith(b"\x1f\x8b") else "fact.csv")
     fact.write_bytes(content)
     outcome = run(fact, engine=engine_name)
     assert outcome.error is None
     assert delivered(outcome) == delivered(baseline(engine_name, tmp_path_factory))
+
+
+# --- a trailing delimiter on every line: one unnamed last column ------------------------------
+
+
+@pytest.mark.parametrize("blank", ["", " "], ids=["empty-name", "blank-name"])
+def test_trailing_comma_on_every_line_reads_as_without(
+    run, engine_name, tmp_path, tmp_path_factory, blank
+):
+    # the header's last column has no name (`""` or `" "`): an unknown extra column, carried
+    # and ignored, so the delivery is SAMPLE's
+    lines = [LINES[0] + "," + blank, *(line + "," for line in LINES[1:])]
+    outcome = run(write_fact(tmp_path / "fact.csv", lines), engine=engine_name)
+    assert outcome.error is None
+    assert delivered(outcome) == delivered(baseline(engine_name, tmp_path_factory))
+
+
+def test_two_unnamed_columns_are_refused(run, engine_name, tmp_path):
+    lines = [LINES[0] + ",,", *(line + ",," for line in LINES[1:])]
+    error = refused(run, engine_name, write_fact(tmp_path / "fact.csv", lines))
+    assert error == (
+        f"{tmp_path / 'fact.csv'}: its header has more than one column without a name (columns "
+        "23 and 24); name them or remove them."
+    )

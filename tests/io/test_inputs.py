@@ -104,12 +104,36 @@ def test_folder_without_data_files(tmp_path, files):
     )
 
 
-def test_folder_mixing_formats(tmp_path):
-    fact = _folder(tmp_path / "fact", {"a.csv.gz": PART_0, "b.csv": b"a,b\n"})
+@pytest.mark.parametrize(
+    ("parts", "mixed", "remedy"),
+    [
+        # plain and gzip CSV: a part of each kind named, in the order the parts are read
+        (
+            {"part1.csv": b"a,b\n1,2\n", "part2.csv.gz": gzip.compress(b"a,b\n3,4\n")},
+            "plain CSV (part1.csv) and gzip-compressed CSV (part2.csv.gz)",
+            "compress or decompress the parts alike",
+        ),
+        # three kinds, the Parquet part named by its first bytes whatever its name
+        (
+            {
+                "a.csv.gz": gzip.compress(b"a,b\n1,2\n"),
+                "b.csv": b"a,b\n3,4\n",
+                "c.csv": b"PAR1",
+                "d.csv": b"a,b\n5,6\n",
+            },
+            "gzip-compressed CSV (a.csv.gz), plain CSV (b.csv) and Parquet (c.csv)",
+            "convert the parts to one format",
+        ),
+    ],
+    ids=["csv-and-gzip", "three-kinds"],
+)
+def test_folder_mixing_formats(tmp_path, parts, mixed, remedy):
+    fact = _folder(tmp_path / "fact", parts)
     with pytest.raises(InputError) as caught:
         resolve_input(str(fact), "fact")
     assert str(caught.value) == (
-        f"fact folder {fact} mixes file formats: [\"('csv', 'gzip')\", \"('csv', None)\"]."
+        f"fact folder {fact} mixes {mixed} parts: every part must be of one format and "
+        f"compression; {remedy}, or give them separate folders."
     )
 
 

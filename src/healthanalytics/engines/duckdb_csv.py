@@ -22,6 +22,9 @@ from healthanalytics.io.inputs import InputFiles
 MALFORMED = "healthanalytics: a line with a wrong number of fields in "
 _EXTRA = "__healthanalytics_extra"
 _FILE = "__healthanalytics_file"
+# the view's name for a column the header leaves unnamed (a trailing delimiter on every line):
+# SQL has no empty identifier; such a column is an unknown extra one, carried and ignored
+UNNAMED = "__healthanalytics_unnamed"
 # read_csv's null string: a value no CSV field holds (it is matched by prefix)
 _NO_NULL = "\x1e\x1fhealthanalytics-no-null\x1f\x1e"
 _CHUNK = 16 * 1024 * 1024
@@ -57,10 +60,14 @@ def needs_copy(files: InputFiles) -> bool:
 
 
 def view_sql(source: CsvSource) -> str:
-    """CREATE VIEW for the source: every header column as text, empty fields NULL, and a line
-    with a wrong number of fields stopping the scan with MALFORMED and the file's name."""
+    """CREATE VIEW for the source: every header column as text under its name (UNNAMED for the
+    one a header may leave unnamed), empty fields NULL, and a line with a wrong number of fields
+    stopping the scan with MALFORMED and the file's name."""
     files = source.files
-    declared = [*source.columns, _EXTRA]
+    # read under positional names, selected back under the header's: a header name need not be
+    # a valid SQL identifier
+    positional = [f"__healthanalytics_{index}" for index in range(1, len(source.columns) + 1)]
+    declared = [*positional, _EXTRA]
     columns = ", ".join(f"{_string(name)}: 'VARCHAR'" for name in declared)
     compression = files.compression if files.compression and not source.originals else "auto"
     options = [
@@ -78,8 +85,11 @@ def view_sql(source: CsvSource) -> str:
         f"parallel={'true' if source.parallel else 'false'}",
     ]
     paths = ", ".join(_string(path) for path in source.paths)
-    values = ", ".join(f"NULLIF({_name(c)}, '') AS {_name(c)}" for c in source.columns)
-    wrong = f"{_name(_EXTRA)} IS NOT NULL OR {_name(source.columns[-1])} IS NULL"
+    values = ", ".join(
+        f"NULLIF({_name(read)}, '') AS {_name(name or UNNAMED)}"
+        for read, name in zip(positional, source.columns, strict=True)
+    )
+    wrong = f"{_name(_EXTRA)} IS NOT NULL OR {_name(positional[-1])} IS NULL"
     return (
         f"CREATE OR REPLACE TEMPORARY VIEW {_name(source.view)} AS SELECT {values} "
         f"FROM read_csv([{paths}], {', '.join(options)}) "

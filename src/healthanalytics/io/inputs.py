@@ -177,7 +177,9 @@ def resolve_input(
     `dialect` is how its CSV parts are written."""
     try:
         parts = _data_files(access, source, role)
-        kinds = {_sniff(access, part.path, role) for part in parts}
+        kinds: dict[tuple[FileFormat, Compression], str] = {}  # kind -> its first part
+        for part in parts:
+            kinds.setdefault(_sniff(access, part.path, role), part.path)
     except FileNotFoundError as err:
         raise InputError(
             f"{role} file not found: {source} — check the path or pass --{role}."
@@ -190,10 +192,33 @@ def resolve_input(
     except OSError as err:
         raise InputError(f"{role} input {source} cannot be read: {first_line(str(err))}") from err
     if len(kinds) > 1:
-        raise InputError(f"{role} folder {source} mixes file formats: {sorted(map(str, kinds))}.")
-    fmt, compression = kinds.pop()
+        raise _mixed_parts(source, role, kinds)
+    ((fmt, compression),) = kinds
     paths = tuple(part.path for part in parts)
     return InputFiles(source, paths, fmt, compression, sum(part.size for part in parts), dialect)
+
+
+def _mixed_parts(
+    source: str, role: str, kinds: dict[tuple[FileFormat, Compression], str]
+) -> InputError:
+    """The one line for a folder whose parts are not all of one format and compression,
+    naming a part of each kind, in the order the parts are read."""
+
+    def kind(fmt: FileFormat, compression: Compression) -> str:
+        if fmt == "parquet":
+            return "Parquet"
+        return f"{COMPRESSION_NAMES[compression]}-compressed CSV" if compression else "plain CSV"
+
+    found = [f"{kind(*k)} ({PurePosixPath(path).name})" for k, path in kinds.items()]
+    listed = ", ".join(found[:-1]) + " and " + found[-1]
+    if all(fmt == "csv" for fmt, _ in kinds):
+        remedy = "compress or decompress the parts alike"
+    else:
+        remedy = "convert the parts to one format"
+    return InputError(
+        f"{role} folder {source} mixes {listed} parts: every part must be of one format and "
+        f"compression; {remedy}, or give them separate folders."
+    )
 
 
 @dataclass(frozen=True)
@@ -209,20 +234,27 @@ class _Head:
 def _read_head(
     stream: pa.NativeFile, chunk: int = 64 * 1024, limit: int = 16 << 20
 ) -> tuple[bytes, bool]:
-    """The first line's bytes (line break dropped) and whether anything but blanks and line
-    breaks follows it; reads on only past blank lines."""
+    """The first line's bytes (its line break, LF, CRLF or CR, dropped) and whether anything but
+    blanks and line breaks follows it; reads on only past blank lines."""
     head = b""
-    while b"\n" not in head and len(head) < limit:
+    while (end := _line_end(head)) is None and len(head) < limit:
         more = stream.read(chunk)
         if not more:
             break
         head += more
-    line, _, rest = head.partition(b"\n")
+    end = len(head) if end is None else end
+    line, rest = head[:end], head[end:]  # rest starts with the line break: a blank
     while not rest.strip():
         rest = stream.read(chunk)
         if not rest:
-            return line.rstrip(b"\r"), False
-    return line.rstrip(b"\r"), True
+            return line, False
+    return line, True
+
+
+def _line_end(head: bytes) -> int | None:
+    """Where the first line of `head` ends (at its first LF or CR), None when it holds neither."""
+    ends = [at for at in (head.find(b"\n"), head.find(b"\r")) if at >= 0]
+    return min(ends) if ends else None
 
 
 def _decode_header(line: bytes, path: str, encoding: str, role: str) -> str:
