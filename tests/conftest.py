@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 import uuid
 from collections.abc import Iterator
 
@@ -38,3 +40,13 @@ def pg_url(postgres_url: str) -> Iterator[str]:
         admin.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+def tar_archive(data: bytes, name: str = "fact.csv") -> bytes:
+    """`data` as the one member of an uncompressed tar archive (for archive-refusal tests)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        member = tarfile.TarInfo(name)
+        member.size = len(data)
+        archive.addfile(member, io.BytesIO(data))
+    return out.getvalue()

@@ -15,7 +15,6 @@ import gzip
 import io
 import lzma
 import random
-import tarfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -27,6 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from healthanalytics.schemas import DELIVERY_TABLES
+from tests.conftest import tar_archive
 from tests.integrity.conftest import CITIES, SAMPLE, Outcome
 
 SAMPLE_BYTES = SAMPLE.read_bytes()
@@ -478,14 +478,6 @@ TAR = (
 )
 
 
-def tarred(data: bytes) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as archive:
-        member = tarfile.TarInfo("fact.csv")
-        member.size = len(data)
-        archive.addfile(member, io.BytesIO(data))
-    return out.getvalue()
-
 
 # an Excel 97-2003 workbook starts with the OLE2 compound-file signature
 XLS = bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504)
@@ -499,7 +491,7 @@ XLS = bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504)
         ("fact.zip", zipped({}), ARCHIVE),  # an empty archive
         ("fact.xlsx", XLSX, WORKBOOK),
         ("fact.xls", XLS, WORKBOOK),
-        ("fact.tar.gz", gzip.compress(tarred(SAMPLE_BYTES)), TAR),
+        ("fact.tar.gz", gzip.compress(tar_archive(SAMPLE_BYTES)), TAR),
         (
             "fact.csv.xz",
             lzma.compress(SAMPLE_BYTES),

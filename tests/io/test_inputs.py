@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import tarfile
 import zipfile
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from healthanalytics.io.inputs import (
     resolve_input,
 )
 from healthanalytics.layouts import LayoutError
+from tests.conftest import tar_archive
 
 PART_0 = gzip.compress(b"a,b\n1,2\n")
 PART_1 = gzip.compress(b"a,b\n3,4\n")
@@ -362,18 +362,13 @@ def test_other_archives_and_compressions_are_named(tmp_path, magic, what, remedy
     )
 
 
-def _tar(data: bytes) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as archive:
-        member = tarfile.TarInfo("fact.csv")
-        member.size = len(data)
-        archive.addfile(member, io.BytesIO(data))
-    return out.getvalue()
-
 
 @pytest.mark.parametrize(
     ("name", "data"),
-    [("f.tar", _tar(HEADER + ROW)), ("f.tar.gz", gzip.compress(_tar(HEADER + ROW)))],
+    [
+        ("f.tar", tar_archive(HEADER + ROW)),
+        ("f.tar.gz", gzip.compress(tar_archive(HEADER + ROW))),
+    ],
 )
 def test_tar_archive_is_named(tmp_path, name, data):
     # told from the (decompressed) header block
