@@ -91,8 +91,14 @@ def test_sample_run_persists_what_spec_defines(target, tmp_path):
     log = (tmp_path / "run.log").read_text()
     for stage in ("ingest", "clean", "reports", "quality", "files", "persist"):
         assert f"stage {stage}: end after" in log
-    assert "schema clean:" in log
-    for table in ("staged", "shared_drug_keys", "set_aside", "clean", "city_report"):
+    assert "schema clean_prescriptions:" in log
+    for table in (
+        "stage_prescriptions",
+        "shared_drug_keys",
+        "set_aside",
+        "clean_prescriptions",
+        "city_report",
+    ):
         assert f"table {table}: computed in" in log
 
 

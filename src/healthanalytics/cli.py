@@ -194,7 +194,7 @@ def run(
             _fail(stopped, verbose, 130)
         except Exception as err:
             _fail(err, verbose)
-    console.print(_summary(result.record, result.outputs))
+    console.print(_summary(result.record.row(), result.outputs))
 
 
 class RunStopped(RuntimeError):

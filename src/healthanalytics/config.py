@@ -17,12 +17,16 @@ from pydantic_settings import (
 )
 
 from healthanalytics.io.files import uri_scheme
+from healthanalytics.io.inputs import bundled
 from healthanalytics.io.report_files import check_format
 
 ReportFormat = Literal["json", "orc", "parquet", "csv"]
 Engine = Literal["duckdb", "spark"]
 # Python codec names (codecs.lookup(...).name) of the fact encodings both engines read
 SUPPORTED_ENCODINGS = ("utf-8", "iso8859-1", "cp1252")
+SAMPLE_FACT = "prescriber_fact_100k.csv.gz"
+SAMPLE_CITIES = "us_cities_dimension.parquet"
+WAREHOUSE_FILE = "healthanalytics.duckdb"
 
 
 class ReportFileSettings(BaseSettings):
@@ -155,10 +159,21 @@ class Settings(BaseSettings):
             )
         return self
 
+    # Where the defaults of the inputs and the warehouse are decided, once.
+    @property
+    def fact_source(self) -> str:
+        """The fact input: `fact`, or the bundled 100k-line sample."""
+        return self.fact or bundled(SAMPLE_FACT)
+
+    @property
+    def city_source(self) -> str:
+        """The city dimension: `city`, or the bundled simplemaps US Cities file."""
+        return self.city or bundled(SAMPLE_CITIES)
+
     @property
     def warehouse_target(self) -> str:
-        """The database: a postgresql:// URL or a DuckDB file path."""
-        return self.db_url or str(Path(self.output) / "healthanalytics.duckdb")
+        """The database: a postgresql:// URL or a DuckDB file path (in the output folder)."""
+        return self.db_url or str(Path(self.output) / WAREHOUSE_FILE)
 
     @classmethod
     def settings_customise_sources(

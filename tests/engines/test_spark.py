@@ -362,7 +362,7 @@ def test_pipeline_plans_hold_no_python(engine, monkeypatch, tmp_path):
     monkeypatch.setattr(pipeline, "create_engine", lambda settings: engine)
     settings = Settings(engine="spark", fact=SAMPLE, output=str(tmp_path), run_date=RUN_DATE,
                         log_file=str(tmp_path / "run.log"))  # fmt: skip
-    assert pipeline.run_pipeline(settings).record["status"] == "success"
+    assert pipeline.run_pipeline(settings).record.status == "success"
     assert len(plans) > 10
     assert [plan for plan in plans if PYTHON_NODE.search(plan)] == []
 

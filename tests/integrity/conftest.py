@@ -116,7 +116,7 @@ def run_case(
         result = run_pipeline(config)
     except Exception as err:
         return Outcome(user_error_message(err), read_tables(db))
-    return Outcome(None, read_tables(db), dict(result.record))
+    return Outcome(None, read_tables(db), result.record.row())
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -36,6 +37,14 @@ class Engine(ABC):
     @abstractmethod
     def to_arrow(self, table: ir.Table) -> pa.Table:
         """A small result as one Arrow table."""
+
+    def one_row(self, table: ir.Table) -> dict[str, Any]:
+        """A result of exactly one row (an aggregate), as a dict."""
+        return self.to_arrow(table).to_pylist()[0]
+
+    def count_rows(self, table: ir.Table) -> int:
+        """How many rows the table has."""
+        return int(self.one_row(table.aggregate(rows=table.count()))["rows"])
 
     @abstractmethod
     def to_batches(self, table: ir.Table) -> pa.RecordBatchReader:

@@ -9,6 +9,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -73,24 +74,34 @@ def part_name(index: int, fmt: str, compression: str | None) -> str:
     return f"part-{index:05d}.{fmt}{suffix}"
 
 
-@contextmanager
-def staged_folder(dest: str, files: FileAccess = LOCAL_FILES) -> Iterator[str]:
-    """A temporary sibling folder, for the block to fill, that replaces `dest` only if the block
-    completes and left a `_SUCCESS` marker in it; removed in any case. `dest` is a local path or
-    a URI that `files` reaches: the folders are checked, moved and removed through it."""
-    parent, name = split_path(dest)
-    tag = run_tag()
-    staging = join_path(parent, staging_name(name, tag))
-    try:
-        yield staging
-        if not files.exists(join_path(staging, SUCCESS)):
+@dataclass(frozen=True)
+class StagedFolder:
+    """A report folder being written: `path`, a hidden sibling of `dest`, is filled by a writer
+    and later either published in place of `dest` or discarded. `dest` is a local path or a URI
+    that `files` reaches: the folders are checked, moved and removed through it."""
+
+    dest: str
+    files: FileAccess = LOCAL_FILES
+    tag: str = field(default_factory=run_tag)
+
+    @property
+    def path(self) -> str:
+        parent, name = split_path(self.dest)
+        return join_path(parent, staging_name(name, self.tag))
+
+    def publish(self) -> None:
+        """Replace `dest` by the staging folder; a ReportFileError when the writer left no
+        `_SUCCESS` marker in it. A failed move puts the earlier report back."""
+        files, dest = self.files, self.dest
+        if not files.exists(join_path(self.path, SUCCESS)):
             raise ReportFileError(f"{dest}: the writer finished without a {SUCCESS} marker")
-        retired = join_path(parent, retired_name(name, tag))
+        parent, name = split_path(dest)
+        retired = join_path(parent, retired_name(name, self.tag))
         replacing = files.exists(dest)
         if replacing:
             files.rename(dest, retired)
         try:
-            files.rename(staging, dest)
+            files.rename(self.path, dest)
         except BaseException:
             if replacing:  # put the earlier report back rather than leave no report at all
                 with suppress(OSError):  # a part-done move (object stores copy) is incomplete
@@ -100,9 +111,23 @@ def staged_folder(dest: str, files: FileAccess = LOCAL_FILES) -> Iterator[str]:
             raise
         with suppress(OSError):  # the new report is in place; a leftover is only untidy
             files.remove(retired)
+
+    def discard(self) -> None:
+        """Remove the staging folder if it is still there (nothing once published)."""
+        with suppress(OSError):  # must not hide the error that stopped the writer
+            self.files.remove(self.path)
+
+
+@contextmanager
+def staged_folder(dest: str, files: FileAccess = LOCAL_FILES) -> Iterator[str]:
+    """A staging folder for the block to fill, published in place of `dest` only if the block
+    completes (see StagedFolder); removed in any case."""
+    folder = StagedFolder(dest, files)
+    try:
+        yield folder.path
+        folder.publish()
     finally:
-        with suppress(OSError):  # must not hide the error that stopped the block
-            files.remove(staging)
+        folder.discard()
 
 
 def remove_stale_staging(folder: str) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from healthanalytics.transforms.quarantine import kept_rows
 from healthanalytics.transforms.staging import luhn_valid
 from healthanalytics.transforms.values import parse_number, printable
 
@@ -104,6 +105,12 @@ def prescriber_places(kept: ir.Table) -> ir.Table:
         trx_unimputed=ibis.ifelse(known_total == 0, places.lines, 0).cast("int64"),
         npi_luhn_failures=ibis.ifelse(luhn_valid(places.presc_id), 0, places.lines).cast("int64"),
     )
+
+
+def clean_prescriptions(staged: ir.Table, copies: ir.Table, aside: ir.Table) -> ir.Table:
+    """The kept lines (see quarantine.kept_rows) as prescriber places (see prescriber_places):
+    the table every report reads."""
+    return prescriber_places(kept_rows(staged, copies, aside))
 
 
 def cleaning_counts(places: ir.Table) -> ir.Table:

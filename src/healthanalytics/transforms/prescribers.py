@@ -100,8 +100,9 @@ def outside_states(clean: ir.Table) -> ir.Table:
     )
 
 
-def prescribers_without_claims(clean: ir.Table) -> ir.IntegerScalar:
-    """How many prescribers with a US state or territory code are left out of the ranking
-    because none of their claim counts is known (before the experience filter)."""
+def prescribers_without_claims(clean: ir.Table) -> ir.Table:
+    """The prescribers (their totals, as prescriber_totals) with a US state or territory code
+    left out of the ranking because none of their claim counts is known (before the
+    experience filter)."""
     totals = _totals_of(clean, clean.filter(clean.trx_cnt.isnull()))
-    return totals.filter(is_us_state(totals.presc_state), totals.trx_cnt.isnull()).count()
+    return totals.filter(is_us_state(totals.presc_state), totals.trx_cnt.isnull())
