@@ -1,6 +1,7 @@
-"""An independent, plain-Python implementation of SPEC's reports, for comparing whole outputs.
+"""An independent, plain-Python implementation of docs/RULES.md's reports, for comparing whole
+outputs.
 
-Written from SPEC.md alone, without the package's transforms, and only for small files.
+Written from docs/RULES.md alone, without the package's transforms, and only for small files.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ SPELLED_OUT = {"ST": "SAINT", "STE": "SAINTE", "FT": "FORT", "MT": "MOUNT"}
 
 
 def normalise(name: str | None) -> str | None:
-    """SPEC's matching key as RULES extend it: accents dropped, upper case, words split at
+    """The matching key of docs/RULES.md (City report): accents dropped, upper case, words split at
     anything not a letter or digit, ST/STE/FT/MT spelled out, words joined without blanks."""
     if name is None:
         return None

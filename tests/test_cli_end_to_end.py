@@ -1,5 +1,5 @@
 """The real `healthanalytics run` on the bundled sample, checked against an independent
-implementation of SPEC, in a DuckDB file and in a real PostgreSQL server."""
+implementation of docs/RULES.md, in a DuckDB file and in a real PostgreSQL server."""
 
 from __future__ import annotations
 

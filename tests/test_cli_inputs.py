@@ -1,4 +1,5 @@
-"""Every input form SPEC allows gives the same reports: layouts, compressions, Parquet, folders."""
+"""Every input form docs/RULES.md allows gives the same reports: layouts, compressions, Parquet,
+folders."""
 
 from __future__ import annotations
 

@@ -54,7 +54,8 @@ def course_header() -> list[str]:
 
 
 def normalise(name: str) -> str:
-    """The SPEC's matching key: upper case, no punctuation, one space, ST/FT/MT spelled out."""
+    """The earlier matching key docs/RULES.md names (City report): punctuation removed, only a
+    leading ST/FT/MT spelled out; upper case, one space."""
     text = " ".join(re.sub(r"[^\w\s]", "", name.upper()).split())
     for short, long in (("ST ", "SAINT "), ("FT ", "FORT "), ("MT ", "MOUNT ")):
         if text.startswith(short):

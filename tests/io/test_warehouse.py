@@ -147,7 +147,7 @@ def test_table_of_another_shape_is_refused(tmp_path):
 
 
 def test_table_with_a_32_bit_id_is_refused(target):
-    # the brief's bug 1 must not come back through a table made by an older tool
+    # a 32-bit presc_id (RULES: 64-bit) must not come back through a table made by an older tool
     open_warehouse(target).close()
     if target.startswith("postgresql://"):
         import psycopg

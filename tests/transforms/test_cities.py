@@ -87,7 +87,7 @@ def test_accent_table_folds_each_letter_to_its_base():
     [("11229 11226 11225", 3), ("", 0), (None, 0), ("  60018   60649 ", 2), ("90210", 1)],
 )
 def test_count_zips(zips, expected):
-    # a null zips crashed the brief; here it counts 0
+    # a null zips counts 0 (RULES: zip_counts, 0 when none)
     assert ibis.literal(zips, type="string").pipe(count_zips).execute() == expected
 
 

@@ -124,7 +124,7 @@ def test_experience_takes_the_first_run_of_digits():
 
 
 def test_npis_beyond_32_bits_stay_exact():
-    # the brief read NPIs as int32: these overflowed or became null and were dropped
+    # RULES: presc_id is a 64-bit integer; as int32 these would overflow or become null
     table = kept([dict(npi="2147483648"), dict(npi="9999999999"), dict(npi=" 1234567893 ")])
     places = prescriber_places(table)
     assert [r["presc_id"] for r in rows(places.select("presc_id"))] == [

@@ -45,7 +45,7 @@ def ranked(report):
 
 
 def test_prescriber_drugs_are_summed_before_ranking():
-    # the brief ranked drug rows, so one prescriber filled several slots
+    # RULES: per prescriber first, one row per prescriber (ranking drug rows filled several slots)
     table = clean(
         [
             (3000000001, "A B", "TX", "USA", 25, 50, 10.0, 1.5),

@@ -75,7 +75,7 @@ def test_invalid_npis_are_flagged_and_ten_digits_kept():
             ("0123456789", "A", "11"),  # ten digits: valid, though its integer shows nine
             ("", "A", "11"),  # empty
             (None, "A", "12"),  # missing
-            ("9999999999", "A", "11"),  # above 2**31: valid (the brief read it as int32)
+            ("9999999999", "A", "11"),  # above 2**31: valid (RULES: presc_id is 64-bit)
         ]
     )
     assert reasons(flag_prescriptions(raw, LAYOUT)) == [

@@ -1,10 +1,10 @@
 """The cleaned fact, summed per prescriber and place: every report is a sum over these rows.
 
-SPEC's cleaning rules are per line; the reports only ever sum lines per prescriber, city and
-state. So lines are first grouped on their raw text (cheap, and millions of lines become one row
-per prescriber), the rules are applied to each group's values, and a missing claim count
-contributes the prescriber's rounded mean once per line that lacks it: the same totals as
-imputing line by line, without typing every line.
+The cleaning rules (docs/RULES.md, Cleaning) are per line; the reports only ever sum lines per
+prescriber, city and state. So lines are first grouped on their raw text (cheap, and millions of
+lines become one row per prescriber), the rules are applied to each group's values, and a missing
+claim count contributes the prescriber's rounded mean once per line that lacks it: the same
+totals as imputing line by line, without typing every line.
 """
 
 from __future__ import annotations
