@@ -54,31 +54,31 @@ def run(
         str | None,
         typer.Option(
             help="Folder for report files; on Spark also a Hadoop URI (hdfs://, s3a://, ...) "
-            "[default: output]."
+            "\\[default: output]."
         ),
     ] = None,
     db: Annotated[
         str | None,
         typer.Option(
-            help="DuckDB file or postgresql:// URL [default: <output>/healthanalytics.duckdb; "
+            help="DuckDB file or postgresql:// URL \\[default: <output>/healthanalytics.duckdb; "
             "env HEALTHANALYTICS_DB_URL]."
         ),
     ] = None,
     run_date: Annotated[
         dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Delivery date [default: today]."),
+        typer.Option(formats=["%Y-%m-%d"], help="Delivery date \\[default: today]."),
     ] = None,
     engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
     log_file: Annotated[
-        str | None, typer.Option(help="[default: logs/presc_run_pipeline.log]")
+        str | None, typer.Option(help="\\[default: logs/presc_run_pipeline.log]")
     ] = None,
     delimiter: Annotated[
         str | None,
-        typer.Option(help="Fact CSV field delimiter: one character, or tab [default: ,].")
+        typer.Option(help="Fact CSV field delimiter: one character, or tab \\[default: ,].")
     ] = None,
     encoding: Annotated[
         str | None,
-        typer.Option(help="Fact CSV text encoding: utf-8, latin-1 or cp1252 [default: utf-8]."),
+        typer.Option(help="Fact CSV text encoding: utf-8, latin-1 or cp1252 \\[default: utf-8]."),
     ] = None,
     allow_smaller_delivery: Annotated[
         bool,
@@ -92,34 +92,34 @@ def run(
         float | None,
         typer.Option(
             help="Least share of the replaced delivery's kept rows a re-run must keep "
-            "[default: 0.5]."
+            "\\[default: 0.5]."
         ),
     ] = None,
     lock_timeout: Annotated[
         float | None,
         typer.Option(
             help="Seconds to wait for another run using the same output folder, database file "
-            "or delivery date [default: 0, refuse at once]."
+            "or delivery date \\[default: 0, refuse at once]."
         ),
     ] = None,
     top_n: Annotated[
-        int | None, typer.Option(help="Prescribers kept per state [default: 5].")
+        int | None, typer.Option(help="Prescribers kept per state \\[default: 5].")
     ] = None,
     min_years: Annotated[
-        int | None, typer.Option(help="Least years of experience [default: 20].")
+        int | None, typer.Option(help="Least years of experience \\[default: 20].")
     ] = None,
     max_years: Annotated[
-        int | None, typer.Option(help="Most years of experience [default: 50].")
+        int | None, typer.Option(help="Most years of experience \\[default: 50].")
     ] = None,
     threads: Annotated[
-        int | None, typer.Option(help="DuckDB threads [default: all cores].")
+        int | None, typer.Option(help="DuckDB threads \\[default: all cores].")
     ] = None,
     memory_limit: Annotated[str | None, typer.Option(help="DuckDB memory limit, e.g. 4GB.")] = None,
     temp_directory: Annotated[str | None, typer.Option(help="Where DuckDB spills to disk.")] = None,
     master: Annotated[
         str | None,
         typer.Option(
-            help="Spark master: local[N], spark://host:port, yarn, k8s://... [default: local[*]]."
+            help="Spark master: local[N], spark://host:port, yarn, k8s://... \\[default: local[*]]."
         ),
     ] = None,
     spark_conf: Annotated[
@@ -253,7 +253,7 @@ def generate(
     out: Annotated[Path, typer.Option(help="File to write (.csv, .csv.gz, .csv.zst, .parquet).")],
     layout: Annotated[str, typer.Option(help="course or cms column names.")] = "course",
     format: Annotated[
-        str | None, typer.Option("--format", help="csv or parquet [default: from --out].")
+        str | None, typer.Option("--format", help="csv or parquet \\[default: from --out].")
     ] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,
     dirty_rate: Annotated[
