@@ -9,7 +9,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from healthanalytics.config import ReportFileSettings
-from healthanalytics.io.files import LOCAL_FILES, FileAccess, uri_scheme
+from healthanalytics.io.files import LOCAL_FILES, FileAccess, check_reachable, uri_scheme
 from healthanalytics.io.inputs import InputFiles
 
 
@@ -57,7 +57,15 @@ class Engine(ABC):
 
     def file_access(self, source: str) -> FileAccess:
         """How the driver lists and opens the files behind `source` before the engine reads
-        them: the way this engine reaches them (fsspec unless the engine says otherwise)."""
+        them: the way this engine reaches them (fsspec unless the engine says otherwise); an
+        EngineError when it cannot reach them."""
+        try:
+            check_reachable(source)
+        except OSError as err:
+            raise EngineError(
+                f"{source} cannot be read: {err}; the Spark engine reads any scheme its "
+                "cluster's Hadoop configuration supports"
+            ) from err
         return LOCAL_FILES
 
     def output_access(self, folder: str) -> FileAccess:

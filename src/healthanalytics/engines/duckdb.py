@@ -24,10 +24,11 @@ from healthanalytics.engines.duckdb_csv import (
     MALFORMED,
     CsvSource,
     copy_readable,
+    csv_problem,
     needs_copy,
     view_sql,
 )
-from healthanalytics.errors import duckdb_csv_problem, first_line
+from healthanalytics.errors import first_line
 from healthanalytics.io.csv_lines import find_bad_line, open_bytes
 from healthanalytics.io.inputs import InputFiles
 from healthanalytics.io.locks import new_locked_file, take_lock
@@ -179,7 +180,10 @@ class DuckDBEngine(Engine):
                 return action()
             except duckdb.Error as err:
                 if not self._recover(err):
-                    raise
+                    raise EngineError(
+                        csv_problem(str(err))
+                        or f"the DuckDB engine could not process the input: {first_line(str(err))}"
+                    ) from err
 
     def _recover(self, err: duckdb.Error) -> bool:
         """True when a CSV input is now read another way and the action may run again; an
@@ -231,7 +235,7 @@ class DuckDBEngine(Engine):
                 f"{path}: a line has more or fewer fields than the header, but the line could "
                 "not be found again; check the file's line breaks and quotes"
             )
-        message = duckdb_csv_problem(text) or f"{path or files.source}: {first_line(text)}"
+        message = csv_problem(text) or f"{path or files.source}: {first_line(text)}"
         return EngineError(message)
 
     def _copy(self, source: CsvSource, *, transcode: bool, normalise: bool) -> None:

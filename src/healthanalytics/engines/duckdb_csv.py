@@ -14,6 +14,7 @@ again, as the engines' readers agree.
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -124,3 +125,22 @@ def _string(value: str) -> str:
 
 def _name(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
+
+
+def csv_problem(text: str) -> str | None:
+    """A DuckDB CSV error as `file: line N: what (the row); what to do`, or None."""
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    if not line:
+        return None
+    file = re.search(r"^\s*file\s*=\s*(.+)$", text, re.MULTILINE)
+    columns = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    row = re.search(r"^Original Line: (.*)$", text, re.MULTILINE)
+    # DuckDB states the problem after the row it quotes (which may run over several lines)
+    # and before its advice and reader options
+    told = re.split(r"\n\s*(?:Possible|file\s*=)", text[row.end() :] if row else "", maxsplit=1)
+    reason = next((line.strip() for line in reversed(told[0].splitlines()) if line.strip()), "")
+    what = f"expected {columns[1]} columns, found {columns[2]}" if columns else reason
+    where = file[1].strip() if file else "fact file"
+    shown = f" ({row[1].strip()[:120]})" if row else ""
+    remedy = "save the file as UTF-8" if "utf-8" in what.lower() else "fix or remove that row"
+    return f"{where}: line {line[1]}: {what or 'malformed row'}{shown}; {remedy}"

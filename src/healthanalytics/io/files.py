@@ -142,9 +142,14 @@ def _filesystem(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
         return fsspec.core.url_to_fs(path)
     except (ValueError, ImportError, OSError) as err:
         raise OSError(
-            f"no file system here reads {uri_scheme(path)}:// URIs ({first_line(str(err))}); "
-            "the Spark engine reads any scheme its cluster's Hadoop configuration supports"
+            f"no file system here reads {uri_scheme(path)}:// URIs ({first_line(str(err))})"
         ) from err
+
+
+def check_reachable(path: str) -> None:
+    """An OSError when no file system fsspec offers here reads `path` (an unknown scheme, or
+    one whose package is not installed)."""
+    _filesystem(path)
 
 
 LOCAL_FILES = FsspecFiles()
