@@ -16,6 +16,7 @@ from typing import Any
 import ibis.expr.types as ir
 
 from healthanalytics.config import Settings
+from healthanalytics.contracts import TABLES, RunParameters
 from healthanalytics.engines import Engine, create_engine
 from healthanalytics.io.files import join_path, uri_scheme
 from healthanalytics.io.inputs import CsvDialect, bundled, open_cities, open_fact
@@ -24,7 +25,7 @@ from healthanalytics.io.locks import lock_output_folder
 from healthanalytics.io.quality_file import write_quality_checks
 from healthanalytics.io.report_files import remove_stale_staging, staged_folder
 from healthanalytics.io.warehouse import Warehouse, mask_url, open_warehouse
-from healthanalytics.quality import CheckResult, run_quality_checks
+from healthanalytics.quality import CheckResult, require_passed, run_quality_checks
 from healthanalytics.transforms.cities import (
     city_report,
     match_cities,
@@ -58,10 +59,6 @@ UNMATCHED_CITIES_KEPT = 100  # rows of the unmatched_cities table; the log shows
 
 class ReconciliationError(RuntimeError):
     """Rows in did not equal rows kept plus rows quarantined."""
-
-
-class QualityCheckError(RuntimeError):
-    """A data-quality check on the reports failed."""
 
 
 class DeliveryShrinkError(RuntimeError):
@@ -352,18 +349,22 @@ def _run_stages(
         _log_schema("prescriber_report", prescribers)
 
     with stages.stage("quality") as notes:
-        result.checks = run_quality_checks(record, city, prescribers, settings.top_n, unmatched)
+        result.checks = run_quality_checks(
+            {
+                "city_report": city,
+                "prescriber_report": prescribers,
+                "quarantine": quarantined_rows(aside),
+                "unmatched_cities": unmatched,
+            },
+            RunParameters(top_n=settings.top_n),
+        )
         failed = [check for check in result.checks if not check.passed]
         result.outputs["quality_checks"] = write_quality_checks(
             result.checks, join_path(settings.output, "quality_checks.json"), outputs
         )
         notes.append(f"{len(result.checks) - len(failed)}/{len(result.checks)} checks passed")
-        if failed:
-            raise QualityCheckError(
-                "data-quality checks failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
-            )
+        require_passed(result.checks)
 
-    delivery = {"delivery_date": settings.run_date}
     # Each report folder is written beside its place and moved in only once the database has
     # its rows too: a failed write or load leaves every earlier output as it was.
     with ExitStack() as pending:
@@ -374,7 +375,7 @@ def _run_stages(
             ):
                 dest = join_path(settings.output, name)
                 staging = pending.enter_context(staged_folder(dest, outputs))
-                engine.write_report(table.mutate(**delivery), staging, spec)
+                engine.write_report(TABLES[name].persisted(table, settings.run_date), staging, spec)
                 result.outputs[name] = dest
                 notes.append(f"{name}: {spec.format}/{spec.compression or 'none'} x{spec.files}")
 
