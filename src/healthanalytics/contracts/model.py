@@ -96,6 +96,10 @@ class DataTest:
     row_fails: Callable[[ir.Table], ir.BooleanValue] | None = None
     count: Callable[[ir.Table, RunParameters], ir.IntegerScalar] | None = None
 
+    def __post_init__(self) -> None:
+        if (self.row_fails is None) == (self.count is None):
+            raise ValueError(f"data test {self.name}: give row_fails or count, not both")
+
 
 @dataclass(frozen=True)
 class TableContract:
