@@ -7,11 +7,14 @@ import os
 import tarfile
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from healthanalytics.config import Settings
+from healthanalytics.engines import Engine, create_engine
 from tests.postgres_server import throwaway_cluster
 
 POSTGRES_URL_ENV = "HEALTHANALYTICS_TEST_POSTGRES_URL"
@@ -50,3 +53,11 @@ def tar_archive(data: bytes, name: str = "fact.csv") -> bytes:
         member.size = len(data)
         archive.addfile(member, io.BytesIO(data))
     return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def duckdb_engine(tmp_path_factory) -> Iterator[Engine]:
+    """A DuckDB engine on one thread, for computing small Ibis tables as a run would."""
+    output = tmp_path_factory.mktemp("engine")
+    with closing(create_engine(Settings(output=str(output), threads=1))) as engine:
+        yield engine

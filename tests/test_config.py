@@ -17,7 +17,7 @@ def toml(tmp_path: Path) -> Path:
     path = tmp_path / "healthanalytics.toml"
     path.write_text(
         'output = "from-toml"\ntop_n = 7\nengine = "duckdb"\nrun_date = 2026-01-02\n'
-        "[prescriber_report]\nformat = \"parquet\"\ncompression = \"zstd\"\nfiles = 3\n"
+        '[prescriber_report]\nformat = "parquet"\ncompression = "zstd"\nfiles = 3\n'
     )
     return path
 

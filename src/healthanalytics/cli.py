@@ -74,7 +74,7 @@ def run(
     ] = None,
     delimiter: Annotated[
         str | None,
-        typer.Option(help="Fact CSV field delimiter: one character, or tab \\[default: ,].")
+        typer.Option(help="Fact CSV field delimiter: one character, or tab \\[default: ,]."),
     ] = None,
     encoding: Annotated[
         str | None,
@@ -282,6 +282,25 @@ def generate(
         f"{summary.bytes / 1e6:,.1f} MB) to {summary.path} in {summary.seconds:.1f} s; {dirt}",
         highlight=False,
     )
+
+
+@app.command()
+def tables(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print Markdown (as docs/TABLES.md holds).")
+    ] = False,
+) -> None:
+    """Print the data dictionary: every persisted table's columns, types, units, key, tests."""
+    from healthanalytics.contracts import TABLES
+    from healthanalytics.contracts.dictionary import markdown as as_markdown
+    from healthanalytics.contracts.dictionary import rich_tables
+
+    if markdown:
+        typer.echo(as_markdown(TABLES.values()), nl=False)
+        return
+    out = Console()
+    for block in rich_tables(TABLES.values()):
+        out.print(block)
 
 
 @app.callback()

@@ -60,7 +60,8 @@ def run_pipeline(settings: Settings, listener: StageListener = quiet) -> RunResu
             refuse_smaller_delivery(settings, warehouse, run.record)
             reports = timer.run("reports", build_reports, settings, engine, ingested, cleaned)
             run.count(reports.counts)
-            checked = timer.run("quality", check_quality, settings, outputs, reports, run.record)
+            checked = timer.run("quality", check_quality, settings, engine, outputs, cleaned,
+                                reports)  # fmt: skip
             staged = timer.run("files", write_report_folders, settings, engine, outputs, reports)
             with staged:  # persist publishes the report folders; what it did not is removed
                 timer.run("persist", persist, settings, engine, warehouse, reports, cleaned,

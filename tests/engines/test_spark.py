@@ -25,13 +25,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from healthanalytics.contracts import DELIVERY_TABLES
 from healthanalytics.io.files import LOCAL_FILES
 from healthanalytics.io.inputs import InputError, InputFiles, bundled, read_header, resolve_input
 from healthanalytics.io.quality_file import write_quality_checks
 from healthanalytics.io.report_files import COMPRESSIONS, read_report_files
 from healthanalytics.io.warehouse import open_warehouse
 from healthanalytics.quality import CheckResult
-from healthanalytics.schemas import DELIVERY_TABLES
 from tests.engines.spark_cluster import FAST_JVM, missing_requirement, standalone_cluster
 from tests.test_cli_errors import failing_run
 

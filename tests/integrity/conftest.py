@@ -18,10 +18,10 @@ import pyarrow as pa
 import pytest
 
 from healthanalytics.config import Settings
+from healthanalytics.contracts import TABLES
 from healthanalytics.errors import user_error_message
 from healthanalytics.io.inputs import bundled
 from healthanalytics.io.warehouse import open_warehouse
-from healthanalytics.schemas import TABLES
 
 SAMPLE = Path(bundled("prescriber_fact_sample.csv"))
 CITIES = Path(bundled("us_cities_dimension.parquet"))

@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from healthanalytics.schemas import DELIVERY_TABLES
+from healthanalytics.contracts import DELIVERY_TABLES
 from tests.conftest import tar_archive
 from tests.integrity.conftest import CITIES, SAMPLE, Outcome
 
@@ -476,7 +476,6 @@ TAR = (
     "{path} is a tar archive: extract it (tar -xf) and point --{role} at the CSV or Parquet "
     "file inside."
 )
-
 
 
 # an Excel 97-2003 workbook starts with the OLE2 compound-file signature

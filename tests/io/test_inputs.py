@@ -361,7 +361,6 @@ def test_other_archives_and_compressions_are_named(tmp_path, magic, what, remedy
     )
 
 
-
 @pytest.mark.parametrize(
     ("name", "data"),
     [

@@ -7,11 +7,13 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
+from healthanalytics.contracts import TABLES
 from healthanalytics.io.warehouse import WarehouseError, mask_url, open_warehouse
 from healthanalytics.io.warehouse.base import sql_type
-from healthanalytics.schemas import PIPELINE_RUNS, PRESCRIBER_REPORT
 
 DAY1, DAY2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
+PIPELINE_RUNS = TABLES["pipeline_runs"].schema
+PRESCRIBER_REPORT = TABLES["prescriber_report"].schema
 
 
 def prescribers(*ids: int) -> pa.Table:
@@ -103,9 +105,7 @@ def test_run_row_is_written_with_the_delivery_or_not_at_all(target):
 
 
 def _empty_city() -> pa.Table:
-    from healthanalytics.schemas import CITY_REPORT
-
-    return CITY_REPORT.empty_table().drop_columns(["delivery_date"])
+    return TABLES["city_report"].schema.empty_table().drop_columns(["delivery_date"])
 
 
 def test_runs_are_appended(target):
@@ -264,7 +264,7 @@ def test_an_earlier_pipeline_runs_gains_the_new_columns_and_keeps_its_rows(targe
     assert all(rows[1][name] is None for name in added)
 
 
-def test_a_table_with_a_column_the_schemas_lack_is_still_refused(target):
+def test_a_table_with_a_column_the_contract_lacks_is_still_refused(target):
     # only columns appended at the end are added; anything else is refused as before
     open_warehouse(target).close()
     _execute(target, "ALTER TABLE pipeline_runs ADD COLUMN note TEXT")

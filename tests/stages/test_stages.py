@@ -9,15 +9,17 @@ from pathlib import Path
 import pytest
 
 from healthanalytics.config import Settings
+from healthanalytics.contracts import TABLES
 from healthanalytics.engines import create_engine
 from healthanalytics.io.files import LOCAL_FILES
 from healthanalytics.io.inputs import bundled
 from healthanalytics.io.integrity import checking_inputs
 from healthanalytics.io.warehouse import open_warehouse
+from healthanalytics.quality import QualityCheckError
 from healthanalytics.stages.clean import DeliveryShrinkError, clean, refuse_smaller_delivery
 from healthanalytics.stages.deliver import write_report_folders
 from healthanalytics.stages.ingest import ingest
-from healthanalytics.stages.quality import QualityCheckError, check_quality
+from healthanalytics.stages.quality import check_quality
 from healthanalytics.stages.record import (
     RUN_COLUMNS,
     CleaningCounts,
@@ -98,15 +100,14 @@ def test_quality_stage_writes_every_check_then_refuses_a_failed_one(settings):
         ingested = ingest(settings, engine, verify)
         cleaned = clean(engine, ingested, verify)
         reports = build_reports(settings, engine, ingested, cleaned)
-        record = RunRecord.start(settings).counted(cleaned.counts).counted(reports.counts)
-        checked = check_quality(settings, LOCAL_FILES, reports, record)
+        checked = check_quality(settings, engine, LOCAL_FILES, cleaned, reports)
         assert all(check.passed for check in checked.checks)
         # a prescriber listed twice breaks the report's key
         broken = reports.prescriber_report.union(reports.prescriber_report)
         bad = type(reports)(reports.city_report, broken, reports.unmatched_cities,
                             reports.unmatched_rows, reports.counts)  # fmt: skip
         with pytest.raises(QualityCheckError, match="prescriber_report_unique_presc_id"):
-            check_quality(settings, LOCAL_FILES, bad, record)
+            check_quality(settings, engine, LOCAL_FILES, cleaned, bad)
         # the results were written before the refusal
         assert "prescriber_report_unique_presc_id" in Path(checked.path).read_text()
 
@@ -144,9 +145,7 @@ def test_tracker_records_running_then_the_outcome(settings, tmp_path):
 
 
 def test_the_run_record_is_a_pipeline_runs_row():
-    from healthanalytics.schemas import PIPELINE_RUNS
-
-    assert sorted(RUN_COLUMNS) == sorted(PIPELINE_RUNS.names)
+    assert sorted(RUN_COLUMNS) == sorted(TABLES["pipeline_runs"].names)
 
 
 def test_a_delivery_keeping_no_rows_is_refused(settings, tmp_path):

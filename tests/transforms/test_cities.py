@@ -8,12 +8,11 @@ import ibis
 import pandas as pd
 import pytest
 
+from healthanalytics.contracts import CITY_REPORT, UNMATCHED_CITIES
 from healthanalytics.io.inputs import bundled
 from healthanalytics.transforms.cities import (
     ACCENTED,
-    CITY_REPORT_COLUMNS,
     UNACCENTED,
-    UNMATCHED_CITIES_COLUMNS,
     city_report,
     count_zips,
     match_cities,
@@ -159,13 +158,13 @@ LINES = [
 
 
 def city_row(*values):
-    return dict(zip(CITY_REPORT_COLUMNS, values, strict=True))
+    return dict(zip(CITY_REPORT.computed_names, values, strict=True))
 
 
 def test_city_report_counts_each_prescriber_once():
     matched = match_cities(clean(LINES), cities())
     report = city_report(matched, cities())
-    assert report.columns == CITY_REPORT_COLUMNS
+    assert list(report.columns) == CITY_REPORT.computed_names  # the contract's order
     assert rows(report) == [
         city_row("CAÑON CITY", "COLORADO", "FREMONT", 16000, 0, 3, 1, "CO", 38.4, -105.2),
         city_row("FORT WORTH", "TEXAS", "TARRANT", 900_000, 1, 0, 1, "TX", 32.8, -97.3),
@@ -203,7 +202,7 @@ def test_unmatched_places_ranked_by_lines_with_ties_broken():
         (2000000010, "ST.LOUIS", "MO", 1),  # matched under the new spelling rule: not listed
     ]
     places = unmatched_places(match_cities(clean(lines), cities()))
-    assert places.columns == UNMATCHED_CITIES_COLUMNS
+    assert list(places.columns) == UNMATCHED_CITIES.computed_names
     assert rows(places, ["rank"]) == [
         dict(presc_city=city, presc_state=state, lines=n, claims=claims, prescribers=p, rank=r)
         for r, (city, state, n, claims, p) in enumerate(

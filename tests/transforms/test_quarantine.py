@@ -104,8 +104,14 @@ def test_counts_of_no_lines_are_zeros():
     empty = staged([])
     *_, aside = split(empty)
     assert rows(flag_counts(empty, aside)) == [
-        dict(rows_read=0, rows_kept=0, invalid_npi=0, missing_drug=0, invalid_number=0,
-             duplicate_row=0)
+        dict(
+            rows_read=0,
+            rows_kept=0,
+            invalid_npi=0,
+            missing_drug=0,
+            invalid_number=0,
+            duplicate_row=0,
+        )
     ]
 
 

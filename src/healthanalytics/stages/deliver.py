@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from healthanalytics.config import Settings
+from healthanalytics.contracts import TABLES
 from healthanalytics.engines import Engine
 from healthanalytics.io.files import FileAccess, join_path
 from healthanalytics.io.report_files import StagedFolder
@@ -56,7 +57,6 @@ def write_report_folders(
     """Both reports written by the engine, with their `delivery_date`, into staging folders
     beside `<output>/city_report` and `<output>/prescriber_report`, in the configured format,
     compression and number of part files."""
-    delivery = {"delivery_date": settings.run_date}
     folders: list[StagedFolder] = []
     notes = []
     try:
@@ -66,7 +66,7 @@ def write_report_folders(
         ):
             folder = StagedFolder(join_path(settings.output, name), outputs)
             folders.append(folder)
-            engine.write_report(table.mutate(**delivery), folder.path, spec)
+            engine.write_report(TABLES[name].persisted(table, settings.run_date), folder.path, spec)
             notes.append(f"{name}: {spec.format}/{spec.compression or 'none'} x{spec.files}")
     except BaseException:
         for folder in folders:

@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from healthanalytics.config import Settings
+from healthanalytics.contracts import RunParameters
+from healthanalytics.engines import Engine
 from healthanalytics.io.files import FileAccess, join_path
 from healthanalytics.io.quality_file import write_quality_checks
-from healthanalytics.quality import CheckResult, run_quality_checks
-from healthanalytics.stages.record import RunRecord
+from healthanalytics.quality import CheckResult, require_passed, run_quality_checks
+from healthanalytics.stages.clean import Cleaned
 from healthanalytics.stages.reports import Reports
-
-
-class QualityCheckError(RuntimeError):
-    """A data-quality check on the reports failed."""
+from healthanalytics.transforms.quarantine import quarantined_rows
 
 
 @dataclass(frozen=True)
@@ -29,23 +28,18 @@ class Checked:
 
 
 def check_quality(
-    settings: Settings, outputs: FileAccess, reports: Reports, record: RunRecord
+    settings: Settings, engine: Engine, outputs: FileAccess, cleaned: Cleaned, reports: Reports
 ) -> Checked:
-    """Run every check, write all results to `<output>/quality_checks.json`, then raise
-    QualityCheckError naming each failed check, if any failed."""
-    checks = tuple(
-        run_quality_checks(
-            record.row(),
-            reports.city_report,
-            reports.prescriber_report,
-            settings.top_n,
-            reports.unmatched_cities,
-        )
-    )
+    """Run every data test the contracts declare for the delivery's tables, write all results
+    to `<output>/quality_checks.json`, then raise QualityCheckError naming each failed check,
+    if any failed."""
+    tables = {
+        "city_report": reports.city_report,
+        "prescriber_report": reports.prescriber_report,
+        "quarantine": quarantined_rows(cleaned.aside),
+        "unmatched_cities": reports.unmatched_cities,
+    }
+    checks = tuple(run_quality_checks(tables, RunParameters(top_n=settings.top_n), engine))
     path = write_quality_checks(checks, join_path(settings.output, "quality_checks.json"), outputs)
-    failed = [check for check in checks if not check.passed]
-    if failed:
-        raise QualityCheckError(
-            "data-quality checks failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
-        )
+    require_passed(checks)
     return Checked(checks, path)

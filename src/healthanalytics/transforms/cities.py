@@ -5,19 +5,6 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-CITY_REPORT_COLUMNS = (
-    "city",
-    "state_name",
-    "county_name",
-    "population",
-    "zip_counts",
-    "trx_counts",
-    "presc_counts",
-    "state_id",
-    "lat",
-    "lng",
-)
-
 # Accented Latin letters (Latin-1 Supplement and Latin Extended-A) and the base letter each
 # folds to: one translate(), which both engines have (Spark lacks strip_accents). Letters
 # without a one-letter base are spelled out first.
@@ -133,7 +120,8 @@ def match_cities(clean: ir.Table, cities: ir.Table) -> ir.Table:
 
 
 def city_report(matched: ir.Table, cities: ir.Table) -> ir.Table:
-    """One row per dimension city with at least one prescriber: demand by city."""
+    """One row per dimension city with at least one prescriber: demand by city; the columns
+    of the city_report contract (contracts/reports.py) but delivery_date."""
     per_city = (
         matched.filter(matched.city_id.notnull())
         .group_by("city_id")
@@ -172,14 +160,12 @@ def match_summary(matched: ir.Table) -> ir.Table:
     )
 
 
-UNMATCHED_CITIES_COLUMNS = ("presc_city", "presc_state", "lines", "claims", "prescribers", "rank")
-
-
 def unmatched_places(matched: ir.Table) -> ir.Table:
     """One row per (presc_city, presc_state) of kept lines that match no dimension city,
     blank city or state included: `lines`, `claims` (sum of trx_cnt; 0 when none is known),
     `prescribers` (distinct presc_id) and `rank` (1 = most lines; ties: more claims, then
-    state and city in alphabetical order, blanks last); columns UNMATCHED_CITIES_COLUMNS."""
+    state and city in alphabetical order, blanks last): the columns of the unmatched_cities
+    contract (contracts/reports.py) but delivery_date."""
     missed = matched.filter(matched.city_id.isnull())
     places = missed.group_by(["presc_city", "presc_state"]).aggregate(
         lines=missed.lines.sum().cast("int64"),
@@ -194,7 +180,7 @@ def unmatched_places(matched: ir.Table) -> ir.Table:
             ibis.asc(places.presc_city, nulls_first=False),
         ]
     )
-    return places.mutate(rank=(rank + 1).cast("int64")).select(*UNMATCHED_CITIES_COLUMNS)
+    return places.mutate(rank=(rank + 1).cast("int64"))
 
 
 def stage_cities(raw: ir.Table) -> ir.Table:

@@ -7,18 +7,6 @@ import ibis.expr.types as ir
 
 from healthanalytics.transforms.states import US_STATE_CODES
 
-PRESCRIBER_REPORT_COLUMNS = (
-    "presc_id",
-    "presc_fullname",
-    "presc_state",
-    "country_name",
-    "years_of_exp",
-    "trx_cnt",
-    "total_day_supply",
-    "total_drug_cost",
-    "rank",
-)
-
 
 def is_us_state(state: ir.StringValue) -> ir.BooleanValue:
     """Whether the code is a US state or territory (states.US_STATES); null for a null code."""
@@ -51,7 +39,8 @@ def top_prescribers_by_state(
     clean: ir.Table, top_n: int = 5, years: tuple[int, int] | None = (20, 50)
 ) -> ir.Table:
     """At most `top_n` prescribers per US state or territory, ranked by claims (ties: lower
-    presc_id first); columns PRESCRIBER_REPORT_COLUMNS, `rank` 1..top_n.
+    presc_id first): prescriber_totals' columns and `rank` 1..top_n, the columns of the
+    prescriber_report contract (contracts/reports.py) but delivery_date.
 
     `years` bounds experience inclusively; None skips that filter (layouts without it).
     Only prescribers that can be ranked are: those with a US state or territory code (not a
@@ -67,7 +56,7 @@ def top_prescribers_by_state(
         group_by=totals.presc_state, order_by=[ibis.desc(totals.trx_cnt), totals.presc_id]
     )
     ranked = totals.mutate(rank=(rank + 1).cast("int64"))
-    report = ranked.filter(ranked.rank <= top_n).select(*PRESCRIBER_REPORT_COLUMNS)
+    report = ranked.filter(ranked.rank <= top_n)
     return report.order_by([report.presc_state, report.rank])
 
 

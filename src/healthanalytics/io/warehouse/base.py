@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from healthanalytics.schemas import DELIVERY_TABLES, TABLES
+from healthanalytics.contracts import DELIVERY_TABLES, TABLES
 
 Rows = pa.Table | pa.RecordBatchReader
 
@@ -31,7 +31,7 @@ def mask_url(text: str) -> str:
 
 
 def sql_type(dtype: pa.DataType, *, postgres: bool) -> str:
-    """The column type both targets use for an Arrow type of the schemas."""
+    """The column type both targets use for an Arrow type of the contracts."""
     if pa.types.is_string(dtype):
         return "TEXT"
     if pa.types.is_int64(dtype):
@@ -64,7 +64,7 @@ _SAME_TYPE = {
 
 
 def check_shape(name: str, found: list[tuple[str, str]], where: str, remedy: str) -> None:
-    """Refuse a table whose columns or column types are not the ones the schemas define
+    """Refuse a table whose columns or column types are not the ones the contracts define
     (a 32-bit presc_id, say, would fail on the first NPI above 2,147,483,647)."""
     if missing_trailing_columns(name, found, where, remedy):
         _refuse(name, found, where, remedy)
@@ -73,20 +73,28 @@ def check_shape(name: str, found: list[tuple[str, str]], where: str, remedy: str
 def missing_trailing_columns(
     name: str, found: list[tuple[str, str]], where: str, remedy: str
 ) -> list[pa.Field]:
-    """The columns the schemas add after those `found` in an existing table (a table made by an
+    """The columns the contracts add after those `found` in an existing table (a table made by an
     earlier release), for the caller to add with ALTER TABLE; [] when the table is up to date.
-    Any other difference (a column of another type or name, another order, a column the schemas
+    Any other difference (a column of another type or name, another order, a column the contracts
     lack) is refused as `check_shape` refuses it."""
-    expected = [(field.name, sql_type(field.type, postgres=False)) for field in TABLES[name]]
-    got = [(column, _SAME_TYPE.get(kind.upper(), kind.upper())) for column, kind in found]
+    expected, got = _expected(name), _found(found)
     if got != expected[: len(got)]:
         _refuse(name, found, where, remedy)
-    return list(TABLES[name])[len(got) :]
+    return list(TABLES[name].schema)[len(got) :]
+
+
+def _expected(name: str) -> list[tuple[str, str]]:
+    """The contract's columns with the types information_schema reports (as `_found` spells
+    them)."""
+    return [(field.name, sql_type(field.type, postgres=False)) for field in TABLES[name].schema]
+
+
+def _found(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(column, _SAME_TYPE.get(kind.upper(), kind.upper())) for column, kind in found]
 
 
 def _refuse(name: str, found: list[tuple[str, str]], where: str, remedy: str) -> None:
-    expected = [(field.name, sql_type(field.type, postgres=False)) for field in TABLES[name]]
-    got = [(column, _SAME_TYPE.get(kind.upper(), kind.upper())) for column, kind in found]
+    expected, got = _expected(name), _found(found)
     unexpected = [f"{column} {kind}" for column, kind in got if (column, kind) not in expected]
     missing = [f"{column} {kind}" for column, kind in expected if (column, kind) not in got]
     differences = "; ".join(
@@ -135,7 +143,7 @@ def abandoned_error(found_by: str) -> str:
 
 def run_row(record: Mapping[str, Any]) -> pa.Table:
     """A pipeline_runs record as a one-row table of the table's schema (unknown keys dropped)."""
-    schema = TABLES["pipeline_runs"]
+    schema = TABLES["pipeline_runs"].schema
     return pa.Table.from_pylist([{name: record.get(name) for name in schema.names}], schema)
 
 

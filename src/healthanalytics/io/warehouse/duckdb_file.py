@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from healthanalytics.contracts import DELIVERY_TABLES, TABLES
 from healthanalytics.io.locks import RunLockError, busy_message
 from healthanalytics.io.warehouse.base import (
     ABANDONED,
@@ -25,7 +26,6 @@ from healthanalytics.io.warehouse.base import (
     run_row,
     sql_type,
 )
-from healthanalytics.schemas import DELIVERY_TABLES, TABLES
 
 _POLL_SECONDS = 0.2
 # DuckDB's words when another process has the file open, and where it names that process
@@ -80,14 +80,14 @@ class DuckDBWarehouse(Warehouse):
 
     def _create_tables(self) -> None:
         """Missing tables created and tables of an earlier release given the columns the
-        schemas add at their end, in one transaction (the file is this process's alone)."""
+        contracts add at their end, in one transaction (the file is this process's alone)."""
         remedy = "use a new database file or drop the table"
         self.con.begin()
         try:
-            for name, schema in TABLES.items():
+            for name, contract in TABLES.items():
                 found = self.con.execute(columns_query("?"), [name]).fetchall()
                 if not found:
-                    columns = ", ".join(_column(field) for field in schema)
+                    columns = ", ".join(_column(field) for field in contract.schema)
                     self.con.execute(f"CREATE TABLE {_quote(name)} ({columns})")
                     continue
                 for field in missing_trailing_columns(name, found, str(self.path), remedy):
@@ -107,7 +107,7 @@ class DuckDBWarehouse(Warehouse):
         self.con.begin()
         try:
             for name, rows in tables.items():
-                incoming = conform(rows, DELIVERY_TABLES[name], delivery_date)
+                incoming = conform(rows, DELIVERY_TABLES[name].schema, delivery_date)
                 self.con.execute(
                     f"DELETE FROM {_quote(name)} WHERE delivery_date = ?", [delivery_date]
                 )

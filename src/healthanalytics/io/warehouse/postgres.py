@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
+from healthanalytics.contracts import DELIVERY_TABLES, TABLES
 from healthanalytics.io.locks import RunLockError, busy_message, describe_owner
 from healthanalytics.io.warehouse.base import (
     ABANDONED,
@@ -26,7 +27,6 @@ from healthanalytics.io.warehouse.base import (
     run_row,
     sql_type,
 )
-from healthanalytics.schemas import DELIVERY_TABLES, TABLES
 
 CONNECT_TIMEOUT_SECONDS = 10
 # Advisory lock keys are two int4: a class of ours, then the object. A run holds
@@ -76,12 +76,12 @@ class PostgresWarehouse(Warehouse):
 
     def _create_tables(self) -> None:
         """Missing tables created and tables of an earlier release given the columns the
-        schemas add at their end, in one transaction that runs doing the same wait for."""
+        contracts add at their end, in one transaction that runs doing the same wait for."""
         remedy = "use another database or drop the table"
         with self.conn.transaction(), self.conn.cursor() as cur:
             # two runs creating the tables at once would collide in the catalog
             cur.execute("SELECT pg_advisory_xact_lock(%s::integer, 0)", [TABLES_LOCK])
-            for name, schema in TABLES.items():
+            for name, contract in TABLES.items():
                 cur.execute(columns_query("%s"), [name])
                 found = cur.fetchall()
                 if found:
@@ -92,9 +92,9 @@ class PostgresWarehouse(Warehouse):
                             )
                         )
                     continue
-                columns = sql.SQL(", ").join(_column(field) for field in schema)
+                columns = sql.SQL(", ").join(_column(field) for field in contract.schema)
                 cur.execute(sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(name), columns))
-                if name in DELIVERY_TABLES:
+                if contract.per_delivery:
                     cur.execute(
                         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (delivery_date)").format(
                             sql.Identifier(f"{name}_delivery_date_idx"), sql.Identifier(name)
@@ -178,7 +178,7 @@ class PostgresWarehouse(Warehouse):
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
                 for name, rows in tables.items():
-                    incoming = conform(rows, DELIVERY_TABLES[name], delivery_date)
+                    incoming = conform(rows, DELIVERY_TABLES[name].schema, delivery_date)
                     cur.execute(
                         sql.SQL("DELETE FROM {} WHERE delivery_date = %s").format(
                             sql.Identifier(name)
@@ -218,7 +218,7 @@ class PostgresWarehouse(Warehouse):
                 copy.write(sink.getvalue().to_pybytes())
 
     def read_table(self, name: str) -> pa.Table:
-        schema = TABLES[name]
+        schema = TABLES[name].schema
         with self.conn.cursor() as cur:
             cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(name)))
             rows = [dict(zip(schema.names, row, strict=True)) for row in cur.fetchall()]
