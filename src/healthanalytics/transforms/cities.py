@@ -57,7 +57,7 @@ def count_zips(zips: ir.StringValue) -> ir.IntegerValue:
     return ibis.ifelse(text.isnull() | (text == ""), 0, text.split(" ").length()).cast("int64")
 
 
-# The columns stage_cities gives, most telling first.
+# The columns stage_cities gives, most telling first: the order that numbers the rows.
 _ID_ORDER = ("state_id", "city", "county_fips", "lat", "lng", "county_name", "population",
              "city_ascii", "state_name", "zips")  # fmt: skip
 
@@ -68,10 +68,9 @@ def city_lookup(cities: ir.Table) -> ir.Table:
     Keys come from both `city` and `city_ascii`; where a key occurs more than once, the most
     populous row stands for it, so a prescriber line never matches two cities.
     """
-    dim = dimension_with_id(cities)
-    keys = _named_keys(dim, "city")
+    keys = _named_keys(cities, "city")
     if "city_ascii" in cities.columns:
-        keys = keys.union(_named_keys(dim, "city_ascii"), distinct=True)
+        keys = keys.union(_named_keys(cities, "city_ascii"), distinct=True)
     pick = ibis.row_number().over(
         group_by=[keys.state_id, keys.city_key],
         order_by=[ibis.desc(keys.population), keys.city_id],
@@ -93,14 +92,6 @@ def _named_keys(dim: ir.Table, column: str) -> ir.Table:
         named.population,
         city_key=normalise_city_name(named[column]),
     )
-
-
-def dimension_with_id(cities: ir.Table) -> ir.Table:
-    """The city dimension with a stable `city_id`: its rank by every column, so the lookup and
-    the report, each numbering the rows, agree even where optional columns are missing (only
-    identical rows tie, and either of them stands for the same report row)."""
-    order = [cities[column] for column in _ID_ORDER]
-    return cities.mutate(city_id=ibis.row_number().over(order_by=order))
 
 
 def match_cities(clean: ir.Table, cities: ir.Table) -> ir.Table:
@@ -131,7 +122,7 @@ def city_report(matched: ir.Table, cities: ir.Table) -> ir.Table:
             presc_counts=matched.presc_id.nunique().cast("int64"),
         )
     )
-    dim = dimension_with_id(cities)
+    dim = cities
     report = dim.inner_join(per_city, "city_id").select(
         city=dim.city.upper(),
         state_name=dim.state_name.upper(),
@@ -184,7 +175,10 @@ def unmatched_places(matched: ir.Table) -> ir.Table:
 
 
 def stage_cities(raw: ir.Table) -> ir.Table:
-    """The city dimension with declared types; optional columns null when absent."""
+    """The city dimension with declared types, optional columns null when absent, and its key
+    `city_id`: each row's rank by every column, so it is the same on every engine and in any
+    row order (only identical rows tie, and either of them stands for the same report row).
+    Computed here once: the lookup and the report both use it."""
 
     def column(name: str, dtype: str) -> ir.Value:
         if name not in raw.columns:
@@ -198,7 +192,7 @@ def stage_cities(raw: ir.Table) -> ir.Table:
             else value.cast(dtype)
         )
 
-    return raw.select(
+    staged = raw.select(
         city=column("city", "string"),
         city_ascii=column("city_ascii", "string"),
         state_id=column("state_id", "string").strip().upper(),
@@ -210,3 +204,5 @@ def stage_cities(raw: ir.Table) -> ir.Table:
         population=column("population", "int64"),
         zips=column("zips", "string"),
     )
+    order = [staged[name] for name in _ID_ORDER]
+    return staged.mutate(city_id=ibis.row_number().over(order_by=order))
