@@ -68,3 +68,14 @@ def test_bad_values_are_refused_naming_the_setting(tmp_path, monkeypatch):
         load_settings(min_years=40, max_years=30)
     with pytest.raises(FileNotFoundError, match="config file not found"):
         load_settings(tmp_path / "missing.toml")
+
+
+def test_engine_settings_are_flat_keys_layered_like_the_rest(tmp_path, monkeypatch):
+    # declared in engines/options.py, read from the same sources in the same order
+    config = tmp_path / "engines.toml"
+    config.write_text('threads = 3\nmaster = "local[2]"\n[spark_conf]\n"spark.a" = "1"\n')
+    monkeypatch.setenv("HEALTHANALYTICS_THREADS", "4")
+    settings = load_settings(config, master="spark://host:7077")
+    assert (settings.threads, settings.master, settings.spark_conf) == (
+        4, "spark://host:7077", {"spark.a": "1"},
+    )  # fmt: skip

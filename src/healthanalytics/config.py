@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from healthanalytics.engines.options import DuckDBOptions, SparkOptions
 from healthanalytics.io.files import uri_scheme
 from healthanalytics.io.inputs import bundled
 from healthanalytics.io.report_files import check_format
@@ -47,22 +47,9 @@ class ReportFileSettings(BaseSettings):
         return self
 
 
-def default_threads() -> int:
-    return max(1, os.cpu_count() or 1)
-
-
-def default_memory_limit() -> str | None:
-    """A fifth of physical memory: DuckDB spills past it, so a 25M-row year stays near 6 GB
-    of RSS on a 24 GB machine and leaves room for the database and the rest of the system."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None  # DuckDB's own default (80 % of memory)
-    return f"{max(1024, total // 5 // 2**20)}MB"
-
-
-class Settings(BaseSettings):
-    """Everything a run needs. Field names are the TOML keys; env vars use HEALTHANALYTICS_."""
+class Settings(BaseSettings, DuckDBOptions, SparkOptions):
+    """Everything a run needs. Field names are the TOML keys; env vars use HEALTHANALYTICS_.
+    The engines' own settings are declared in engines/options.py."""
 
     model_config = SettingsConfigDict(
         env_prefix="HEALTHANALYTICS_", extra="forbid", env_nested_delimiter="__"
@@ -96,15 +83,6 @@ class Settings(BaseSettings):
     prescriber_report: ReportFileSettings = ReportFileSettings(
         format="orc", compression="snappy", files=2
     )
-
-    # DuckDB engine
-    threads: int = Field(default_factory=default_threads, ge=1)
-    memory_limit: str | None = Field(default_factory=default_memory_limit)
-    temp_directory: str | None = None
-
-    # Spark engine
-    master: str = "local[*]"
-    spark_conf: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("delimiter", mode="before")
     @classmethod

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from healthanalytics.config import Settings
+from typing import TYPE_CHECKING
+
 from healthanalytics.engines.base import Engine, EngineError
+
+if TYPE_CHECKING:  # config takes in the engines' own settings (engines/options.py)
+    from healthanalytics.config import Settings
 
 __all__ = ["Engine", "EngineError", "create_engine"]
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from healthanalytics.config import ReportFileSettings
 from healthanalytics.io.files import LOCAL_FILES, FileAccess, check_reachable, uri_scheme
 from healthanalytics.io.inputs import InputFiles
+
+if TYPE_CHECKING:  # config takes in the engines' own settings (engines/options.py)
+    from healthanalytics.config import ReportFileSettings
 
 
 class EngineError(RuntimeError):
