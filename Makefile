@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev,spark
+EXTRAS ?= dev,spark,s3
 
 .PHONY: install run test lint bench clean
 

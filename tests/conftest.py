@@ -1,4 +1,5 @@
-"""Shared fixtures: a real PostgreSQL server and a fresh database per test."""
+"""Shared fixtures: a real PostgreSQL server and a fresh database per test; a real
+S3-compatible server (moto) and a fresh bucket per test."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from psycopg import sql
 from healthanalytics.config import Settings
 from healthanalytics.engines import Engine, create_engine
 from tests.postgres_server import throwaway_cluster
+from tests.s3_server import Bucket, fake_aws_environment, loopback_s3, new_bucket
 
 POSTGRES_URL_ENV = "HEALTHANALYTICS_TEST_POSTGRES_URL"
 
@@ -61,3 +63,26 @@ def duckdb_engine(tmp_path_factory) -> Iterator[Engine]:
     output = tmp_path_factory.mktemp("engine")
     with closing(create_engine(Settings(output=str(output), threads=1))) as engine:
         yield engine
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory) -> Iterator[str]:
+    """A real S3-compatible server (moto) on a free loopback port, for the whole session, and
+    the standard AWS environment pointing at it (fake keys, AWS_ENDPOINT_URL); the server is
+    stopped and the environment restored afterwards, also when a test fails."""
+    pytest.importorskip("moto.server", reason="the S3 tests need moto[server] (the dev extra)")
+    home = tmp_path_factory.mktemp("aws-home")
+    with loopback_s3() as endpoint, pytest.MonkeyPatch.context() as patch:
+        for name, value in fake_aws_environment(endpoint, home).items():
+            if value is None:
+                patch.delenv(name, raising=False)
+            else:
+                patch.setenv(name, value)
+        yield endpoint
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> Bucket:
+    """A new, empty bucket on the loopback S3 server (objects are left: the server is
+    thrown away at the end of the session)."""
+    return new_bucket(s3_endpoint)
