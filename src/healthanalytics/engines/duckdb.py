@@ -26,13 +26,17 @@ from healthanalytics.engines.duckdb_csv import (
     copy_readable,
     csv_problem,
     needs_copy,
+    sql_string,
     view_sql,
 )
+from healthanalytics.engines.duckdb_s3 import S3ReadSetupError, enable_s3
 from healthanalytics.errors import first_line
 from healthanalytics.io.csv_lines import find_bad_line, open_bytes
+from healthanalytics.io.files import LOCAL_FILES, FileAccess, uri_scheme
 from healthanalytics.io.inputs import InputFiles
 from healthanalytics.io.locks import new_locked_file, take_lock
 from healthanalytics.io.report_files import write_report_files
+from healthanalytics.io.s3 import S3Files, S3SetupError, resolve_s3_settings
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,9 @@ class DuckDBEngine(Engine):
             "threads": settings.threads,
             "temp_directory": str(self._scratch / "spill"),
             "preserve_insertion_order": False,
+            # nothing is downloaded during a run: httpfs comes from its wheel (duckdb_s3)
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
         }
         if settings.memory_limit:
             config["memory_limit"] = settings.memory_limit
@@ -112,9 +119,31 @@ class DuckDBEngine(Engine):
         self._streams = 0
         self._csv_sources: list[CsvSource] = []
         self._copies = 0
+        self._parquet_views = 0
+        self._s3_files: S3Files | None = None  # set up on the first s3:// source
 
     def describe(self) -> str:
         return f"duckdb {self._settings}"
+
+    def file_access(self, source: str) -> FileAccess:
+        """Local paths through fsspec; s3:// through s3fs, after DuckDB is set up to read S3
+        itself (httpfs, the run's credentials and retries); any other URI refused."""
+        scheme = uri_scheme(source)
+        if scheme is None:
+            return LOCAL_FILES
+        if scheme != "s3":
+            raise EngineError(
+                f"{source} cannot be read: the duckdb engine reads local paths and s3:// URIs; "
+                "run with --engine spark to read what its cluster's Hadoop configuration supports"
+            )
+        if self._s3_files is None:
+            try:
+                s3 = resolve_s3_settings()
+                enable_s3(self.con.con, s3)
+            except (S3SetupError, S3ReadSetupError) as err:
+                raise EngineError(str(err)) from err
+            self._s3_files = S3Files(s3)
+        return self._s3_files
 
     def read_csv(self, files: InputFiles, columns: tuple[str, ...]) -> ir.Table:
         source = CsvSource(f"csv_{len(self._csv_sources)}", files, columns, list(files.paths))
@@ -125,7 +154,15 @@ class DuckDBEngine(Engine):
         return self.con.table(source.view)
 
     def read_parquet(self, files: InputFiles) -> ir.Table:
-        return self.con.read_parquet(list(files.paths))
+        # a view of our own: Ibis' read_parquet would INSTALL httpfs for s3:// paths, since the
+        # extension loaded from its wheel does not count as installed
+        self._parquet_views += 1
+        view = f"parquet_{self._parquet_views}"
+        paths = ", ".join(sql_string(path) for path in files.paths)
+        self.con.raw_sql(
+            f"CREATE OR REPLACE TEMPORARY VIEW {view} AS SELECT * FROM read_parquet([{paths}])"
+        )
+        return self.con.table(view)
 
     def materialize(self, table: ir.Table, name: str) -> ir.Table:
         # One CREATE TABLE AS: Ibis' create_table runs CREATE then INSERT, which took twice

@@ -69,23 +69,23 @@ def view_sql(source: CsvSource) -> str:
     # a valid SQL identifier
     positional = [f"__healthanalytics_{index}" for index in range(1, len(source.columns) + 1)]
     declared = [*positional, _EXTRA]
-    columns = ", ".join(f"{_string(name)}: 'VARCHAR'" for name in declared)
+    columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in declared)
     compression = files.compression if files.compression and not source.originals else "auto"
     options = [
         f"columns={{{columns}}}",
         "header=true",
-        f"delim={_string(files.dialect.delimiter)}",
+        f"delim={sql_string(files.dialect.delimiter)}",
         "quote='\"'",
         "escape='\"'",
         "auto_detect=false",
-        f"compression={_string(compression)}",
-        f"encoding={_string(source.encoding)}",
+        f"compression={sql_string(compression)}",
+        f"encoding={sql_string(source.encoding)}",
         "null_padding=true",
-        f"nullstr={_string(_NO_NULL)}",
-        f"filename={_string(_FILE)}",
+        f"nullstr={sql_string(_NO_NULL)}",
+        f"filename={sql_string(_FILE)}",
         f"parallel={'true' if source.parallel else 'false'}",
     ]
-    paths = ", ".join(_string(path) for path in source.paths)
+    paths = ", ".join(sql_string(path) for path in source.paths)
     values = ", ".join(
         f"NULLIF({_name(read)}, '') AS {_name(name or UNNAMED)}"
         for read, name in zip(positional, source.columns, strict=True)
@@ -94,7 +94,7 @@ def view_sql(source: CsvSource) -> str:
     return (
         f"CREATE OR REPLACE TEMPORARY VIEW {_name(source.view)} AS SELECT {values} "
         f"FROM read_csv([{paths}], {', '.join(options)}) "
-        f"WHERE CASE WHEN {wrong} THEN error({_string(MALFORMED)} || {_name(_FILE)}) "
+        f"WHERE CASE WHEN {wrong} THEN error({sql_string(MALFORMED)} || {_name(_FILE)}) "
         "ELSE true END"
     )
 
@@ -119,7 +119,8 @@ def copy_readable(
             return
 
 
-def _string(value: str) -> str:
+def sql_string(value: str) -> str:
+    """`value` as an SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
 
 

@@ -12,7 +12,7 @@ import os
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -88,15 +88,29 @@ class FileAccess(Protocol):
 
 
 class FsspecFiles:
-    """Local paths and the URLs fsspec knows (`file://`, `memory://`, `s3://` with s3fs, ...)."""
+    """Local paths and the URLs fsspec knows (`file://`, `memory://`, `s3://` with s3fs, ...).
+    `options` are the file systems' own, by URI scheme (`{"s3": {"endpoint_url": ...}}`)."""
+
+    def __init__(self, options: dict[str, dict[str, Any]] | None = None) -> None:
+        self._options = options or {}
+        self._systems: dict[str, fsspec.AbstractFileSystem] = {}  # the configured ones, made once
+
+    def _fs(self, path: str) -> tuple[fsspec.AbstractFileSystem, str]:
+        scheme = uri_scheme(path) or ""
+        if (fs := self._systems.get(scheme)) is not None:
+            return fs, fs._strip_protocol(path)
+        fs, root = _filesystem(path, self._options.get(scheme))
+        if scheme in self._options:
+            self._systems[scheme] = fs
+        return fs, root
 
     def stat(self, path: str) -> FileEntry:
-        fs, root = _filesystem(path)
+        fs, root = self._fs(path)
         info = fs.info(root)
         return FileEntry(path, info.get("size") or 0, info["type"] == "directory")
 
     def list_files(self, folder: str) -> list[FileEntry]:
-        fs, root = _filesystem(folder)
+        fs, root = self._fs(folder)
         scheme = uri_scheme(folder)
         found = fs.find(root, detail=True)
         # most fsspec file systems drop the scheme from the paths they find; engines need it
@@ -107,39 +121,41 @@ class FsspecFiles:
         ]
 
     def open(self, path: str) -> BinaryIO:
-        fs, root = _filesystem(path)
+        fs, root = self._fs(path)
         return fs.open(root, "rb")
 
     def exists(self, path: str) -> bool:
-        fs, root = _filesystem(path)
+        fs, root = self._fs(path)
         return fs.exists(root)
 
     def create(self, path: str) -> BinaryIO:
-        fs, root = _filesystem(path)
+        fs, root = self._fs(path)
         fs.makedirs(posixpath.dirname(root), exist_ok=True)
         return fs.open(root, "wb")
 
     def rename(self, source: str, target: str) -> None:
-        fs, root = _filesystem(source)
-        fs.mv(root, _filesystem(target)[1], recursive=True)
+        fs, root = self._fs(source)
+        fs.mv(root, self._fs(target)[1], recursive=True)
 
     def replace(self, source: str, target: str) -> None:
-        fs, root = _filesystem(source)
+        fs, root = self._fs(source)
         if isinstance(fs, LocalFileSystem):
-            os.replace(root, _filesystem(target)[1])
+            os.replace(root, self._fs(target)[1])
             return
         self.remove(target)
         self.rename(source, target)
 
     def remove(self, path: str) -> None:
-        fs, root = _filesystem(path)
+        fs, root = self._fs(path)
         if fs.exists(root):
             fs.rm(root, recursive=True)
 
 
-def _filesystem(path: str) -> tuple[fsspec.AbstractFileSystem, str]:
+def _filesystem(
+    path: str, options: dict[str, Any] | None = None
+) -> tuple[fsspec.AbstractFileSystem, str]:
     try:
-        return fsspec.core.url_to_fs(path)
+        return fsspec.core.url_to_fs(path, **(options or {}))
     except (ValueError, ImportError, OSError) as err:
         raise OSError(
             f"no file system here reads {uri_scheme(path)}:// URIs ({first_line(str(err))})"

@@ -1,0 +1,266 @@
+"""S3, reached the AWS way: credentials, region, endpoint, addressing and retries resolved once
+per run, as the AWS CLI and SDKs resolve them, for both the driver's file access (s3fs) and the
+engine's own reader.
+
+- Credentials: the standard chain of botocore — `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`
+  (/ `AWS_SESSION_TOKEN`), the shared credentials and config files (`AWS_PROFILE` picks the
+  profile; SSO, assume-role and process credentials included), container and instance roles.
+  None found: requests go unsigned (public buckets).
+- Region: `AWS_REGION`, else `AWS_DEFAULT_REGION` or the profile's `region`, else us-east-1.
+- Endpoint (S3-compatible stores: MinIO, Ceph, R2, GCS interoperability): `AWS_ENDPOINT_URL_S3`,
+  else `AWS_ENDPOINT_URL`, else the profile's `services` section or `endpoint_url`; ignored when
+  `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true. With an endpoint, buckets are addressed by path
+  (`http://host/bucket/key`) unless the profile's `s3 = addressing_style = virtual` says
+  otherwise; `addressing_style = path` asks for it on AWS too.
+- Retries: botocore's standard mode (throttling, 5xx, resets and timeouts retried with
+  exponential backoff and jitter), `AWS_MAX_ATTEMPTS` or the profile's `max_attempts` attempts
+  in all (default 5); the engine's reader gets the same number of attempts.
+
+A credential is held in memory only: never in a message, a log line or `repr`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import fsspec
+
+from healthanalytics.errors import first_line
+from healthanalytics.io.files import FileEntry, FsspecFiles
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ATTEMPTS = 5
+TIMEOUT_SECONDS = 30  # a connection or a read stalled this long is retried
+# bytes s3fs fetches per request when the driver reads a file (headers, integrity checks)
+_BLOCK = 8 << 20
+_TRUE = ("1", "true", "yes", "on")
+
+
+class S3SetupError(RuntimeError):
+    """The AWS settings cannot be resolved (an unknown profile, a broken config file)."""
+
+
+@dataclass(frozen=True)
+class S3Credentials:
+    """One set of AWS credentials, frozen for the run; the secret parts never printed."""
+
+    key_id: str
+    secret: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every part of the credentials that must not be shown."""
+        return tuple(part for part in (self.key_id, self.secret, self.token) if part)
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """How this run reaches S3. `endpoint` is a URL (`http://127.0.0.1:9000`), None for AWS."""
+
+    region: str
+    endpoint: str | None
+    path_style: bool
+    max_attempts: int
+    credentials: S3Credentials | None  # None: unsigned requests
+
+    @property
+    def endpoint_host(self) -> str | None:
+        """The endpoint as `host[:port]`, without its scheme."""
+        return urlsplit(self.endpoint).netloc if self.endpoint else None
+
+    @property
+    def use_ssl(self) -> bool:
+        return not (self.endpoint or "").lower().startswith("http://")
+
+    def describe(self) -> str:
+        """For the log: where and how, never the credentials."""
+        where = self.endpoint or f"AWS (region {self.region})"
+        who = "signed" if self.credentials else "unsigned (no AWS credentials found)"
+        style = "path" if self.path_style else "virtual-host"
+        return (
+            f"S3 at {where}, region {self.region}, {style} addressing, requests {who}, "
+            f"up to {self.max_attempts} attempts per request"
+        )
+
+    def fsspec_options(self) -> dict[str, Any]:
+        """s3fs's options: these settings, botocore's standard retries, and no cached
+        listings or file system instances (a run sees the bucket as it is now)."""
+        options: dict[str, Any] = {
+            "endpoint_url": self.endpoint,
+            "client_kwargs": {"region_name": self.region},
+            "config_kwargs": {
+                "retries": {"mode": "standard", "max_attempts": self.max_attempts},
+                "s3": {"addressing_style": "path" if self.path_style else "virtual"},
+                "connect_timeout": TIMEOUT_SECONDS,
+                "read_timeout": TIMEOUT_SECONDS,
+            },
+            "default_block_size": _BLOCK,
+            "skip_instance_cache": True,
+            "use_listings_cache": False,
+        }
+        if self.credentials is None:
+            options["anon"] = True
+        else:
+            options.update(
+                key=self.credentials.key_id,
+                secret=self.credentials.secret,
+                token=self.credentials.token,
+            )
+        return options
+
+
+def resolve_s3_settings() -> S3Settings:
+    """The S3 settings of the environment and the shared AWS files (see the module's text).
+    Raises S3SetupError naming what is wrong (never a credential)."""
+    import botocore.exceptions
+    import botocore.session
+
+    try:
+        session = botocore.session.Session()
+        credentials = session.get_credentials()
+        frozen = credentials.get_frozen_credentials() if credentials is not None else None
+        scoped = session.get_scoped_config()
+        region = (
+            os.environ.get("AWS_REGION") or session.get_config_variable("region") or DEFAULT_REGION
+        )
+        attempts = session.get_config_variable("max_attempts") or DEFAULT_ATTEMPTS
+        endpoint = _configured_endpoint(session, scoped)
+    except botocore.exceptions.BotoCoreError as err:
+        raise S3SetupError(
+            f"the AWS settings cannot be read ({first_line(str(err))}); check AWS_PROFILE and "
+            "the shared config and credentials files"
+        ) from err
+    style = (scoped.get("s3") or {}).get("addressing_style", "auto")
+    return S3Settings(
+        region=region,
+        endpoint=endpoint,
+        path_style=style == "path" or (style != "virtual" and endpoint is not None),
+        max_attempts=max(1, int(attempts)),
+        credentials=(
+            S3Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+            if frozen is not None and frozen.access_key
+            else None
+        ),
+    )
+
+
+def _configured_endpoint(session: Any, scoped: dict[str, Any]) -> str | None:
+    """The S3 endpoint the environment or the profile configures, as botocore orders them."""
+    ignore = os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") or scoped.get(
+        "ignore_configured_endpoint_urls", ""
+    )
+    if str(ignore).lower() in _TRUE:
+        return None
+    for variable in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        if os.environ.get(variable):
+            return os.environ[variable].rstrip("/")
+    services = session.full_config.get("services", {}).get(scoped.get("services", ""), {})
+    found = (services.get("s3") or {}).get("endpoint_url") or scoped.get("endpoint_url")
+    return found.rstrip("/") if found else None
+
+
+class S3Files(FsspecFiles):
+    """s3:// objects and prefixes through s3fs with the run's settings (a folder is a
+    prefix). Every failure is an OSError naming the object: a missing one FileNotFoundError,
+    a refused one PermissionError, one still failing after the retries an OSError saying so."""
+
+    def __init__(self, settings: S3Settings) -> None:
+        super().__init__({"s3": settings.fsspec_options()})
+        self._attempts = settings.max_attempts
+
+    def _fs(self, path: str) -> tuple[fsspec.AbstractFileSystem, str]:
+        fs, root = super()._fs(path)
+        fs.retries = 1  # botocore retries each request; s3fs's own loop would multiply them
+        return fs, root
+
+    def stat(self, path: str) -> FileEntry:
+        with self._failing(path):
+            return super().stat(path)
+
+    def list_files(self, folder: str) -> list[FileEntry]:
+        with self._failing(folder):
+            return super().list_files(folder)
+
+    def open(self, path: str) -> BinaryIO:
+        with self._failing(path):
+            return _Reader(super().open(path), path, self._failing)
+
+    def exists(self, path: str) -> bool:
+        with self._failing(path):
+            return super().exists(path)
+
+    def create(self, path: str) -> BinaryIO:
+        with self._failing(path):
+            return super().create(path)
+
+    def rename(self, source: str, target: str) -> None:
+        with self._failing(source):
+            super().rename(source, target)
+
+    def remove(self, path: str) -> None:
+        with self._failing(path):
+            super().remove(path)
+
+    @contextmanager
+    def _failing(self, path: str) -> Iterator[None]:
+        """botocore's errors (a reset, a timeout, throttling past the retries), which s3fs
+        passes on as they are, as an OSError naming the object."""
+        import botocore.exceptions
+
+        try:
+            yield
+        except (FileNotFoundError, PermissionError):
+            raise
+        except (OSError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
+            raise OSError(
+                f"{path} cannot be read from S3: {_reason(err)} (after {self._attempts} "
+                "attempts); check the endpoint and the network, or try again later"
+            ) from err
+
+
+def _reason(err: BaseException) -> str:
+    response = getattr(err, "response", None) or getattr(err.__cause__, "response", None)
+    if isinstance(response, dict) and response.get("Error"):
+        error = response["Error"]
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return f"HTTP {status} {error.get('Code', '')}".strip()
+    return first_line(str(err)) or type(err).__name__
+
+
+class _Reader(io.RawIOBase):
+    """An s3fs file whose read errors are OSErrors naming the object."""
+
+    def __init__(self, file: Any, path: str, failing: Callable[[str], Any]) -> None:
+        self._file, self._path, self._failing = file, path, failing
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        with self._failing(self._path):
+            data = self._file.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    @property
+    def size(self) -> int:
+        return self._file.size
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()

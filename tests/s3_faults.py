@@ -1,0 +1,142 @@
+"""A small fault-injecting TCP proxy in front of the loopback S3 server: it reads each HTTP
+request, and either answers it with a fault (a 503 SlowDown, or a connection reset) or passes
+it on to the server and its answer back, one request per connection.
+
+Which request gets a fault is decided by a `plan`: a callable taking the request's method,
+path and Range header and returning "503", "reset" or None (pass it on).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+Plan = Callable[[str, str, str], str | None]
+
+_SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+
+
+def faults_per_request(count: int, kind: str, method: str | None = None) -> Plan:
+    """The first `count` tries of every distinct request (method, path, range) get `kind`:
+    a burst every request of the run meets, then the server's answer."""
+    seen: Counter[tuple[str, str, str]] = Counter()
+    lock = threading.Lock()
+
+    def plan(verb: str, path: str, range_: str) -> str | None:
+        if method is not None and verb != method:
+            return None
+        with lock:
+            seen[verb, path, range_] += 1
+            return kind if seen[verb, path, range_] <= count else None
+
+    return plan
+
+
+def faults_on(key: str, kind: str) -> Plan:
+    """Every request for an object whose path ends with `key` gets `kind`, for ever."""
+    return lambda verb, path, range_: kind if path.split("?")[0].endswith(key) else None
+
+
+class FaultProxy:
+    """The proxy: `endpoint` is its URL; `plan` may be changed at any time; `faults` counts
+    the faults given."""
+
+    def __init__(self, upstream: str) -> None:
+        target = urlsplit(upstream)
+        self._upstream = (target.hostname, target.port)
+        self.plan: Plan = lambda *_: None
+        self.faults = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client:
+            try:
+                head, body = _read_request(client)
+            except OSError:
+                return
+            if not head:
+                return
+            lines = head.decode("latin-1").split("\r\n")
+            verb, path, _ = lines[0].split(" ", 2)
+            headers = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (line.partition(":") for line in lines[1:] if line)
+            }
+            fault = self.plan(verb, path, headers.get("range", ""))
+            if fault is not None:
+                self.faults += 1
+            if fault == "reset":
+                # SO_LINGER 0: close() sends a RST instead of a FIN
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            if fault == "503":
+                client.sendall(
+                    b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n"
+                    + f"Content-Length: {len(_SLOW_DOWN)}\r\n".encode()
+                    + b"Connection: close\r\n\r\n"
+                    + _SLOW_DOWN
+                )
+                return
+            self._forward(client, lines, body)
+
+    def _forward(self, client: socket.socket, lines: list[str], body: bytes) -> None:
+        kept = [line for line in lines[1:] if line and not line.lower().startswith("connection:")]
+        request = "\r\n".join([lines[0], *kept, "Connection: close", "", ""]).encode("latin-1")
+        with socket.create_connection(self._upstream) as server:
+            server.sendall(request + body)
+            while chunk := server.recv(1 << 16):
+                client.sendall(chunk)
+
+
+def _read_request(client: socket.socket) -> tuple[bytes, bytes]:
+    """One request's head (without its blank line) and its body (by Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = client.recv(1 << 16)
+        if not chunk:
+            return b"", b""
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = client.recv(1 << 16)
+        if not chunk:
+            break
+        body += chunk
+    return head, body
+
+
+@contextmanager
+def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(upstream)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
