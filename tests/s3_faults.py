@@ -3,7 +3,7 @@ request, and either answers it with a fault (a 503 SlowDown, or a connection res
 it on to the server and its answer back, one request per connection.
 
 Which request gets a fault is decided by a `plan`: a callable taking the request's method,
-path and Range header and returning "503", "reset" or None (pass it on).
+path and headers (names in lower case) and returning "503", "reset" or None (pass it on).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-Plan = Callable[[str, str, str], str | None]
+Plan = Callable[[str, str, dict[str, str]], str | None]
 
 _SLOW_DOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
@@ -24,25 +24,30 @@ _SLOW_DOWN = (
 )
 
 
-def faults_per_request(count: int, kind: str, method: str | None = None) -> Plan:
+def faults_per_request(count: int, kind: str) -> Plan:
     """The first `count` tries of every distinct request (method, path, range) get `kind`:
     a burst every request of the run meets, then the server's answer."""
     seen: Counter[tuple[str, str, str]] = Counter()
     lock = threading.Lock()
 
-    def plan(verb: str, path: str, range_: str) -> str | None:
-        if method is not None and verb != method:
-            return None
+    def plan(verb: str, path: str, headers: dict[str, str]) -> str | None:
+        request = (verb, path, headers.get("range", ""))
         with lock:
-            seen[verb, path, range_] += 1
-            return kind if seen[verb, path, range_] <= count else None
+            seen[request] += 1
+            return kind if seen[request] <= count else None
 
     return plan
 
 
-def faults_on(key: str, kind: str) -> Plan:
-    """Every request for an object whose path ends with `key` gets `kind`, for ever."""
-    return lambda verb, path, range_: kind if path.split("?")[0].endswith(key) else None
+def faults_on(key: str, kind: str, client: str = "") -> Plan:
+    """Every request for an object whose path ends with `key` gets `kind`, for ever; only
+    those of the client whose User-Agent holds `client` when given (`duckdb`, `botocore`)."""
+
+    def plan(verb: str, path: str, headers: dict[str, str]) -> str | None:
+        mine = client.lower() in headers.get("user-agent", "").lower()
+        return kind if mine and path.split("?")[0].endswith(key) else None
+
+    return plan
 
 
 class FaultProxy:
@@ -85,7 +90,7 @@ class FaultProxy:
                 name.strip().lower(): value.strip()
                 for name, _, value in (line.partition(":") for line in lines[1:] if line)
             }
-            fault = self.plan(verb, path, headers.get("range", ""))
+            fault = self.plan(verb, path, headers)
             if fault is not None:
                 self.faults += 1
             if fault == "reset":
@@ -93,11 +98,12 @@ class FaultProxy:
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return
             if fault == "503":
+                body = b"" if verb == "HEAD" else _SLOW_DOWN  # a HEAD answer has no body
                 client.sendall(
                     b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n"
                     + f"Content-Length: {len(_SLOW_DOWN)}\r\n".encode()
                     + b"Connection: close\r\n\r\n"
-                    + _SLOW_DOWN
+                    + body
                 )
                 return
             self._forward(client, lines, body)

@@ -29,14 +29,14 @@ from healthanalytics.engines.duckdb_csv import (
     sql_string,
     view_sql,
 )
-from healthanalytics.engines.duckdb_s3 import S3ReadSetupError, enable_s3
+from healthanalytics.engines.duckdb_s3 import S3ReadSetupError, enable_s3, s3_failure
 from healthanalytics.errors import first_line
 from healthanalytics.io.csv_lines import find_bad_line, open_bytes
 from healthanalytics.io.files import LOCAL_FILES, FileAccess, uri_scheme
 from healthanalytics.io.inputs import InputFiles
 from healthanalytics.io.locks import new_locked_file, take_lock
 from healthanalytics.io.report_files import write_report_files
-from healthanalytics.io.s3 import S3Files, S3SetupError, resolve_s3_settings
+from healthanalytics.io.s3 import S3Files, S3Settings, S3SetupError, resolve_s3_settings
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,9 @@ class DuckDBEngine(Engine):
         self._csv_sources: list[CsvSource] = []
         self._copies = 0
         self._parquet_views = 0
-        self._s3_files: S3Files | None = None  # set up on the first s3:// source
+        self._s3: S3Settings | None = None  # set up on the first s3:// source
+        self._s3_files: S3Files | None = None
+        self._s3_inputs: list[str] = []  # every s3:// file read, to name in errors
 
     def describe(self) -> str:
         return f"duckdb {self._settings}"
@@ -138,11 +140,11 @@ class DuckDBEngine(Engine):
             )
         if self._s3_files is None:
             try:
-                s3 = resolve_s3_settings()
-                enable_s3(self.con.con, s3)
+                self._s3 = resolve_s3_settings()
+                enable_s3(self.con.con, self._s3)
             except (S3SetupError, S3ReadSetupError) as err:
                 raise EngineError(str(err)) from err
-            self._s3_files = S3Files(s3)
+            self._s3_files = S3Files(self._s3)
         return self._s3_files
 
     def read_csv(self, files: InputFiles, columns: tuple[str, ...]) -> ir.Table:
@@ -150,7 +152,8 @@ class DuckDBEngine(Engine):
         if needs_copy(files):  # no bzip2, no cp1252 in DuckDB: a UTF-8 copy in scratch
             self._copy(source, transcode=files.dialect.encoding == "cp1252", normalise=False)
         self._csv_sources.append(source)
-        self.con.raw_sql(view_sql(source))
+        self._remember_s3(files)
+        self._binding(lambda: self.con.raw_sql(view_sql(source)))
         return self.con.table(source.view)
 
     def read_parquet(self, files: InputFiles) -> ir.Table:
@@ -159,10 +162,27 @@ class DuckDBEngine(Engine):
         self._parquet_views += 1
         view = f"parquet_{self._parquet_views}"
         paths = ", ".join(sql_string(path) for path in files.paths)
-        self.con.raw_sql(
-            f"CREATE OR REPLACE TEMPORARY VIEW {view} AS SELECT * FROM read_parquet([{paths}])"
+        self._remember_s3(files)
+        self._binding(
+            lambda: self.con.raw_sql(
+                f"CREATE OR REPLACE TEMPORARY VIEW {view} AS SELECT * FROM read_parquet([{paths}])"
+            )
         )
         return self.con.table(view)
+
+    def _remember_s3(self, files: InputFiles) -> None:
+        self._s3_inputs += [path for path in files.paths if uri_scheme(path) == "s3"]
+
+    def _binding(self, action: Callable[[], _T]) -> _T:
+        """The action (a view over inputs, which DuckDB opens to bind it); an S3 request
+        failing past its retries as an EngineError naming the object, other errors as they
+        are (the integrity check names a corrupt input in their place)."""
+        try:
+            return action()
+        except duckdb.Error as err:
+            if (failure := self._s3_failure(str(err))) is not None:
+                raise EngineError(failure) from err
+            raise
 
     def materialize(self, table: ir.Table, name: str) -> ir.Table:
         # One CREATE TABLE AS: Ibis' create_table runs CREATE then INSERT, which took twice
@@ -216,11 +236,18 @@ class DuckDBEngine(Engine):
             try:
                 return action()
             except duckdb.Error as err:
+                if (failure := self._s3_failure(str(err))) is not None:
+                    raise EngineError(failure) from err
                 if not self._recover(err):
                     raise EngineError(
                         csv_problem(str(err))
                         or f"the DuckDB engine could not process the input: {first_line(str(err))}"
                     ) from err
+
+    def _s3_failure(self, text: str) -> str | None:
+        if self._s3 is None:
+            return None
+        return s3_failure(text, self._s3_inputs, self._s3.max_attempts)
 
     def _recover(self, err: duckdb.Error) -> bool:
         """True when a CSV input is now read another way and the action may run again; an

@@ -10,14 +10,17 @@ found are handed over as a `config` secret.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
+from urllib.parse import unquote, urlsplit
 
 import duckdb
 
 from healthanalytics.engines.duckdb_csv import sql_string
 from healthanalytics.errors import first_line
-from healthanalytics.io.s3 import TIMEOUT_SECONDS, S3Settings
+from healthanalytics.io.s3 import TIMEOUT_SECONDS, S3Settings, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +94,28 @@ def enable_s3(con: duckdb.DuckDBPyConnection, s3: S3Settings) -> None:
             message = message.replace(part, "***")
         raise S3ReadSetupError(f"the S3 settings cannot be given to DuckDB: {message}") from None
     log.info("DuckDB reads s3:// with httpfs from %s; %s", path, s3.describe())
+
+
+_HTTP_URL = re.compile(r" for HTTP [A-Z]+ to '(https?://[^']+)'")
+_HTTP_STATUS = re.compile(r"\bHTTP (\d{3})\b")
+_ERROR_KIND = re.compile(r"^\s*(?:HTTP|IO) Error:\s*")
+
+
+def s3_failure(text: str, inputs: Iterable[str], attempts: int) -> str | None:
+    """A DuckDB error about an HTTP request to one of the s3:// `inputs` (its retries spent) as
+    the one line S3Files gives, naming the s3:// object, not the URL DuckDB requested; None
+    when the error is about something else."""
+    found = _HTTP_URL.search(text)
+    if found is None:
+        return None
+    url = urlsplit(found[1])
+    path = unquote(url.path)
+    for uri in inputs:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        if path == f"/{bucket}/{key}" or (
+            url.netloc.startswith(f"{bucket}.") and path == f"/{key}"
+        ):
+            status = _HTTP_STATUS.search(text[: found.start()])
+            reason = f"HTTP {status[1]}" if status else _ERROR_KIND.sub("", text[: found.start()])
+            return unavailable(uri, attempts, first_line(reason))
+    return None

@@ -47,10 +47,16 @@ class FileEntry:
     is_dir: bool = False
 
 
+class StoreUnavailableError(RuntimeError):
+    """A remote store (S3, ...) that cannot be reached, or keeps failing past its retries. Not
+    an OSError: the file is not at fault, so nothing takes it for a truncated or corrupt one.
+    The message names the object and what to do."""
+
+
 class FileAccess(Protocol):
     """What finding inputs and placing outputs need of a file system. A missing path raises
-    FileNotFoundError, a refused one PermissionError, anything else an OSError whose message says
-    what went wrong."""
+    FileNotFoundError, a refused one PermissionError, a store that cannot be reached
+    StoreUnavailableError, anything else an OSError whose message says what went wrong."""
 
     def stat(self, path: str) -> FileEntry:
         """The file or folder at `path`."""

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import fsspec
 
 from healthanalytics.errors import first_line
-from healthanalytics.io.files import FileEntry, FsspecFiles
+from healthanalytics.io.files import FileEntry, FsspecFiles, StoreUnavailableError
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ATTEMPTS = 5
@@ -167,8 +167,8 @@ def _configured_endpoint(session: Any, scoped: dict[str, Any]) -> str | None:
 
 class S3Files(FsspecFiles):
     """s3:// objects and prefixes through s3fs with the run's settings (a folder is a
-    prefix). Every failure is an OSError naming the object: a missing one FileNotFoundError,
-    a refused one PermissionError, one still failing after the retries an OSError saying so."""
+    prefix). Failures name the object: a missing one FileNotFoundError, a refused one
+    PermissionError, a request still failing after the retries StoreUnavailableError."""
 
     def __init__(self, settings: S3Settings) -> None:
         super().__init__({"s3": settings.fsspec_options()})
@@ -210,7 +210,8 @@ class S3Files(FsspecFiles):
     @contextmanager
     def _failing(self, path: str) -> Iterator[None]:
         """botocore's errors (a reset, a timeout, throttling past the retries), which s3fs
-        passes on as they are, as an OSError naming the object."""
+        passes on as they are, and the other OSErrors it makes of S3's answers, as one
+        StoreUnavailableError naming the object."""
         import botocore.exceptions
 
         try:
@@ -218,18 +219,24 @@ class S3Files(FsspecFiles):
         except (FileNotFoundError, PermissionError):
             raise
         except (OSError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
-            raise OSError(
-                f"{path} cannot be read from S3: {_reason(err)} (after {self._attempts} "
-                "attempts); check the endpoint and the network, or try again later"
-            ) from err
+            raise StoreUnavailableError(unavailable(path, self._attempts, _reason(err))) from err
+
+
+def unavailable(path: str, attempts: int, reason: str) -> str:
+    """The one line for an S3 object whose request still failed after every attempt."""
+    return (
+        f"{path}: the S3 request failed {attempts} times ({reason}): the store is unreachable "
+        "or throttling; check the endpoint and the network, or try again later"
+    )
 
 
 def _reason(err: BaseException) -> str:
+    """What S3 answered (`HTTP 503 SlowDown`), or what went wrong on the way."""
     response = getattr(err, "response", None) or getattr(err.__cause__, "response", None)
     if isinstance(response, dict) and response.get("Error"):
-        error = response["Error"]
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return f"HTTP {status} {error.get('Code', '')}".strip()
+        status = str(response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        code = response["Error"].get("Code", "")
+        return " ".join(["HTTP", status] + ([code] if code and code != status else []))
     return first_line(str(err)) or type(err).__name__
 
 
