@@ -25,13 +25,13 @@ _SLOW_DOWN = (
 
 
 def faults_per_request(count: int, kind: str) -> Plan:
-    """The first `count` tries of every distinct request (method, path, range) get `kind`:
-    a burst every request of the run meets, then the server's answer."""
-    seen: Counter[tuple[str, str, str]] = Counter()
+    """The first `count` tries of every distinct request (client, method, path, range) get
+    `kind`: a burst every request of the run meets, then the server's answer."""
+    seen: Counter[tuple[str, str, str, str]] = Counter()
     lock = threading.Lock()
 
     def plan(verb: str, path: str, headers: dict[str, str]) -> str | None:
-        request = (verb, path, headers.get("range", ""))
+        request = (client_of(headers), verb, path, headers.get("range", ""))
         with lock:
             seen[request] += 1
             return kind if seen[request] <= count else None
@@ -39,12 +39,18 @@ def faults_per_request(count: int, kind: str) -> Plan:
     return plan
 
 
+def client_of(headers: dict[str, str]) -> str:
+    """`duckdb` or `botocore` (s3fs), from the User-Agent; `other` for anything else."""
+    agent = headers.get("user-agent", "").lower()
+    return next((name for name in ("duckdb", "botocore") if name in agent), "other")
+
+
 def faults_on(key: str, kind: str, client: str = "") -> Plan:
     """Every request for an object whose path ends with `key` gets `kind`, for ever; only
     those of the client whose User-Agent holds `client` when given (`duckdb`, `botocore`)."""
 
     def plan(verb: str, path: str, headers: dict[str, str]) -> str | None:
-        mine = client.lower() in headers.get("user-agent", "").lower()
+        mine = not client or client_of(headers) == client
         return kind if mine and path.split("?")[0].endswith(key) else None
 
     return plan
@@ -52,13 +58,13 @@ def faults_on(key: str, kind: str, client: str = "") -> Plan:
 
 class FaultProxy:
     """The proxy: `endpoint` is its URL; `plan` may be changed at any time; `faults` counts
-    the faults given."""
+    the faults given to each client (`duckdb`, `botocore`, `other`)."""
 
     def __init__(self, upstream: str) -> None:
         target = urlsplit(upstream)
         self._upstream = (target.hostname, target.port)
         self.plan: Plan = lambda *_: None
-        self.faults = 0
+        self.faults: Counter[str] = Counter()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.endpoint = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         self._closed = threading.Event()
@@ -92,7 +98,7 @@ class FaultProxy:
             }
             fault = self.plan(verb, path, headers)
             if fault is not None:
-                self.faults += 1
+                self.faults[client_of(headers)] += 1
             if fault == "reset":
                 # SO_LINGER 0: close() sends a RST instead of a FIN
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

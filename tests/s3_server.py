@@ -8,6 +8,7 @@ keys, a region and `AWS_ENDPOINT_URL`, and nothing read from this machine's ~/.a
 
 from __future__ import annotations
 
+import logging
 import socket
 import uuid
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ def loopback_s3() -> Iterator[str]:
     """moto's S3 server on 127.0.0.1 on a free port; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -112,10 +112,11 @@ def s3_failure(text: str, inputs: Iterable[str], attempts: int) -> str | None:
     path = unquote(url.path)
     for uri in inputs:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
-        if path == f"/{bucket}/{key}" or (
-            url.netloc.startswith(f"{bucket}.") and path == f"/{key}"
-        ):
-            status = _HTTP_STATUS.search(text[: found.start()])
-            reason = f"HTTP {status[1]}" if status else _ERROR_KIND.sub("", text[: found.start()])
-            return unavailable(uri, attempts, first_line(reason))
+        path_style = path == f"/{bucket}/{key}"
+        if path_style or (url.netloc.startswith(f"{bucket}.") and path == f"/{key}"):
+            told = text[: found.start()]
+            status = _HTTP_STATUS.search(told)
+            reason = f"HTTP {status[1]}" if status else _ERROR_KIND.sub("", first_line(told))
+            # "IO Error: Failure when receiving data from the peer error for HTTP GET to ..."
+            return unavailable(uri, attempts, reason.removesuffix(" error"))
     return None
