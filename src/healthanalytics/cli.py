@@ -44,11 +44,14 @@ def _fail(err: BaseException, verbose: bool, code: int = 1) -> None:
 @app.command()
 def run(
     city: Annotated[
-        str | None, typer.Option(help="City dimension (Parquet/CSV file or folder).")
+        str | None, typer.Option(help="City dimension (Parquet/CSV file or folder, or s3://).")
     ] = None,
     fact: Annotated[
         str | None,
-        typer.Option(help="Prescriber fact (CSV[.gz|.bz2|.zst]/Parquet, file or folder)."),
+        typer.Option(
+            help="Prescriber fact (CSV[.gz|.bz2|.zst]/Parquet, file or folder; s3://bucket/key "
+            "or s3://bucket/prefix/ with the s3 extra)."
+        ),
     ] = None,
     output: Annotated[
         str | None,
