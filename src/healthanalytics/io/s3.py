@@ -80,11 +80,11 @@ class S3Settings:
 
     def describe(self) -> str:
         """For the log: where and how, never the credentials."""
-        where = self.endpoint or f"AWS (region {self.region})"
+        where = self.endpoint or "AWS"
         who = "signed" if self.credentials else "unsigned (no AWS credentials found)"
         style = "path" if self.path_style else "virtual-host"
         return (
-            f"S3 at {where}, region {self.region}, {style} addressing, requests {who}, "
+            f"S3 at {where} (region {self.region}), {style} addressing, requests {who}, "
             f"up to {self.max_attempts} attempts per request"
         )
 
