@@ -197,7 +197,8 @@ def test_other_uri_schemes_are_refused_by_the_duckdb_engine(tmp_path):
     outcome = run_case("gs://bucket/fact.csv", output=tmp_path / "o", db=str(tmp_path / "w"))
     assert outcome.error == (
         "gs://bucket/fact.csv cannot be read: the duckdb engine reads local paths and s3:// "
-        "URIs; run with --engine spark to read what its cluster's Hadoop configuration supports"
+        "URIs; the Spark engine (--engine spark) reads any scheme its cluster's Hadoop "
+        "configuration supports"
     )
 
 

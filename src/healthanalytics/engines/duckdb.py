@@ -136,7 +136,8 @@ class DuckDBEngine(Engine):
         if scheme != "s3":
             raise EngineError(
                 f"{source} cannot be read: the duckdb engine reads local paths and s3:// URIs; "
-                "run with --engine spark to read what its cluster's Hadoop configuration supports"
+                "the Spark engine (--engine spark) reads any scheme its cluster's Hadoop "
+                "configuration supports"
             )
         if self._s3_files is None:
             try:
