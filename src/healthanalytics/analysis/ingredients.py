@@ -7,8 +7,8 @@
 One rule, written twice: `ingredient_key` in Python (to build and check the drug-class map) and
 `ingredient_key_expr` in Ibis (for generic names of real files that the map does not list); a
 test holds them equal. The rule:
-1. upper case; the name is cut into components at `/`, each component into words at runs of
-   blanks and commas;
+1. upper case; the name is cut into components at `/` and at the word `WITH`
+   (`ACETAMINOPHEN WITH CODEINE`), each component into words at runs of blanks and commas;
 2. CMS's truncations are spelled out (`TENOFOV` -> `TENOFOVIR`, `HCTZ` -> `HYDROCHLOROTHIAZIDE`);
 3. salt, ester and form words (`HCL`, `CALCIUM`, `SUCCINATE`, `MEDOXOMIL`, `HUMAN`, ...) are
    dropped, unless the component has no other word: then it is the drug (`POTASSIUM CHLORIDE`,
@@ -84,7 +84,7 @@ def ingredient_key(name: str | None) -> str | None:
     if name is None:
         return None
     components = []
-    for part in name.upper().split("/"):
+    for part in name.upper().replace(" WITH ", "/").split("/"):
         words = []
         for word in re.split(_WORD_BREAK, part):
             if word:
@@ -117,5 +117,7 @@ def ingredient_key_expr(name: ir.StringValue) -> ir.StringValue:
             *((joined == seen, same) for seen, same in COMPONENT_FIXES.items()), else_=joined
         )
 
-    components = name.upper().split("/").map(component).filter(lambda c: c != "")
+    components = (
+        name.upper().replace(" WITH ", "/").split("/").map(component).filter(lambda c: c != "")
+    )
     return components.sort().join("/").nullif("")
