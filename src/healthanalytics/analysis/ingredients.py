@@ -7,7 +7,8 @@
 One rule, written twice: `ingredient_key` in Python (to build and check the drug-class map) and
 `ingredient_key_expr` in Ibis (for generic names of real files that the map does not list); a
 test holds them equal. The rule:
-1. upper case; the name is cut into components at `/` and at the word `WITH`
+1. upper case; text in parentheses dropped (`CHOLESTYRAMINE (WITH SUGAR)`); the name is cut
+   into components at `/` and at the word `WITH`
    (`ACETAMINOPHEN WITH CODEINE`), each component into words at runs of blanks and commas;
 2. CMS's truncations are spelled out (`TENOFOV` -> `TENOFOVIR`, `HCTZ` -> `HYDROCHLOROTHIAZIDE`);
 3. salt, ester and form words (`HCL`, `CALCIUM`, `SUCCINATE`, `MEDOXOMIL`, `HUMAN`, ...) are
@@ -77,6 +78,7 @@ COMPONENT_FIXES = {
 }
 
 _WORD_BREAK = r"[ \t\n\r\x0B\f,]+"  # blanks and commas; RE2 and Java read it alike
+_PARENTHESES = r"\([^)]*\)"
 
 
 def ingredient_key(name: str | None) -> str | None:
@@ -84,7 +86,7 @@ def ingredient_key(name: str | None) -> str | None:
     if name is None:
         return None
     components = []
-    for part in name.upper().replace(" WITH ", "/").split("/"):
+    for part in re.sub(_PARENTHESES, " ", name.upper()).replace(" WITH ", "/").split("/"):
         words = []
         for word in re.split(_WORD_BREAK, part):
             if word:
