@@ -81,8 +81,7 @@ def resolve_market(
         chosen.append("generics/brands")
     if len(chosen) > 1:
         raise MarketError(
-            "market: choose one of a class, an area or generic/brand names, "
-            f"not {' and '.join(chosen)}"
+            f"choose one of a class, an area or generic/brand names, not {' and '.join(chosen)}"
         )
     if area:
         return _area_basket(area, classes)
@@ -107,7 +106,7 @@ def parse_market(text: str, classes: tuple[DrugClass, ...] | None = None) -> dic
     brands = bundled_brands()
     names = [name.strip() for name in wanted.split(",") if name.strip()]
     if not names:
-        raise MarketError("market: give a class, a therapeutic area or generic/brand names")
+        raise MarketError("give a class, a therapeutic area or generic/brand names")
     unknown = [n for n in names if n.upper() not in generic_names and n.upper() not in brands]
     if unknown:
         # a name that is neither may be a misspelt class or area as well
@@ -186,4 +185,35 @@ def _unknown(what: str, given: str, choices: list[str]) -> str:
         if close
         else "`healthanalytics markets` lists the classes and areas"
     )
-    return f"market: unknown {what} {given.strip()!r}: {hint}"
+    return f"unknown {what} {given.strip()!r}: {hint}"
+
+
+def market_listing(area: str | None = None, classes: tuple[DrugClass, ...] | None = None) -> str:
+    """The map's classes grouped by therapeutic area (only `area` when given), each with its
+    generic names, as `healthanalytics markets` prints them. A combination is listed under
+    each of its classes. Raises MarketError for an unknown area."""
+    classes = bundled_drug_classes() if classes is None else classes
+    areas = THERAPEUTIC_AREAS
+    if area is not None:
+        if area.strip().lower() not in THERAPEUTIC_AREAS:
+            raise MarketError(_unknown("therapeutic area", area, list(THERAPEUTIC_AREAS)))
+        areas = (area.strip().lower(),)
+    lines = [
+        "Drug classes of the bundled map by therapeutic area (FDA Established Pharmacologic "
+        "Class: generic names, separated by semicolons).",
+        "Choose a market with --market CLASS, --market AREA or --market NAME,NAME,... "
+        f"(default: {DEFAULT_MARKET_CLASS}).",
+    ]
+    for name in areas:
+        members: dict[str, list[str]] = {}
+        for row in classes:
+            if row.therapeutic_area == name:
+                for epc in row.classes:
+                    members.setdefault(epc, []).append(row.generic_name)
+        if not members:
+            continue
+        lines += ["", name]
+        for epc in sorted(members, key=str.lower):
+            default = " (default)" if epc == DEFAULT_MARKET_CLASS else ""
+            lines.append(f"  {epc}{default}: {'; '.join(sorted(members[epc]))}")
+    return "\n".join(lines) + "\n"
