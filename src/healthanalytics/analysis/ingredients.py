@@ -100,7 +100,7 @@ def ingredient_key(name: str | None) -> str | None:
 
 
 def ingredient_key_expr(name: ir.StringValue) -> ir.StringValue:
-    """`ingredient_key` as an Ibis expression (DuckDB and Spark): null for null. The expression
+    """`ingredient_key` as an Ibis expression (DuckDB and Spark): null where it is None. It
     is long (array functions and lambdas): apply it to distinct generic names, not to lines."""
 
     def spelled(word: ir.StringValue) -> ir.StringValue:
@@ -119,7 +119,6 @@ def ingredient_key_expr(name: ir.StringValue) -> ir.StringValue:
             *((joined == seen, same) for seen, same in COMPONENT_FIXES.items()), else_=joined
         )
 
-    components = (
-        name.upper().replace(" WITH ", "/").split("/").map(component).filter(lambda c: c != "")
-    )
+    text = name.upper().re_replace(_PARENTHESES, " ").replace(" WITH ", "/")
+    components = text.split("/").map(component).filter(lambda c: c != "")
     return components.sort().join("/").nullif("")
