@@ -179,7 +179,11 @@ def _basket(
 
 def _unknown(what: str, given: str, choices: list[str]) -> str:
     by_upper = {choice.upper(): choice for choice in choices}
-    close = difflib.get_close_matches(given.strip().upper(), list(by_upper), n=3, cutoff=0.6)
+    wanted = given.strip().upper()
+    close = difflib.get_close_matches(wanted, list(by_upper), n=3, cutoff=0.6)
+    if close:  # the best, and the others only when nearly as close
+        best = difflib.SequenceMatcher(None, wanted, close[0]).ratio()
+        close = [c for c in close if difflib.SequenceMatcher(None, wanted, c).ratio() >= best - 0.1]
     hint = (
         f"did you mean {' or '.join(by_upper[c] for c in close)}?"
         if close
