@@ -117,7 +117,8 @@ def test_flag_text(text, settings):
         # nothing close: where to look
         (
             lambda: resolve_market(epc="Statin"),
-            "unknown class 'Statin': `healthanalytics markets` lists the classes and areas",
+            "unknown class 'Statin': `healthanalytics markets` lists the classes, areas and "
+            "generic names",
         ),
         (
             lambda: resolve_market(area="cardio"),

@@ -187,7 +187,7 @@ def _unknown(what: str, given: str, choices: list[str]) -> str:
     hint = (
         f"did you mean {' or '.join(by_upper[c] for c in close)}?"
         if close
-        else "`healthanalytics markets` lists the classes and areas"
+        else "`healthanalytics markets` lists the classes, areas and generic names"
     )
     return f"unknown {what} {given.strip()!r}: {hint}"
 
