@@ -114,6 +114,14 @@ def run(
     max_years: Annotated[
         int | None, typer.Option(help="Most years of experience \\[default: 50].")
     ] = None,
+    market: Annotated[
+        str | None,
+        typer.Option(
+            help="Market basket: a drug class, a therapeutic area, or generic/brand names "
+            "separated by commas (`healthanalytics markets` lists them) "
+            "\\[default: HMG-CoA Reductase Inhibitor]."
+        ),
+    ] = None,
     threads: Annotated[
         int | None, typer.Option(help="DuckDB threads \\[default: all cores].")
     ] = None,
@@ -157,6 +165,7 @@ def run(
             top_n=top_n,
             min_years=min_years,
             max_years=max_years,
+            market=market,
             threads=threads,
             memory_limit=memory_limit,
             temp_directory=temp_directory,
@@ -304,6 +313,20 @@ def tables(
     out = Console()
     for block in rich_tables(TABLES.values()):
         out.print(block)
+
+
+@app.command()
+def markets(
+    area: Annotated[str | None, typer.Option(help="Only this therapeutic area.")] = None,
+) -> None:
+    """List the bundled drug classes by therapeutic area, with their generic names."""
+    from healthanalytics.analysis.market import MarketError, market_listing
+
+    try:
+        listing = market_listing(area)
+    except MarketError as err:
+        _fail(err, verbose=False, code=USAGE_ERROR)
+    typer.echo(listing, nl=False)
 
 
 @app.callback()

@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,6 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from healthanalytics.analysis.market import MarketBasket, parse_market, resolve_market
 from healthanalytics.engines.options import DuckDBOptions, SparkOptions
 from healthanalytics.io.files import uri_scheme
 from healthanalytics.io.inputs import bundled
@@ -45,6 +46,33 @@ class ReportFileSettings(BaseSettings):
     def _offered(self) -> ReportFileSettings:
         check_format(self.format, self.compression)
         return self
+
+
+class MarketSettings(BaseModel):
+    """The market basket of the analysis: a class (TOML key `class`), a therapeutic area, or
+    generic and/or brand names; none of them means the default market. `--market` gives one
+    text, read by `parse_market`. Checked against the drug-class map when the settings load."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    epc: str | None = Field(default=None, alias="class")
+    area: str | None = None
+    generics: list[str] = Field(default_factory=list)
+    brands: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flag_text(cls, value: Any) -> Any:
+        return parse_market(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _known(self) -> MarketSettings:
+        self.basket()
+        return self
+
+    def basket(self) -> MarketBasket:
+        """The resolved basket (MarketError for an unknown name)."""
+        return resolve_market(self.epc, self.area, self.generics, self.brands)
 
 
 class Settings(BaseSettings, DuckDBOptions, SparkOptions):
@@ -83,6 +111,9 @@ class Settings(BaseSettings, DuckDBOptions, SparkOptions):
     prescriber_report: ReportFileSettings = ReportFileSettings(
         format="orc", compression="snappy", files=2
     )
+
+    # the drugs the launch competes with, for the analysis
+    market: MarketSettings = Field(default_factory=MarketSettings)
 
     @field_validator("delimiter", mode="before")
     @classmethod

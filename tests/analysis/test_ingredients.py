@@ -1,0 +1,91 @@
+"""Ingredient keys: the rule in Python, and the same rule as an Ibis expression."""
+
+from __future__ import annotations
+
+import csv
+
+import ibis
+import pytest
+
+from healthanalytics.analysis.drug_classes import bundled_drug_classes
+from healthanalytics.analysis.ingredients import ingredient_key, ingredient_key_expr
+from healthanalytics.io.inputs import bundled
+from tests.transforms.conftest import rows
+
+# (generic name as written, its key)
+KEYS = [
+    ("ATORVASTATIN CALCIUM", "ATORVASTATIN"),  # a salt dropped
+    ("ATORVASTATIN", "ATORVASTATIN"),  # no salt: the name itself
+    ("atorvastatin calcium", "ATORVASTATIN"),  # any case
+    ("AMLODIPINE BESYLATE/BENAZEPRIL HCL", "AMLODIPINE/BENAZEPRIL"),  # combination: sorted
+    ("LOSARTAN/HYDROCHLOROTHIAZIDE", "HYDROCHLOROTHIAZIDE/LOSARTAN"),
+    ("POTASSIUM CHLORIDE", "POTASSIUM CHLORIDE"),  # only salt words: the salt is the drug
+    ("CALCIUM ACETATE", "CALCIUM ACETATE"),
+    ("AMOXICILLIN/POTASSIUM CLAV", "AMOXICILLIN/CLAVULANATE"),  # CMS's abbreviation spelled out
+    ("EMTRICITABINE/TENOFOV ALAFENAM", "EMTRICITABINE/TENOFOVIR ALAFENAMIDE"),  # cut at 30
+    ("INSULIN GLARGINE,HUM.REC.ANLOG", "INSULIN GLARGINE"),  # a comma splits words
+    ("INSULIN NPH HUM/REG INSULIN HM", "INSULIN NPH/INSULIN REGULAR"),  # one word order
+    ("NITROFURANTOIN MONOHYD/M-CRYST", "NITROFURANTOIN"),  # a form, not a component
+    ("DIMETHYL FUMARATE", "DIMETHYL FUMARATE"),  # fumarate is the drug here
+    ("ACETAMINOPHEN WITH CODEINE", "ACETAMINOPHEN/CODEINE"),  # WITH joins components
+    ("CHOLESTYRAMINE (WITH SUGAR)", "CHOLESTYRAMINE"),  # parentheses dropped
+    ("PEG 3350/ELECTROLYTES", "ELECTROLYTES/POLYETHYLENE GLYCOL 3350"),  # two-word spelling
+    ("  METFORMIN   HCL ", "METFORMIN"),  # stray blanks
+    ("", None),  # no words: no key
+    (" / ", None),
+    (None, None),
+]
+
+
+@pytest.mark.parametrize(("name", "key"), KEYS)
+def test_ingredient_key(name, key):
+    assert ingredient_key(name) == key
+
+
+def test_expression_on_duckdb_gives_the_same_keys(con):
+    names = ibis.memtable({"generic_name": [n for n, _ in KEYS]}, schema={"generic_name": "string"})
+    keyed = names.mutate(ingredient_key=ingredient_key_expr(names.generic_name))
+    expected = [{"generic_name": n, "ingredient_key": k} for n, k in KEYS]
+    assert rows(keyed, ["generic_name"]) == sorted(
+        expected, key=lambda r: (r["generic_name"] is None, r["generic_name"] or "")
+    )
+
+
+def all_generic_names() -> list[str]:
+    """Every generic of the map and of the generator's list."""
+    with open(bundled("drugs.csv"), newline="") as handle:
+        generated = {row["generic_name"] for row in csv.DictReader(handle)}
+    return sorted(generated | {row.generic_name for row in bundled_drug_classes()})
+
+
+def test_expression_agrees_with_python_on_every_known_name(con):
+    names = all_generic_names()
+    table = ibis.memtable({"generic_name": names})
+    keyed = table.mutate(ingredient_key=ingredient_key_expr(table.generic_name))
+    expected = [{"generic_name": n, "ingredient_key": ingredient_key(n)} for n in names]
+    assert rows(keyed, ["generic_name"]) == expected
+
+
+@pytest.mark.spark
+def test_expression_on_spark_gives_the_same_keys():
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .getOrCreate()
+    )
+    names = [n for n, _ in KEYS] + all_generic_names()
+    spark.createDataFrame([(n,) for n in names], "generic_name string").createOrReplaceTempView(
+        "ingredient_names"
+    )
+    table = ibis.pyspark.connect(spark).table("ingredient_names")
+    keyed = table.mutate(ingredient_key=ingredient_key_expr(table.generic_name)).to_pyarrow()
+    got = sorted(
+        zip(*keyed.to_pydict().values(), strict=True), key=lambda r: (r[0] is None, r[0] or "")
+    )
+    assert got == sorted(
+        ((n, ingredient_key(n)) for n in names), key=lambda r: (r[0] is None, r[0] or "")
+    )
