@@ -135,7 +135,10 @@ def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
             continue
         (claims_ok, claims), (benes_ok, _) = _count(line[idx["claims"]]), _count(line[idx["benes"]])
         (supply_ok, supply), (cost_ok, cost) = (_amount(line[idx[k]]) for k in ("supply", "cost"))
-        if not (claims_ok and benes_ok and supply_ok and cost_ok):
+        years_text = line[years_col] if years_col is not None else None
+        digits = re.search(r"[0-9]+", years_text or "")
+        years_ok = digits is None or len(digits.group().lstrip("0")) <= 9
+        if not (claims_ok and benes_ok and supply_ok and cost_ok and years_ok):
             counts["invalid_number"] += 1
             continue
         if tuple(line) in seen:
@@ -144,10 +147,7 @@ def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
         seen.add(tuple(line))
         first, last = (_printable(line[idx[k]]) for k in ("first", "last"))
         parts = [p.strip() for p in (first, last) if p and p.strip()]
-        years = None
-        if years_col is not None and line[years_col]:
-            match = re.search(r"[0-9]+", line[years_col])
-            years = int(match.group()) if match else None
+        years = int(digits.group()) if digits else None
         kept.append(
             {
                 "presc_id": int(npi),

@@ -86,9 +86,14 @@ SMITH_JR = ",".join(sample_row(nppes_provider_last_org_name="SMITH, JR", year_ex
         (",".join(sample_row()[:-1]), 21),
         # a line of three fields
         ("1234567893,ONLY,THREE", 3),
+        # two blank values are no blank-only line
+        ("   ,\t", 2),
+        # nor is a no-break space, beyond U+0020
+        ("\u00a0", 1),
     ],
-    ids=["empty-extra", "empty-extras", "extra-value", "quoted-empty-extra", "one-short", "three"],
-)
+    ids=["empty-extra", "empty-extras", "extra-value", "quoted-empty-extra", "one-short", "three",
+         "two-blank-values", "no-break-space"],
+)  # fmt: skip
 def test_line_with_wrong_field_count_stops_the_run(run, engine_name, tmp_path, line, found):
     fact = write_fact(tmp_path / "fact.csv", with_line(line))
     assert refused(run, engine_name, fact) == (
@@ -280,6 +285,48 @@ def test_line_endings_read_as_lf(run, engine_name, tmp_path, tmp_path_factory, c
     outcome = run(fact, engine=engine_name)
     assert outcome.error is None
     assert delivered(outcome) == delivered(baseline(engine_name, tmp_path_factory))
+
+
+# --- lines of one blank value: skipped like blank lines ------------------------------------
+
+QUOTED_BREAK = ",".join(sample_row(npi="12345", nppes_provider_city='"FORT\nATKINSON"'))
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        with_line("   "),  # spaces (DuckDB refused it, Spark dropped it unseen)
+        with_line("\t"),  # a tab
+        with_line(" \x0b\x01 "),  # other characters up to U+0020, as Java's trim drops them
+        with_line('"  "'),  # one quoted blank value (Spark's line reader parsed and refused it)
+        [*LINES, "  \t"],  # at the very end of the file
+        # in a file Spark reads whole, past a quoted line break (Spark refused it there)
+        [*with_line(QUOTED_BREAK, at=30), "   "],
+    ],
+    ids=["spaces", "tab", "controls", "quoted", "at-the-end", "file-read-whole"],
+)
+def test_line_of_one_blank_value_is_skipped(run, engine_name, tmp_path, tmp_path_factory, lines):
+    outcome = run(write_fact(tmp_path / "fact.csv", lines), engine=engine_name)
+    assert outcome.error is None
+    expected = delivered(baseline(engine_name, tmp_path_factory))
+    if QUOTED_BREAK in lines:  # that line is held back (invalid NPI)
+        expected["quarantine"] = sorted(
+            [*expected["quarantine"], quarantined(QUOTED_BREAK) | {"raw_city": "FORT ATKINSON"}],
+            key=repr,
+        )
+    assert delivered(outcome) == expected
+    (record,) = outcome.rows("pipeline_runs", date=None)
+    assert record["rows_read"] == 105 + (QUOTED_BREAK in lines)
+
+
+def test_malformed_line_after_a_blank_only_line_keeps_its_number(run, engine_name, tmp_path):
+    # the blank-only line 20 is skipped, yet counted: the bad line is named as an editor has it
+    lines = with_line(SMITH_JR)
+    lines.insert(19, "\t ")
+    fact = write_fact(tmp_path / "fact.csv", lines)
+    assert refused(run, engine_name, fact) == (
+        f"{fact}: line 52: expected 22 columns, found 23 ({SMITH_JR[:120]}); {FIX}"
+    )
 
 
 # --- a trailing delimiter on every line: one unnamed last column ------------------------------

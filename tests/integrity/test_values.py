@@ -97,6 +97,61 @@ def test_numbers_as_spreadsheets_write_them_and_numbers_no_column_holds(run, eng
     assert_reports_match_reference(outcome, fact)
 
 
+def test_counts_below_zero_and_experience_no_column_holds(run, engine_name, tmp_path):
+    header, lines = sample()
+    edit(header, lines[4], total_claim_count="-0.4")  # below zero, though it rounds to 0
+    edit(header, lines[17], total_claim_count="-0")  # zero: the count 0
+    edit(header, lines[32], total_claim_count="0.4")  # rounds to the count 0
+    edit(header, lines[5], year_exp="= 12345678901234567890.0")  # was read as a null experience
+    edit(header, lines[13], year_exp="= 1000000000.0")  # ten digits: no number of years
+    edit(header, lines[25], year_exp="= 0000000000020.0")  # leading zeros aside: 20 years
+    fact = write_csv(tmp_path / "bounds.csv", header, lines)
+
+    outcome = run(fact, engine=engine_name)
+
+    assert outcome.error is None
+    (record,) = outcome.rows("pipeline_runs", date=None)
+    assert (record["rows_read"], record["rows_kept"], record["quarantined_invalid_number"]) == (
+        105,
+        99,
+        3,
+    )
+    held = [row for row in outcome.rows("quarantine") if row["reason"] == "invalid_number"]
+    assert picked(held, ["raw_npi", "raw_claims", "raw_years_of_exp"]) == [
+        ("1093078644", "22", "= 1000000000.0"),
+        ("1417913278", "12", "= 12345678901234567890.0"),
+        ("1497789556", "-0.4", "= 12.0"),
+    ]
+    top = {row["presc_id"]: row for row in outcome.rows("prescriber_report")}
+    assert (top[1508831496]["trx_cnt"], top[1033436191]["trx_cnt"]) == (0, 0)
+    assert (top[1720020845]["years_of_exp"], top[1720020845]["trx_cnt"]) == (20, 23)
+    assert_reports_match_reference(outcome, fact)
+
+
+def test_typed_experience_no_column_holds(run, engine_name, tmp_path):
+    header, lines = sample()
+    years = [int(float(line[header.index("year_exp")].strip("= "))) for line in lines]
+    years[5], years[13] = 2**63 - 1, 10**9  # int64's largest (nineteen digits), ten digits
+    floats = [float(y) for y in years]
+    floats[5], floats[13] = 1e20, float("inf")  # written `1e20`, whose first digit is no year
+    columns = {name: [line[i] or None for line in lines] for i, name in enumerate(header)}
+    held = {}
+    for name, values in (("int64", pa.array(years, pa.int64())), ("float64", floats)):
+        table = pa.table({**columns, "year_exp": values})
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+        outcome = run(tmp_path / f"{name}.parquet", engine=engine_name,
+                      db=str(tmp_path / f"{name}.duckdb"))  # fmt: skip
+        assert outcome.error is None, name
+        (record,) = outcome.rows("pipeline_runs", date=None)
+        assert (record["rows_kept"], record["quarantined_invalid_number"]) == (100, 2), name
+        quarantined = [r for r in outcome.rows("quarantine") if r["reason"] == "invalid_number"]
+        held[name] = picked(quarantined, ["raw_npi", "raw_years_of_exp"])
+    assert held == {
+        "int64": [("1093078644", "1000000000"), ("1417913278", "9223372036854775807")],
+        "float64": [("1093078644", "Infinity"), ("1417913278", "1e20")],
+    }
+
+
 def typed_sample(tmp_path: Path, variant: str) -> tuple[Path, Path]:
     """The sample as a Parquet file with typed columns, and the same lines as CSV text."""
     header, lines = sample()

@@ -54,6 +54,16 @@ def test_first_bad_line_wins_whatever_its_kind(tmp_path):
     assert (found.line, found.what, found.text) == (2, "byte 0xff is not UTF-8 text", "3,\ufffd,4")
 
 
+def test_lines_of_one_blank_value_are_skipped(tmp_path):
+    # spaces, a tab, other characters up to U+0020, a quoted blank value, one at the very end
+    content = b'a,b,c\n1,2,3\n   \n\t\n \x0b\x01\n"  "\n4,5,6\n \t'
+    assert scan(tmp_path, content) == Scan(None)
+    # two blank values are a line of two fields
+    assert scan(tmp_path, b"a,b,c\n  ,\t\n").bad == bad(
+        tmp_path, 2, "expected 3 columns, found 2", "  ,\t"
+    )
+
+
 def test_quoted_line_break_is_reported(tmp_path):
     assert scan(tmp_path, b'a,b,c\n1,"x\r\ny",3\n') == Scan(None, spans_lines=True)
 

@@ -117,6 +117,7 @@ def test_invalid_numbers_and_precedence():
             ("1234567893", "F", "11", {"day_supply": "NaN"}),
             ("1234567893", "G", "11", {"bene_count": "-3"}),  # no negative count
             ("1234567893", "H", "  ", {"bene_count": ""}),  # blanks stay blanks: kept
+            ("1234567893", "K", "11", {"years_of_exp": "= 12345678901.0"}),  # no years
             ("123", "I", "abc"),  # an invalid NPI comes first
             ("1234567893", None, "abc"),  # then a missing drug
             ("1234567893", "J", "abc"),  # copies of a line with a bad number are all held
@@ -135,6 +136,7 @@ def test_invalid_numbers_and_precedence():
         ("1234567893", "H", "  ", None),
         ("1234567893", "J", "abc", "invalid_number"),
         ("1234567893", "J", "abc", "invalid_number"),
+        ("1234567893", "K", "11", "invalid_number"),
         ("1234567893", None, "abc", "missing_drug"),
     ]
 

@@ -9,6 +9,7 @@ from healthanalytics.transforms.staging import as_text, float_text
 from healthanalytics.transforms.values import (
     is_valid_amount,
     is_valid_count,
+    is_valid_experience,
     parse_number,
     printable,
 )
@@ -29,7 +30,9 @@ NUMBERS = [
     (" 1,234,567 ", True, True, 1234567.0),
     ("-1,234.5", False, True, -1234.5),  # a negative count is no count; a negative cost is
     ("-3", False, True, -3.0),
-    ("-0", True, True, 0.0),  # rounds to the count 0
+    ("-0", True, True, 0.0),  # zero, not below it: the count 0
+    ("-0.4", False, True, -0.4),  # below zero: no count, though it would round to 0
+    ("0.4", True, True, 0.4),  # rounds to the count 0
     ("999999999", True, True, 999999999.0),
     ("1000000000", True, True, 1e9),  # the largest count
     ("1000000000.4", True, True, 1000000000.4),  # rounds to it
@@ -79,6 +82,58 @@ def test_number_rule():
         ["i"],
     )
     assert [(r["text"], r["count"], r["amount"], r["number"]) for r in got] == NUMBERS
+
+
+# (experience as read, valid): its first run of digits, leading zeros aside, has at most nine
+EXPERIENCES = [
+    ("= 12.0", True),
+    ("= 999999999.0", True),  # nine digits: the longest kept
+    ("= 1000000000.0", False),  # ten
+    ("12345678901234567890", False),  # a 20-digit run: was read as null (int64 overflow)
+    ("000000000012", True),  # leading zeros are no digits of the number
+    ("0000000000000", True),  # nor is a run of zeros
+    ("\n 1234567890", False),  # what comes before the first digit does not matter
+    ("= 12.0 12345678901", True),  # only the first run counts
+    ("abc", True),  # no digits: a null experience
+    ("  ", True),
+    (None, True),
+]
+
+
+def test_experience_rule():
+    table = ibis.memtable(
+        {"i": range(len(EXPERIENCES)), "text": [e[0] for e in EXPERIENCES]},
+        schema={"i": "int64", "text": "string"},
+    )
+    got = rows(table.select("i", "text", valid=is_valid_experience(table.text)), ["i"])
+    assert [(r["text"], r["valid"]) for r in got] == EXPERIENCES
+
+
+def test_typed_experience_is_checked_by_value():
+    floats = [12.0, 999999999.5, 1e9, -1e9, 1e20, float("inf"), float("nan"), None]
+    integers = [12, 999_999_999, 1_000_000_000, -1_000_000_000, 2**63 - 1, -(2**63), 0, None]
+    table = ibis.memtable(
+        pa.table(
+            {
+                "i": pa.array(range(len(floats))),
+                "f": pa.array(floats, pa.float64()),
+                "n": pa.array(integers, pa.int64()),
+            }
+        )
+    )
+    got = rows(
+        table.select("i", f=is_valid_experience(table.f), n=is_valid_experience(table.n)), ["i"]
+    )
+    assert [(r["f"], r["n"]) for r in got] == [
+        (True, True),
+        (True, True),  # below 1e9
+        (False, False),  # 1e9: ten digits
+        (False, False),  # the magnitude counts
+        (False, False),  # 1e20 as text is `1e20`, yet is no number of years; int64's largest
+        (False, False),  # infinity; int64's smallest (no overflow taking its magnitude)
+        (True, True),  # NaN has no digits: a null experience, as its text `NaN` is
+        (True, True),  # missing
+    ]
 
 
 def test_printable_replaces_control_characters_by_a_space():

@@ -7,8 +7,9 @@ strict_mode, null_padding or nullstr: the first extra value is matched against t
 by prefix, and an empty value prefixes any. So the view declares one column more than the
 header, pads short lines with NULL, and reads empty fields as empty text (a null string no field
 holds): a line has too many fields when that extra column is not NULL, too few when the header's
-last column is NULL. Such a line stops the scan with `MALFORMED`; the empty fields become NULL
-again, as the engines' readers agree.
+last column is NULL. Such a line stops the scan with `MALFORMED`, unless it is a blank-only
+line (`BLANK_LINE`), which is skipped as Spark skips it; the empty fields become NULL again, as
+the engines' readers agree.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from healthanalytics.io.csv_lines import BLANK_LINE
 from healthanalytics.io.inputs import InputFiles
 
 MALFORMED = "healthanalytics: a line with a wrong number of fields in "
@@ -91,11 +93,17 @@ def view_sql(source: CsvSource) -> str:
         for read, name in zip(positional, source.columns, strict=True)
     )
     wrong = f"{_name(_EXTRA)} IS NOT NULL OR {_name(positional[-1])} IS NULL"
+    # one value of blanks only (`   `, a tab): skipped, as blank lines are; looked at only on
+    # the lines that are wrong anyway
+    blank = (
+        f"{_name(positional[1])} IS NULL AND "
+        f"regexp_full_match({_name(positional[0])}, {sql_string(BLANK_LINE)})"
+    )
     return (
         f"CREATE OR REPLACE TEMPORARY VIEW {_name(source.view)} AS SELECT {values} "
         f"FROM read_csv([{paths}], {', '.join(options)}) "
-        f"WHERE CASE WHEN {wrong} THEN error({sql_string(MALFORMED)} || {_name(_FILE)}) "
-        "ELSE true END"
+        f"WHERE CASE WHEN {wrong} THEN CASE WHEN {blank} THEN false "
+        f"ELSE error({sql_string(MALFORMED)} || {_name(_FILE)}) END ELSE true END"
     )
 
 

@@ -1,7 +1,10 @@
 """How the Spark engine reads a CSV input, so that it accepts and refuses what DuckDB does.
 
-- FAILFAST with the header's columns as the schema: a line with more or fewer fields than the
-  header stops the scan, empty extra fields included (Univocity counts them).
+- The header's columns as the schema: a line with more or fewer fields than the header stops
+  the scan with `MALFORMED` and the file's name, empty extra fields included (Univocity counts
+  them). PERMISSIVE, not FAILFAST, so that a line of one blank value (`BLANK_LINE`) can be
+  skipped first: Spark's line reader drops such lines unquoted before parsing, the others
+  (quoted, or in a file read whole) reach the parser and would fail it.
 - A quote followed by text (`"x"y`) is refused (unescapedQuoteHandling=RAISE_ERROR), as DuckDB
   refuses it, instead of being read as the value `"x"y`.
 - Spark's decoder turns bytes that are not text in the declared encoding into U+FFFD where
@@ -23,13 +26,16 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from healthanalytics.io.csv_lines import BLANK_LINE
 from healthanalytics.io.inputs import InputFiles
 
 NOT_TEXT = "healthanalytics: U+FFFD in a line of "
+MALFORMED = "healthanalytics: a line with a wrong number of fields in "
+_CORRUPT = "__healthanalytics_corrupt"
 # Python codec name -> Java charset name
 _CHARSETS = {"utf-8": "UTF-8", "iso8859-1": "ISO-8859-1", "cp1252": "windows-1252"}
 _READ_FILE = re.compile(r"Encountered error while reading file (\S+?)\.?\s")
-_NOT_TEXT = re.compile(re.escape(NOT_TEXT) + r"(\S+)")
+_OURS = re.compile(f"(?:{re.escape(NOT_TEXT)}|{re.escape(MALFORMED)})" + r"(\S+)")
 
 
 @dataclass
@@ -58,7 +64,8 @@ def csv_frame(session: SparkSession, source: SparkCsvSource) -> DataFrame:
     encoding = files.dialect.encoding
     if encoding == "cp1252":  # Spark 4 offers only a few charsets unless told otherwise
         session.conf.set("spark.sql.legacy.javaCharsets", "true")
-    schema = StructType([StructField(name, StringType(), True) for name in source.columns])
+    fields = [*source.columns, _CORRUPT]
+    schema = StructType([StructField(name, StringType(), True) for name in fields])
     frame = session.read.csv(
         list(source.paths),
         schema=schema,
@@ -71,22 +78,29 @@ def csv_frame(session: SparkSession, source: SparkCsvSource) -> DataFrame:
         # doubled quote; '"' reads every other value as before
         charToEscapeQuoteEscaping='"',
         encoding=_CHARSETS[encoding],
-        mode="FAILFAST",
+        mode="PERMISSIVE",
+        columnNameOfCorruptRecord=_CORRUPT,
         unescapedQuoteHandling="RAISE_ERROR",
         multiLine=source.multiline,
         ignoreLeadingWhiteSpace=False,
         ignoreTrailingWhiteSpace=False,
     )
-    if encoding == "iso8859-1" or not source.check_text:  # every byte is a Latin-1 character
-        return frame
-    replaced = _any(F.col(f"`{name}`").contains("\ufffd") for name in source.columns)
-    stop = F.raise_error(F.concat(F.lit(NOT_TEXT), F.input_file_name()))
-    return frame.where(F.when(replaced, stop).otherwise(F.lit(True)))
+    columns = [F.col(f"`{name}`") for name in source.columns]
+    # a short line's values come padded with nulls: one blank value is a blank-only line
+    blank = columns[1].isNull() & F.coalesce(columns[0], F.lit("")).rlike(f"^{BLANK_LINE}\\z")
+    malformed = F.raise_error(F.concat(F.lit(MALFORMED), F.input_file_name()))
+    wrong = F.col(_CORRUPT).isNotNull()
+    keep = F.when(wrong, F.when(blank, F.lit(False)).otherwise(malformed))
+    if encoding != "iso8859-1" and source.check_text:  # every byte is a Latin-1 character
+        replaced = _any(column.contains("\ufffd") for column in columns)
+        keep = keep.when(replaced, F.raise_error(F.concat(F.lit(NOT_TEXT), F.input_file_name())))
+    return frame.where(keep.otherwise(F.lit(True))).select(*columns)
 
 
 def failed_file(text: str) -> str | None:
-    """The file a Spark failure names: the one whose reading failed, or whose line held U+FFFD."""
-    found = _NOT_TEXT.search(text) or _READ_FILE.search(text)
+    """The file a Spark failure names: the one whose reading failed, or whose line held U+FFFD
+    or a wrong number of fields."""
+    found = _OURS.search(text) or _READ_FILE.search(text)
     return found[1] if found else None
 
 

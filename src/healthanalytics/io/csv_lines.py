@@ -30,6 +30,10 @@ _SHOWN = 120  # characters of a line quoted in a message
 _LONGEST_VALUE = 2 * 1024 * 1024
 _ENCODING_NAMES = {"utf-8": "UTF-8", "iso8859-1": "Latin-1", "cp1252": "cp1252"}
 _LINE_BREAK = re.compile(rb"\r\n?|\n")
+# A line holding one value of nothing but characters up to U+0020 (spaces, tabs, other C0
+# controls), quoted or not, is skipped like a blank line: Spark's line reader drops such lines
+# unquoted (Java's trim) before parsing them, unseen. A regex RE2 and Java read alike.
+BLANK_LINE = r"[\x00-\x20]*"
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,7 @@ def _first_malformed_record(
 ) -> Scan:
     """The first record after the header, starting before line `before`, that is not `columns`
     fields or whose quotes are wrong, read as both engines read CSV: `"` quotes, `""` inside,
-    blanks after a closing quote dropped, blank lines skipped."""
+    blanks after a closing quote dropped, blank lines and lines of one blank value skipped."""
     encoding = "utf-8-sig" if files.dialect.encoding == "utf-8" else files.dialect.encoding
     text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
     delimiter = files.dialect.delimiter
@@ -170,7 +174,7 @@ def _first_malformed_record(
                 fields = _reread(record, delimiter, str(err))
             if isinstance(fields, str):
                 return Scan(BadLine(path, start, fields, _first_line(record)), spans_lines)
-            if start > 1 and fields and len(fields) != columns:
+            if start > 1 and fields and len(fields) != columns and not _blank_only(fields):
                 what = f"expected {columns} columns, found {len(fields)}"
                 return Scan(BadLine(path, start, what, _first_line(record)), spans_lines)
             spans_lines = spans_lines or len(record) > 1
@@ -196,6 +200,11 @@ def _reread(record: list[str], delimiter: str, error: str) -> list[str] | str:
         return next(csv.reader(io.StringIO(cleaned, newline=""), delimiter=delimiter, strict=True))
     except (csv.Error, StopIteration):
         return "text follows a closing quote"
+
+
+def _blank_only(fields: list[str]) -> bool:
+    """Whether a record is one value of nothing but characters up to U+0020 (see BLANK_LINE)."""
+    return len(fields) == 1 and all(character <= " " for character in fields[0])
 
 
 def _first_line(record: list[str]) -> str:

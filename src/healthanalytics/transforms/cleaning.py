@@ -26,7 +26,8 @@ def to_claims(text: ir.StringValue) -> ir.FloatingValue:
 
 
 def first_integer(text: ir.StringValue) -> ir.IntegerValue:
-    """The first run of digits in the text as an integer (`= 12.0` -> 12); null if none."""
+    """The first run of digits in the text as an integer (`= 12.0` -> 12); null if none. Only
+    for text the experience rule accepted (see `values.is_valid_experience`): no overflow."""
     digits = text.re_extract(r"([0-9]+)", 1)
     return ibis.ifelse(digits == "", ibis.null("int64"), digits.try_cast("int64"))
 

@@ -6,7 +6,12 @@ import ibis
 import ibis.expr.types as ir
 
 from healthanalytics.layouts import RAW_COLUMNS, Layout
-from healthanalytics.transforms.values import BLANK, is_valid_amount, is_valid_count
+from healthanalytics.transforms.values import (
+    BLANK,
+    is_valid_amount,
+    is_valid_count,
+    is_valid_experience,
+)
 
 INVALID_NPI = "invalid_npi"
 MISSING_DRUG = "missing_drug"
@@ -27,6 +32,7 @@ _NUMBER_RULES = {
     "day_supply": is_valid_amount,
     "drug_cost": is_valid_amount,
     "bene_count": is_valid_count,
+    "years_of_exp": is_valid_experience,
 }
 
 
@@ -118,8 +124,9 @@ def drug_key(
 
 
 def numbers_valid(raw: ir.Table, layout: Layout) -> ir.BooleanValue:
-    """True where every number of the line (claims, day supply, cost, beneficiaries) is blank
-    or valid (see `values`); typed columns are checked by value, with no text to parse."""
+    """True where every number of the line (claims, day supply, cost, beneficiaries,
+    experience) is blank or valid (see `values`); typed columns are checked by value, with no
+    text to parse."""
     valid = ibis.literal(True)
     for canonical, rule in _NUMBER_RULES.items():
         if (source := layout.columns.get(canonical)) is not None:

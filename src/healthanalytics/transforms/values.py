@@ -28,6 +28,12 @@ AMOUNT_PLAIN = rf"^{BLANK}*-?[0-9]{{1,15}}(\.[0-9]*)?{BLANK}*\z"
 # so their sums stay finite: JSON report files cannot hold inf or NaN.
 MAX_COUNT = 1_000_000_000
 MAX_AMOUNT = 1e15
+# Experience is the first run of digits in its text (`= 12.0` -> 12). More than nine digits,
+# leading zeros aside, is no number of years and from nineteen overflows int64: such a line
+# is refused, not read as null. Nine, the counts' bound, fits any integer column and keeps a
+# year or date written by mistake (`20150101`), which no experience filter takes.
+MAX_EXPERIENCE_DIGITS = 9
+_LONG_EXPERIENCE = rf"^[^0-9]*0*[1-9][0-9]{{{MAX_EXPERIENCE_DIGITS}}}"
 
 # Unicode's control characters (category Cc): C0, DEL and C1.
 CONTROL = r"[\x00-\x1F\x7F-\x9F]"
@@ -54,6 +60,7 @@ def _valid(value: ir.Value, plain: str, within) -> ir.BooleanValue:
 
 
 def _count_bounds(number: ir.NumericValue) -> ir.BooleanValue:
+    # below zero is no count, even where it would round to 0 (`-0.4`): a broken value
     return (number >= 0) & (number < MAX_COUNT + 0.5)
 
 
@@ -62,10 +69,26 @@ def _amount_bounds(number: ir.NumericValue) -> ir.BooleanValue:
 
 
 def is_valid_count(value: ir.Value) -> ir.BooleanValue:
-    """True where a claim or beneficiary count is blank, or a number that rounds to a whole
-    count in 0..MAX_COUNT; False for any other text (`abc`, `1,23`, `1e308`, `-3`, `NaN`).
-    A typed number is checked by value."""
+    """True where a claim or beneficiary count is blank, or a number not below zero that
+    rounds to a whole count in 0..MAX_COUNT; False for any other text (`abc`, `1,23`, `1e308`,
+    `-3`, `-0.4`, `NaN`). A typed number is checked by value."""
     return _valid(value, COUNT_PLAIN, _count_bounds)
+
+
+def is_valid_experience(value: ir.Value) -> ir.BooleanValue:
+    """True unless the experience's first run of digits has more than MAX_EXPERIENCE_DIGITS
+    digits, leading zeros aside (`= 12345678901.0`); blank and digitless texts are valid (a
+    null experience). A typed number is checked by value: below 1e9 in magnitude (a float's
+    text from 1e18 on is `1e20`, whose first digits are not the number); NaN has no digits."""
+    dtype = value.type()
+    if dtype.is_numeric():
+        number = value.cast("float64")
+        within = number.abs() < 10**MAX_EXPERIENCE_DIGITS
+        if dtype.is_floating():  # both engines order NaN above every number
+            within = within | number.isnan()
+        return within.fill_null(True)
+    text = value if dtype.is_string() else value.cast("string")
+    return ~text.re_search(_LONG_EXPERIENCE).fill_null(False)
 
 
 def is_valid_amount(value: ir.Value) -> ir.BooleanValue:
