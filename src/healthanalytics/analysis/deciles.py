@@ -168,5 +168,6 @@ def market_deciles(prescribers: ir.Table) -> ir.Table:
 
 
 def share_of(part: ir.NumericValue, whole: ir.NumericValue) -> ir.FloatingValue:
-    """part / whole, null when the whole is not above 0 (nothing to divide)."""
-    return ibis.ifelse(whole > 0, part / whole, ibis.null("float64"))
+    """part / whole, null when the whole is not above 0 (nothing to divide); at most 1: a
+    part summed in another order than its whole may exceed it by a rounding error."""
+    return ibis.ifelse(whole > 0, ibis.least(part / whole, 1.0), ibis.null("float64"))
