@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import math
 import re
 import unicodedata
 from collections import defaultdict
@@ -20,7 +21,7 @@ COURSE = {
     "npi": "npi", "last": "nppes_provider_last_org_name", "first": "nppes_provider_first_name",
     "city": "nppes_provider_city", "state": "nppes_provider_state", "brand": "drug_name",
     "generic": "generic_name", "claims": "total_claim_count", "supply": "total_day_supply",
-    "cost": "total_drug_cost", "benes": "bene_count",
+    "cost": "total_drug_cost", "benes": "bene_count", "specialty": "specialty_description",
 }  # fmt: skip
 CMS = {
     "npi": "Prscrbr_NPI", "last": "Prscrbr_Last_Org_Name", "first": "Prscrbr_First_Name",
@@ -159,6 +160,7 @@ def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
                 "claims": claims,
                 "supply": supply,
                 "cost": cost,
+                "specialty": (_printable(line[idx["specialty"]]) or "").strip() or None,
             }
         )
     known = defaultdict(list)
@@ -311,3 +313,125 @@ def unranked_counts(kept: list[dict]) -> dict[str, int]:
         "lines_outside_states": len(lines),
         "prescribers_without_claims": len(no_claims),
     }
+
+
+# --- the launch analysis (docs/RULES.md, The launch analysis) ---------------------------------
+
+
+def _name(text: str | None) -> str | None:
+    return (_printable(text) or "").strip().upper() or None
+
+
+def market_prescribers(kept: list[dict], in_market) -> list[dict]:
+    """Every prescriber: specialty (of most lines, ties A-Z, blank last), state, market lines,
+    known claims, fills (day supply / 30), cost, decile and specialty decile. `in_market` tells
+    whether a generic name (as cleaned) is in the basket."""
+    per: dict[int, dict] = {}
+    specialties: dict[int, dict] = defaultdict(lambda: defaultdict(int))
+    for line in kept:
+        pid = line["presc_id"]
+        specialties[pid][line["specialty"]] += 1
+        p = per.setdefault(pid, {"presc_id": pid, "lines": 0, "claims": 0, "days": 0.0,
+                                 "drug_cost": 0.0})  # fmt: skip
+        if in_market(_name(line["drug"][1])):
+            p["lines"] += 1
+            p["claims"] += line["claims"] or 0
+            p["days"] += line["supply"] or 0.0
+            p["drug_cost"] += line["cost"] or 0.0
+    states = _prescribers(kept)
+    for pid, p in per.items():
+        counts = specialties[pid]
+        p["specialty"] = sorted(counts, key=lambda s: (-counts[s], s is None, s or ""))[0]
+        p["presc_state"] = states[pid]["state"]
+    _deciles(list(per.values()), "decile")
+    by_specialty = defaultdict(list)
+    for p in per.values():
+        by_specialty[p["specialty"]].append(p)
+    for group in by_specialty.values():
+        _deciles(group, "specialty_decile")
+    return [
+        {"presc_id": p["presc_id"], "specialty": p["specialty"], "presc_state": p["presc_state"],
+         "lines": p["lines"], "claims": p["claims"], "fills": p["days"] / 30,
+         "drug_cost": p["drug_cost"], "decile": p["decile"],
+         "specialty_decile": p["specialty_decile"]}
+        for p in per.values()
+    ]  # fmt: skip
+
+
+def _deciles(group: list[dict], column: str) -> None:
+    """Largest first; each writer's decile from where its cumulative volume starts, ties
+    together: 10 - floor(10 x volume of larger writers / all volume); 0 without volume."""
+    total = sum(p["days"] for p in group if p["days"] > 0)
+    for p in group:
+        if p["days"] <= 0:
+            p[column] = 0
+            continue
+        larger = sum(q["days"] for q in group if q["days"] > p["days"])
+        p[column] = 10 - math.floor(10 * larger / total)
+
+
+def market_deciles(prescribers: list[dict]) -> list[dict]:
+    total_fills = sum(p["fills"] for p in prescribers)
+    out = []
+    for decile in sorted({p["decile"] for p in prescribers}, reverse=True):
+        members = sorted(p["fills"] for p in prescribers if p["decile"] == decile)
+        fills = sum(members)
+        from_top = sum(p["fills"] for p in prescribers if p["decile"] >= decile)
+        n = len(members)
+        out.append(
+            {"decile": decile, "prescribers": n, "prescribers_share": n / len(prescribers),
+             "fills": fills, "fills_share": fills / total_fills if total_fills else None,
+             "cumulative_share": from_top / total_fills if total_fills else None,
+             "claims": sum(p["claims"] for p in prescribers if p["decile"] == decile),
+             "min_fills": members[0], "median_fills": (members[(n - 1) // 2] + members[n // 2]) / 2,
+             "max_fills": members[-1]}
+        )  # fmt: skip
+    return out
+
+
+def market_products(kept: list[dict], in_market) -> list[dict]:
+    per: dict[tuple, dict] = {}
+    for line in kept:
+        brand, generic = _name(line["drug"][0]), _name(line["drug"][1])
+        if not in_market(generic):
+            continue
+        p = per.setdefault(
+            (brand, generic),
+            {
+                "lines": 0,
+                "claims": 0,
+                "claims_unknown": 0,
+                "days": 0.0,
+                "drug_cost": 0.0,
+                "writers": set(),
+            },
+        )
+        p["lines"] += 1
+        p["claims"] += line["claims"] or 0
+        p["claims_unknown"] += line["claims"] is None
+        p["days"] += line["supply"] or 0.0
+        p["drug_cost"] += line["cost"] or 0.0
+        p["writers"].add(line["presc_id"])
+    fills = sum(p["days"] for p in per.values()) / 30
+    cost = sum(p["drug_cost"] for p in per.values())
+    return [
+        {"brand_name": brand, "generic_name": generic,
+         "product_type": "generic" if brand == generic else "brand", "lines": p["lines"],
+         "claims": p["claims"], "claims_unknown": p["claims_unknown"], "fills": p["days"] / 30,
+         "drug_cost": p["drug_cost"], "writers": len(p["writers"]),
+         "fills_share": p["days"] / 30 / fills if fills else None,
+         "cost_share": p["drug_cost"] / cost if cost else None}
+        for (brand, generic), p in per.items()
+    ]  # fmt: skip
+
+
+def market_concentration(prescribers: list[dict], products: list[dict]) -> dict:
+    """HHI of the products' fill shares (percent squared) and the top 1/5/10 % of writers'
+    share of fills (ceil of the share of writers)."""
+    volumes = sorted((p["fills"] for p in prescribers if p["fills"] > 0), reverse=True)
+    total = sum(volumes)
+    out = {"hhi": sum((100 * p["fills_share"]) ** 2 for p in products) if total else None}
+    for percent in (1, 5, 10):
+        top = math.ceil(len(volumes) * percent / 100)
+        out[f"top_{percent}pct_fills_share"] = sum(volumes[:top]) / total if total else None
+    return out

@@ -122,6 +122,13 @@ def run(
             "\\[default: HMG-CoA Reductase Inhibitor]."
         ),
     ] = None,
+    no_analysis: Annotated[
+        bool,
+        typer.Option(
+            "--no-analysis",
+            help="Skip the launch analysis (the market tables); the reports are delivered alone.",
+        ),
+    ] = False,
     threads: Annotated[
         int | None, typer.Option(help="DuckDB threads \\[default: all cores].")
     ] = None,
@@ -166,6 +173,7 @@ def run(
             min_years=min_years,
             max_years=max_years,
             market=market,
+            analysis=False if no_analysis else None,  # unset: config decides
             threads=threads,
             memory_limit=memory_limit,
             temp_directory=temp_directory,

@@ -112,8 +112,9 @@ class Settings(BaseSettings, DuckDBOptions, SparkOptions):
         format="orc", compression="snappy", files=2
     )
 
-    # the drugs the launch competes with, for the analysis
+    # the drugs the launch competes with, and whether the launch analysis runs at all
     market: MarketSettings = Field(default_factory=MarketSettings)
+    analysis: bool = True
 
     @field_validator("delimiter", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from healthanalytics.engines import create_engine
 from healthanalytics.io.integrity import checking_inputs
 from healthanalytics.io.warehouse import mask_url
 from healthanalytics.quality import CheckResult
+from healthanalytics.stages.analysis import analyze
 from healthanalytics.stages.clean import clean, refuse_smaller_delivery
 from healthanalytics.stages.connect import connect
 from healthanalytics.stages.deliver import persist, write_report_folders
@@ -60,12 +61,17 @@ def run_pipeline(settings: Settings, listener: StageListener = quiet) -> RunResu
             refuse_smaller_delivery(settings, warehouse, run.record)
             reports = timer.run("reports", build_reports, settings, engine, ingested, cleaned)
             run.count(reports.counts)
+            # a failed analysis is recorded and the reports delivered without it
+            analysis = timer.run("analysis", analyze, settings, engine, cleaned)
             checked = timer.run("quality", check_quality, settings, engine, outputs, cleaned,
-                                reports)  # fmt: skip
+                                reports, analysis)  # fmt: skip
+            if checked.analysis_error:  # its tables failed their checks: dropped likewise
+                analysis = analysis.failed(checked.analysis_error)
+            run.update(analysis_error=analysis.error)
             staged = timer.run("files", write_report_folders, settings, engine, outputs, reports)
             with staged:  # persist publishes the report folders; what it did not is removed
                 timer.run("persist", persist, settings, engine, warehouse, reports, cleaned,
-                          staged, run.record)  # fmt: skip
+                          staged, run.record, analysis)  # fmt: skip
     return RunResult(
         run.record,
         {"quality_checks": checked.path, **staged.outputs},

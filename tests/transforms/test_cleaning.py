@@ -3,7 +3,11 @@
 import ibis
 
 from healthanalytics.layouts import RAW_COLUMNS
-from healthanalytics.transforms.cleaning import cleaning_counts, prescriber_places
+from healthanalytics.transforms.cleaning import (
+    cleaning_counts,
+    drugs_per_prescriber,
+    prescriber_places,
+)
 from tests.transforms.conftest import rows
 
 
@@ -133,3 +137,33 @@ def test_npis_beyond_32_bits_stay_exact():
         9999999999,
     ]
     assert places.schema()["presc_id"] == ibis.dtype("int64")
+
+
+def test_drugs_per_prescriber_keep_specialty_drug_fills_and_beneficiaries():
+    doc = dict(npi="1234567893", specialty=" Internal Medicine ", brand_name="LIPITOR",
+               generic_name="ATORVASTATIN CALCIUM")  # fmt: skip
+    table = kept(
+        [
+            dict(doc, claims="12", day_supply="90", drug_cost="10.5", bene_count="11"),
+            # the same prescriber and drug again (years stacked): summed into one row
+            dict(doc, npi=" 1234567893", claims="20", day_supply="30", drug_cost="1"),
+            # names as newer CMS files write them: one drug with the upper-case spelling
+            dict(doc, brand_name=" Lipitor", claims=None, day_supply="60", drug_cost="2"),
+            # a suppressed claim count stays unknown (not imputed), its line counted
+            dict(doc, brand_name="ATORVASTATIN CALCIUM", claims="", day_supply="300",
+                 bene_count=""),
+            # a blank specialty and blank generic name are null; nothing known: nulls
+            dict(npi="1003000126", specialty=" ", brand_name="X", generic_name=None),
+        ]
+    )  # fmt: skip
+    assert rows(drugs_per_prescriber(table), ["presc_id", "brand_name"]) == [
+        dict(presc_id=1003000126, specialty=None, brand_name="X", generic_name=None, lines=1,
+             claims=None, claims_unknown=1, day_supply=None, fills=None, drug_cost=None,
+             bene_count=None),
+        dict(presc_id=1234567893, specialty="Internal Medicine", brand_name="ATORVASTATIN CALCIUM",
+             generic_name="ATORVASTATIN CALCIUM", lines=1, claims=None, claims_unknown=1,
+             day_supply=300.0, fills=10.0, drug_cost=None, bene_count=None),
+        dict(presc_id=1234567893, specialty="Internal Medicine", brand_name="LIPITOR",
+             generic_name="ATORVASTATIN CALCIUM", lines=3, claims=32, claims_unknown=1,
+             day_supply=180.0, fills=6.0, drug_cost=13.5, bene_count=11),
+    ]  # fmt: skip

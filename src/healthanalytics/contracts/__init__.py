@@ -7,6 +7,12 @@ quality stage runs its tests, and `healthanalytics tables` documents it.
 
 from __future__ import annotations
 
+from healthanalytics.contracts.analysis import (
+    MARKET_DECILES,
+    MARKET_PRESCRIBERS,
+    MARKET_PRODUCTS,
+    MARKET_SUMMARY,
+)
 from healthanalytics.contracts.model import (
     Accepted,
     Column,
@@ -21,7 +27,17 @@ from healthanalytics.contracts.runs import PIPELINE_RUNS, QUARANTINE
 # Every persisted table, in the order the warehouse creates them and the docs list them.
 TABLES: dict[str, TableContract] = {
     contract.name: contract
-    for contract in (CITY_REPORT, PRESCRIBER_REPORT, QUARANTINE, UNMATCHED_CITIES, PIPELINE_RUNS)
+    for contract in (
+        CITY_REPORT,
+        PRESCRIBER_REPORT,
+        QUARANTINE,
+        UNMATCHED_CITIES,
+        MARKET_PRESCRIBERS,
+        MARKET_DECILES,
+        MARKET_PRODUCTS,
+        MARKET_SUMMARY,
+        PIPELINE_RUNS,
+    )
 }
 # The tables holding one delivery per run date (replaced on re-run); the others only append.
 DELIVERY_TABLES: dict[str, TableContract] = {
@@ -31,6 +47,10 @@ DELIVERY_TABLES: dict[str, TableContract] = {
 __all__ = [
     "CITY_REPORT",
     "DELIVERY_TABLES",
+    "MARKET_DECILES",
+    "MARKET_PRESCRIBERS",
+    "MARKET_PRODUCTS",
+    "MARKET_SUMMARY",
     "PIPELINE_RUNS",
     "PRESCRIBER_REPORT",
     "QUARANTINE",

@@ -80,6 +80,8 @@ PIPELINE_RUNS = TableContract(
         Column("pid", INT, "id of the process that ran it", unit="identifier", not_null=True),
         _count("quarantined_invalid_number", "lines held back as invalid_number"),
         _count("repeated_drug_lines", "kept lines sharing a prescriber and drug with another"),
+        Column("analysis_error", TEXT, "why the launch analysis failed, when it did: the "
+               "delivery then holds no analysis tables (null when it ran or was skipped)"),
     ),
     key=("run_id",),
     per_delivery=False,

@@ -14,7 +14,11 @@ from healthanalytics.io.warehouse import Warehouse
 from healthanalytics.stages.ingest import Ingested
 from healthanalytics.stages.record import CleaningCounts, RunRecord
 from healthanalytics.stages.timing import store
-from healthanalytics.transforms.cleaning import clean_prescriptions, cleaning_counts
+from healthanalytics.transforms.cleaning import (
+    clean_prescriptions,
+    cleaning_counts,
+    prescriber_drugs,
+)
 from healthanalytics.transforms.quarantine import (
     flag_counts,
     possible_copies,
@@ -38,11 +42,14 @@ class DeliveryShrinkError(RuntimeError):
 @dataclass(frozen=True)
 class Cleaned:
     """The kept lines as prescriber places (`clean`), the lines set aside (`aside`: every
-    quarantined line with its reason, and the first of each set of copies), and the counts."""
+    quarantined line with its reason, and the first of each set of copies), the counts, and
+    the kept lines per prescriber and drug (`drugs`, for the analysis; see
+    `cleaning.drugs_per_prescriber`)."""
 
     clean: ir.Table
     aside: ir.Table
     counts: CleaningCounts
+    drugs: ir.Table
 
     def summary(self) -> str:
         c = self.counts
@@ -61,6 +68,8 @@ def clean(engine: Engine, ingested: Ingested, verify: InputCheck) -> Cleaned:
     aside = store(engine, set_aside, staged, copies)
     flags = engine.one_row(flag_counts(staged, aside))
     clean = store(engine, clean_prescriptions, staged, copies, aside)
+    # from the stored staged lines, not the input: the analysis needs no second pass over it
+    drugs = store(engine, prescriber_drugs, staged, copies, aside)
     cleaned = engine.one_row(cleaning_counts(clean))
     repeated = engine.one_row(repeated_drug_lines(staged, shared, copies, aside))
     counts = CleaningCounts(
@@ -81,7 +90,7 @@ def clean(engine: Engine, ingested: Ingested, verify: InputCheck) -> Cleaned:
             f"rows do not reconcile: read {counts.rows_read}, kept {counts.rows_kept} "
             f"(cleaned {rows_clean}), quarantined {counts.rows_quarantined}"
         )
-    return Cleaned(clean, aside, counts)
+    return Cleaned(clean, aside, counts, drugs)
 
 
 def refuse_smaller_delivery(settings: Settings, warehouse: Warehouse, record: RunRecord) -> None:

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 from healthanalytics.config import Settings
 from healthanalytics.contracts import TABLES
+from healthanalytics.contracts.analysis import ANALYSIS_TABLES
 from healthanalytics.engines import Engine
 from healthanalytics.io.files import FileAccess, join_path
 from healthanalytics.io.report_files import StagedFolder
 from healthanalytics.io.warehouse import Warehouse, mask_url
+from healthanalytics.stages.analysis import Analysis
 from healthanalytics.stages.clean import Cleaned
 from healthanalytics.stages.record import RunRecord
 from healthanalytics.stages.reports import Reports
@@ -93,10 +95,20 @@ def persist(
     cleaned: Cleaned,
     staged: StagedReports,
     record: RunRecord,
+    analysis: Analysis | None = None,
 ) -> Persisted:
-    """Replace the date's delivery in the warehouse (reports, quarantine, unmatched cities)
-    and record the run a success, in one transaction; then move the report folders in."""
+    """Replace the date's delivery in the warehouse (reports, quarantine, unmatched cities,
+    the analysis tables) and record the run a success, in one transaction; then move the
+    report folders in. Without analysis tables (skipped or failed) the date's analysis rows
+    are removed: a delivery's tables always come from one run."""
     success = {"status": "success", "finished_at": dt.datetime.now(dt.UTC)}
+    held = analysis.tables if analysis is not None else {}
+    analysis_rows = {
+        contract.name: engine.to_arrow(held[contract.name])
+        if contract.name in held
+        else contract.schema.empty_table()
+        for contract in ANALYSIS_TABLES
+    }
     warehouse.replace_delivery(
         settings.run_date,
         {
@@ -104,6 +116,7 @@ def persist(
             "prescriber_report": engine.to_arrow(reports.prescriber_report),
             "quarantine": engine.to_batches(quarantined_rows(cleaned.aside)),
             "unmatched_cities": reports.unmatched_rows,
+            **analysis_rows,
         },
         # the run is recorded a success in the transaction that delivers its rows
         run={**record.row(), **success},

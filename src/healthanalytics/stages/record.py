@@ -81,6 +81,7 @@ class RunRecord:
     lines_outside_states: int | None = None
     prescribers_without_claims: int | None = None
     unmatched_places: int | None = None
+    analysis_error: str | None = None
 
     @classmethod
     def start(cls, settings: Settings) -> RunRecord:

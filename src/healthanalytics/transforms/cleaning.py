@@ -114,6 +114,81 @@ def clean_prescriptions(staged: ir.Table, copies: ir.Table, aside: ir.Table) -> 
     return prescriber_places(kept_rows(staged, copies, aside))
 
 
+DRUG_KEYS = ("presc_id", "specialty", "brand_name", "generic_name")
+DAYS_PER_FILL = 30  # a 30-day fill: neither layout maps a fill count, so day supply / 30
+
+
+def drug_name(text: ir.StringValue) -> ir.StringValue:
+    """A brand or generic name as cleaned: control characters as spaces, trimmed, upper case
+    (CMS writes the names in upper case in older files, in title case in newer ones); null
+    when blank."""
+    return printable(text).strip().upper().nullif("")
+
+
+def drugs_per_prescriber(kept: ir.Table) -> ir.Table:
+    """One row per prescriber, specialty and drug of the kept lines: the lines the launch
+    analysis reads (lines of one prescriber and drug, years stacked in one file, are summed).
+
+    Out: `presc_id` (int64), `specialty` (as written, control characters as spaces, trimmed;
+    null when blank), `brand_name`, `generic_name` (see `drug_name`), `lines` (int64),
+    `claims` (int64: the known claim counts summed; null when none is known: a suppressed
+    count is not imputed here, unlike the reports' totals), `claims_unknown` (int64: lines
+    whose claim count is blank), `day_supply` (float64 days), `fills` (float64 30-day fills:
+    day_supply / 30), `drug_cost` (float64 USD), `bene_count` (int64 beneficiaries: the known
+    counts summed, null when none)."""
+    claims = to_claims(kept.claims)
+    # grouped on the raw text first: far fewer rows to clean than lines
+    raw = kept.group_by(
+        npi=kept.npi,
+        specialty=kept.specialty,
+        brand=kept.brand_name,
+        generic=kept.generic_name,
+    ).aggregate(
+        lines=kept.count(),
+        known=claims.count(),
+        claims=claims.sum(),
+        day_supply=parse_number(kept.day_supply).sum(),
+        drug_cost=parse_number(kept.drug_cost).sum(),
+        bene_count=to_claims(kept.bene_count).sum(),
+    )
+    typed = raw.select(
+        presc_id=raw.npi.strip().cast("int64"),
+        specialty=printable(raw.specialty).strip().nullif(""),
+        brand_name=drug_name(raw.brand),
+        generic_name=drug_name(raw.generic),
+        lines=raw.lines,
+        known=raw.known,
+        claims=raw.claims,
+        day_supply=raw.day_supply,
+        drug_cost=raw.drug_cost,
+        bene_count=raw.bene_count,
+    )
+    drugs = typed.group_by(list(DRUG_KEYS)).aggregate(
+        lines=typed.lines.sum().cast("int64"),
+        claims=typed.claims.sum().cast("int64"),
+        claims_unknown=(typed.lines - typed.known).sum().cast("int64"),
+        day_supply=typed.day_supply.sum(),
+        drug_cost=typed.drug_cost.sum(),
+        bene_count=typed.bene_count.sum().cast("int64"),
+    )
+    return drugs.select(
+        *DRUG_KEYS,
+        "lines",
+        "claims",
+        "claims_unknown",
+        "day_supply",
+        fills=drugs.day_supply / DAYS_PER_FILL,
+        drug_cost=drugs.drug_cost,
+        bene_count=drugs.bene_count,
+    )
+
+
+def prescriber_drugs(staged: ir.Table, copies: ir.Table, aside: ir.Table) -> ir.Table:
+    """The kept lines (see quarantine.kept_rows) per prescriber and drug (see
+    drugs_per_prescriber): the table the launch analysis reads."""
+    return drugs_per_prescriber(kept_rows(staged, copies, aside))
+
+
 def cleaning_counts(places: ir.Table) -> ir.Table:
     """One row: lines kept, lines left without a claim count, lines whose NPI fails Luhn."""
     return places.aggregate(

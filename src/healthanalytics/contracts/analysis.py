@@ -1,0 +1,128 @@
+"""Contracts of the launch analysis' tables: the market's prescribers and deciles, its products
+and the market in one row (docs/RULES.md, The launch analysis)."""
+
+from __future__ import annotations
+
+from healthanalytics.contracts.model import Accepted, Column, Range, TableContract
+from healthanalytics.contracts.reports import DELIVERY, FLOAT, INT, TEXT
+
+FILLS = "30-day fills"
+SHARE = "share 0..1"
+PRODUCT_TYPES = ("brand", "generic")
+
+
+def _share(name: str, description: str) -> Column:
+    return Column(name, FLOAT, description, unit=SHARE, range=Range(0, 1))
+
+
+def _decile(name: str, description: str) -> Column:
+    return Column(name, INT, description, unit="decile", not_null=True, range=Range(0, 10))
+
+
+def _amount(name: str, description: str, unit: str) -> Column:
+    return Column(name, FLOAT, description, unit=unit, not_null=True, range=Range(0))
+
+
+def _count(name: str, description: str, unit: str) -> Column:
+    return Column(name, INT, description, unit=unit, not_null=True, range=Range(0))
+
+
+MARKET_PRESCRIBERS = TableContract(
+    name="market_prescribers",
+    description=(
+        "One row per prescriber of the kept lines, writer of the market or not: its market "
+        "volume and deciles."
+    ),
+    columns=(
+        Column("presc_id", INT, "the prescriber's NPI as an integer", unit="identifier",
+               not_null=True, range=Range(0, 9_999_999_999)),
+        Column("specialty", TEXT, "the specialty of most of its kept lines (ties: A-Z)"),
+        Column("presc_state", TEXT, "its state code, as the prescriber report takes it"),
+        _count("lines", "its market lines (prescriber and drug rows of the basket)", "lines"),
+        _count("claims", "known claims of its market lines (0 when none)", "claims"),
+        _amount("fills", "market volume: day supply of its market lines / 30", FILLS),
+        _amount("drug_cost", "drug cost of its market lines", "USD"),
+        _decile("decile", "10 = the largest writers holding the first tenth of the market's "
+                "fills ... 1 = the many small; 0 = no market volume"),
+        _decile("specialty_decile", "the decile among the prescribers of its specialty"),
+        DELIVERY,
+    ),
+    key=("presc_id",),
+)  # fmt: skip
+
+MARKET_DECILES = TableContract(
+    name="market_deciles",
+    description="One row per decile holding prescribers: how the market's volume is spread.",
+    columns=(
+        _decile("decile", "the decile (see market_prescribers)"),
+        Column("prescribers", INT, "prescribers in the decile", unit="prescribers",
+               not_null=True, range=Range(1)),
+        _share("prescribers_share", "of all prescribers of the delivery"),
+        _amount("fills", "market fills of the decile", FILLS),
+        _share("fills_share", "of the market's fills; null without market fills"),
+        _share("cumulative_share", "of the market's fills in this decile and the higher ones"),
+        _count("claims", "known market claims of the decile", "claims"),
+        _amount("min_fills", "the smallest prescriber's fills", FILLS),
+        _amount("median_fills", "the middle prescriber's fills (mean of the middle two)", FILLS),
+        _amount("max_fills", "the largest prescriber's fills", FILLS),
+        DELIVERY,
+    ),
+    key=("decile",),
+)  # fmt: skip
+
+MARKET_PRODUCTS = TableContract(
+    name="market_products",
+    description="One row per product (brand and generic name) of the market: its share.",
+    columns=(
+        Column("brand_name", TEXT, "brand name as cleaned (upper case)", not_null=True),
+        Column("generic_name", TEXT, "generic name as cleaned (upper case)", not_null=True),
+        Column("ingredient_key", TEXT, "the molecule (ingredient key)", not_null=True),
+        Column("product_type", TEXT, "brand when the brand name is not the generic name (CMS "
+               "writes a generic's brand name as its generic name), else generic",
+               not_null=True, accepted=Accepted(PRODUCT_TYPES)),
+        _count("lines", "prescriber and drug rows of the product", "lines"),
+        _count("claims", "known claims (0 when none)", "claims"),
+        _count("claims_unknown", "kept lines whose claim count is suppressed", "lines"),
+        _amount("fills", "day supply / 30", FILLS),
+        _amount("drug_cost", "drug cost", "USD"),
+        _count("writers", "distinct prescribers writing it", "prescribers"),
+        _share("fills_share", "of the market's fills; null without market fills"),
+        _share("cost_share", "of the market's cost; null without market cost"),
+        DELIVERY,
+    ),
+    key=("brand_name", "generic_name"),
+    grain="product",
+)  # fmt: skip
+
+MARKET_SUMMARY = TableContract(
+    name="market_summary",
+    description="One row per delivery: the market, its size and concentration.",
+    columns=(
+        Column("market", TEXT, "the basket's name (class, area or names)", not_null=True),
+        Column("market_kind", TEXT, "how the basket was chosen", not_null=True,
+               accepted=Accepted(("class", "area", "names"))),
+        _count("basket_generics", "generic names of the drug-class map in the basket",
+               "generic names"),
+        _count("products", "products written (rows of market_products)", "products"),
+        _count("brand_products", "of which brands", "products"),
+        _count("lines", "market lines", "lines"),
+        _count("claims", "known market claims", "claims"),
+        _amount("fills", "market fills", FILLS),
+        _amount("drug_cost", "market drug cost", "USD"),
+        _count("writers", "prescribers with market fills", "prescribers"),
+        _count("prescribers", "all prescribers of the delivery", "prescribers"),
+        _share("brand_fills_share", "fills of brands; null without market fills"),
+        Column("hhi", FLOAT, "Herfindahl-Hirschman index of the products' fill shares in "
+               "percent; null without market fills", unit="HHI 0..10,000",
+               range=Range(0, 10_000)),
+        _share("top_1pct_fills_share", "fills of the largest 1 % of writers (ceil)"),
+        _share("top_5pct_fills_share", "fills of the largest 5 % of writers (ceil)"),
+        _share("top_10pct_fills_share", "fills of the largest 10 % of writers (ceil)"),
+        _share("claims_unknown_share", "market lines whose claim count is suppressed"),
+        _share("claims_mapped_share", "the delivery's known claims the drug-class map covers"),
+        DELIVERY,
+    ),
+    key=("market",),
+)  # fmt: skip
+
+ANALYSIS_TABLES = (MARKET_PRESCRIBERS, MARKET_DECILES, MARKET_PRODUCTS, MARKET_SUMMARY)

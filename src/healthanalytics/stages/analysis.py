@@ -1,0 +1,112 @@
+"""Stage `analysis`: the launch market's prescribers, deciles, products and summary.
+
+It never costs the delivery its reports: when it fails, the error is logged as a warning and
+recorded (`analysis_error` in pipeline_runs), and the run goes on to deliver the reports
+without analysis tables (the date's earlier analysis rows are removed with the rest of its
+delivery)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis.expr.types as ir
+
+from healthanalytics.analysis.concentration import market_products, market_summary
+from healthanalytics.analysis.coverage import map_coverage, unmapped_generics
+from healthanalytics.analysis.deciles import (
+    generic_keys,
+    market_deciles,
+    market_lines,
+    market_prescribers,
+)
+from healthanalytics.analysis.drug_classes import bundled_drug_classes
+from healthanalytics.config import Settings
+from healthanalytics.engines import Engine
+from healthanalytics.stages.clean import Cleaned
+from healthanalytics.stages.timing import store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The analysis tables as the engine holds them (table name -> table; empty when skipped
+    or failed), the market's one-row summary as fetched, and why it failed, if it did."""
+
+    tables: dict[str, ir.Table] = field(default_factory=dict)
+    summary_row: dict[str, Any] | None = None
+    error: str | None = None
+    skipped: bool = False
+
+    def summary(self) -> str:
+        if self.skipped:
+            return "skipped (--no-analysis)"
+        if self.error is not None:
+            return f"failed, reports delivered without it: {self.error}"
+        row = self.summary_row or {}
+        return (
+            f"market {row.get('market')}: {row.get('writers', 0):,} writers of "
+            f"{row.get('prescribers', 0):,} prescribers, {row.get('fills') or 0:,.0f} fills, "
+            f"{row.get('products', 0)} products, HHI {_number(row.get('hhi'))}"
+        )
+
+    def failed(self, error: str) -> Analysis:
+        """This analysis dropped: no tables, and why."""
+        return Analysis(error=error)
+
+
+def analyze(settings: Settings, engine: Engine, cleaned: Cleaned) -> Analysis:
+    """The market tables of `settings.market` over the kept lines, or, with `analysis` off, an
+    Analysis marked skipped. An Exception is caught and returned as the analysis' `error`
+    (logged as a warning); an interruption (Ctrl-C, SIGTERM) still ends the run."""
+    if not settings.analysis:
+        return Analysis(skipped=True)
+    try:
+        return _market_tables(settings, engine, cleaned)
+    except Exception as err:
+        error = f"{type(err).__name__}: {err}".splitlines()[0][:2000]
+        log.warning("analysis failed; the reports are delivered without it: %s", error)
+        log.debug("analysis failure", exc_info=True)
+        return Analysis(error=error)
+
+
+def _market_tables(settings: Settings, engine: Engine, cleaned: Cleaned) -> Analysis:
+    basket = settings.market.basket()
+    map_keys = sorted({row.ingredient_key for row in bundled_drug_classes()})
+    keys = store(engine, generic_keys, cleaned.drugs, map_keys, basket.ingredient_keys)
+    coverage = map_coverage(keys)
+    _log_coverage(engine.one_row(coverage), engine.to_arrow(unmapped_generics(keys, 5)))
+    lines = store(engine, market_lines, cleaned.drugs, keys)
+    prescribers = store(engine, market_prescribers, cleaned.drugs, cleaned.clean, lines)
+    deciles = store(engine, market_deciles, prescribers)
+    products = store(engine, market_products, lines, keys)
+    summary = store(engine, market_summary, basket, prescribers, products, coverage)
+    tables = {
+        "market_prescribers": prescribers,
+        "market_deciles": deciles,
+        "market_products": products,
+        "market_summary": summary,
+    }
+    return Analysis(tables, engine.one_row(summary))
+
+
+def _log_coverage(coverage: dict[str, Any], unmapped: Any) -> None:
+    """One line: the share of claims the drug-class map covers, and the most-claimed generic
+    names it does not."""
+    shown = "; ".join(
+        f"{row['generic_name'] or '(blank)'}: {row['claims']:,} claims"
+        for row in unmapped.to_pylist()
+    )
+    log.info(
+        "drug-class map covers %s of known claims%s",
+        "n/a"
+        if coverage["claims_mapped_share"] is None
+        else f"{coverage['claims_mapped_share']:.1%}",
+        f"; most-claimed unmapped generic names: {shown}" if shown else "",
+    )
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"

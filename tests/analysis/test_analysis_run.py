@@ -1,0 +1,144 @@
+"""The analysis stage in a real run on the bundled 100,000-line sample: its tables compared
+whole with the independent implementation (tests/reference.py); skipped with --no-analysis;
+a failing analysis costs the delivery nothing but its own tables."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from healthanalytics import pipeline
+from healthanalytics.analysis.ingredients import ingredient_key
+from healthanalytics.config import Settings
+from healthanalytics.io.inputs import bundled
+from healthanalytics.io.warehouse import open_warehouse
+from healthanalytics.stages import analysis as analysis_stage
+from tests import reference
+from tests.test_cli_end_to_end import run_cli
+
+SAMPLE_100K = Path(bundled("prescriber_fact_100k.csv.gz"))
+ANALYSIS_TABLES = ("market_prescribers", "market_deciles", "market_products", "market_summary")
+RUN_DATE = "2024-03-01"
+
+
+def run(tmp_path: Path, **settings) -> dict[str, list[dict]]:
+    """The pipeline run in process on the 100k sample into `tmp_path`; every table's rows."""
+    config = Settings(output=str(tmp_path), run_date=RUN_DATE, threads=2,
+                      log_file=str(tmp_path / "run.log"), **settings)  # fmt: skip
+    pipeline.run_pipeline(config)
+    return tables(tmp_path)
+
+
+def tables(out: Path) -> dict[str, list[dict]]:
+    with open_warehouse(str(out / "healthanalytics.duckdb")) as warehouse:
+        names = (*ANALYSIS_TABLES, "pipeline_runs", "prescriber_report", "city_report")
+        return {name: warehouse.read_table(name).to_pylist() for name in names}
+
+
+def same(got: list[dict], want: list[dict], key: list[str]) -> None:
+    """Whole tables equal, rows matched by `key`, floats to 1e-9 relative."""
+    got = sorted(({k: v for k, v in r.items() if k != "delivery_date"} for r in got),
+                 key=lambda r: tuple(repr(r[k]) for k in key))  # fmt: skip
+    want = sorted(want, key=lambda r: tuple(repr(r[k]) for k in key))
+    assert len(got) == len(want)
+    for left, right in zip(got, want, strict=True):
+        assert left.keys() == right.keys() or set(right) <= set(left)
+        for column, value in right.items():
+            if isinstance(value, float) and left[column] is not None:
+                assert math.isclose(left[column], value, rel_tol=1e-9), (column, left, right)
+            else:
+                assert left[column] == value, (column, left, right)
+
+
+@pytest.fixture(scope="module")
+def statins(tmp_path_factory) -> dict[str, list[dict]]:
+    return run(tmp_path_factory.mktemp("statins"))
+
+
+def test_statin_market_matches_the_reference(statins):
+    basket = Settings().market.basket()
+    kept, _ = reference.clean(SAMPLE_100K)
+    keys: dict[str | None, bool] = {}
+
+    def in_market(generic: str | None) -> bool:
+        if generic not in keys:  # one key per distinct name
+            keys[generic] = ingredient_key(generic) in basket.ingredient_keys
+        return keys[generic]
+
+    prescribers = reference.market_prescribers(kept, in_market)
+    same(statins["market_prescribers"], prescribers, ["presc_id"])
+    same(statins["market_deciles"], reference.market_deciles(prescribers), ["decile"])
+    products = reference.market_products(kept, in_market)
+    same(statins["market_products"], products, ["brand_name", "generic_name"])
+    (summary,) = statins["market_summary"]
+    want = reference.market_concentration(prescribers, products)
+    same([summary], [want], ["hhi"])
+    # the sample's statins: 5 generics written as themselves, every decile populated
+    assert summary["market"] == "HMG-CoA Reductase Inhibitor"
+    assert summary["products"] == 5 and summary["brand_products"] == 0
+    assert [r["decile"] for r in statins["market_deciles"]] == list(range(10, -1, -1))
+    assert summary["claims_mapped_share"] == 1.0
+    assert statins["pipeline_runs"][0]["analysis_error"] is None
+
+
+def test_no_analysis_delivers_the_same_reports_and_removes_the_dates_analysis(statins, tmp_path):
+    first = run(tmp_path)
+    assert len(first["market_summary"]) == 1
+    # the same date again without the analysis: its earlier analysis rows go with the rest
+    finished = run_cli("--output", str(tmp_path), "--run-date", RUN_DATE, "--no-analysis",
+                       "--threads", "2", "--log-file", str(tmp_path / "run.log"),
+                       cwd=tmp_path)  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    assert "skipped (--no-analysis)" in finished.stdout + finished.stderr
+    second = tables(tmp_path)
+    assert {name: second[name] for name in ANALYSIS_TABLES} == {n: [] for n in ANALYSIS_TABLES}
+    # the reports are the analysis run's, whole
+    for name in ("prescriber_report", "city_report"):
+        assert second[name] == statins[name]
+    assert [r["analysis_error"] for r in second["pipeline_runs"]] == [None, None]
+
+
+def test_a_failing_analysis_is_recorded_and_the_reports_delivered(
+    statins, tmp_path, monkeypatch, caplog
+):
+    def broken(prescribers):
+        raise RuntimeError("deciles broke")
+
+    # a fault injected into one analysis transform
+    monkeypatch.setattr(analysis_stage, "market_deciles", broken)
+    got = run(tmp_path)
+    assert {name: got[name] for name in ANALYSIS_TABLES} == {n: [] for n in ANALYSIS_TABLES}
+    (record,) = got["pipeline_runs"]
+    assert (record["status"], record["analysis_error"]) == (
+        "success",
+        "RuntimeError: deciles broke",
+    )
+    assert got["prescriber_report"] == statins["prescriber_report"]
+    assert (
+        caplog.messages.count(
+            "analysis failed; the reports are delivered without it: RuntimeError: deciles broke"
+        )
+        == 1
+    )
+
+
+def test_analysis_tables_failing_their_checks_are_dropped_not_the_delivery(
+    statins, tmp_path, monkeypatch
+):
+    real = analysis_stage.market_deciles
+
+    def doubled(prescribers):
+        return real(prescribers).union(real(prescribers), distinct=False)
+
+    # every decile twice: market_deciles_unique_decile fails
+    monkeypatch.setattr(analysis_stage, "market_deciles", doubled)
+    got = run(tmp_path)
+    (record,) = got["pipeline_runs"]
+    assert record["status"] == "success"
+    assert record["analysis_error"].startswith(
+        "QualityCheckError: data-quality checks failed: market_deciles_unique_decile: 11 "
+    )
+    assert {name: got[name] for name in ANALYSIS_TABLES} == {n: [] for n in ANALYSIS_TABLES}
+    assert got["city_report"] == statins["city_report"]
