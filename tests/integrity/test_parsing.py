@@ -240,19 +240,85 @@ def test_quoted_line_break_is_read_on_both_engines(run, engine_name, tmp_path, t
     assert delivered(outcome) == expected
 
 
-# --- item 13: line endings -----------------------------------------------------------------
+@pytest.mark.parametrize("at", [51, 107], ids=["more-lines-follow", "last-line"])
+def test_quote_never_closed_in_last_field_stops_the_run(run, engine_name, tmp_path, at):
+    # the quote opens the line's last field: read by line, the line alone would look whole
+    line = ",".join(sample_row()[:-1]) + ',"12'
+    fact = write_fact(tmp_path / "fact.csv", with_line(line, at))
+    assert refused(run, engine_name, fact) == (
+        f"{fact}: line {at}: a quoted value is never closed ({line[:120]}); {FIX}"
+    )
 
+
+def test_quoted_line_break_whose_halves_look_like_lines_is_one_value(
+    run, engine_name, tmp_path, tmp_path_factory
+):
+    # the last value holds a line break then a whole line of SAMPLE: each half alone has 22
+    # fields; read as one value (held back: invalid NPI), not as two lines. Inside the quotes,
+    # the line's `""` (empty values) are doubled quotes
+    second = ",".join(sample_row(7))
+    first = ",".join(sample_row(npi="12345"))
+    line = first[: first.rindex(",")] + f',"2\n{second}"'
+    outcome = run(write_fact(tmp_path / "fact.csv", with_line(line)), engine=engine_name)
+    assert outcome.error is None
+    expected = delivered(baseline(engine_name, tmp_path_factory))
+    held = quarantined(first) | {"raw_years_of_exp": "2 " + second.replace('""', '"')}
+    expected["quarantine"] = sorted([*expected["quarantine"], held], key=repr)
+    assert delivered(outcome) == expected
+
+
+FORT = ",".join(sample_row(npi="12345", nppes_provider_city='"FORT{}ATKINSON"'))
 CRLF_AT = (2, 4, 60)  # a quarantined line (duplicate), kept lines
+
+
+def some_crlf(lines: list[str]) -> bytes:
+    """The lines ended by LF, those numbered in CRLF_AT by CRLF."""
+    return b"".join(
+        line.encode() + (b"\r\n" if number in CRLF_AT else b"\n")
+        for number, line in enumerate(lines, start=1)
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "city"),
+    [
+        # an LF file with a few CRLF lines (the last value unquoted) and a quoted line break
+        ("fact.csv", some_crlf(with_line(FORT.format("\n"))), "FORT ATKINSON"),
+        # the same, gzip-compressed
+        ("fact.csv.gz", gzip.compress(some_crlf(with_line(FORT.format("\n")))), "FORT ATKINSON"),
+        # a CRLF file whose quoted value holds a CRLF: two control characters, two spaces
+        ("fact.csv", ("\r\n".join(with_line(FORT.format("\r\n"))) + "\r\n").encode(),
+         "FORT  ATKINSON"),
+        # a CR file whose quoted value holds a CRLF
+        ("fact.csv", ("\r".join(with_line(FORT.format("\r\n"))) + "\r").encode(),
+         "FORT  ATKINSON"),
+        # an LF file whose quoted value holds a CRLF
+        ("fact.csv", ("\n".join(with_line(FORT.format("\r\n"))) + "\n").encode(),
+         "FORT  ATKINSON"),
+    ],
+    ids=["lf-some-crlf", "lf-some-crlf-gzip", "crlf-crlf-inside", "cr-crlf-inside",
+         "lf-crlf-inside"],
+)  # fmt: skip
+def test_quoted_line_break_with_any_line_endings_reads_alike(
+    run, engine_name, tmp_path, tmp_path_factory, name, content, city
+):
+    (tmp_path / name).write_bytes(content)
+    outcome = run(tmp_path / name, engine=engine_name)
+    assert outcome.error is None
+    expected = delivered(baseline(engine_name, tmp_path_factory))
+    held = quarantined(FORT.format(" ")) | {"raw_city": city}
+    expected["quarantine"] = sorted([*expected["quarantine"], held], key=repr)
+    assert delivered(outcome) == expected
+
+
+# --- item 13: line endings -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "content",
     [
         # an LF file with a few CRLF lines (one of them a held-back line)
-        b"".join(
-            line.encode() + (b"\r\n" if number in CRLF_AT else b"\n")
-            for number, line in enumerate(LINES, start=1)
-        ),
+        some_crlf(LINES),
         # an LF file with one line ended by a lone CR
         "\n".join(LINES[:40]).encode() + b"\r" + "\n".join(LINES[40:]).encode() + b"\n",
         # CRLF throughout
@@ -265,6 +331,9 @@ CRLF_AT = (2, 4, 60)  # a quarantined line (duplicate), kept lines
         "\r".join(LINES).encode() + b"\r",
         # CR throughout, gzip-compressed
         gzip.compress("\r".join(LINES).encode() + b"\r"),
+        # an LF file with one line ended by a lone CR, gzip-compressed (Spark reads it whole
+        # first, which ends lines only as the header does, then by line)
+        gzip.compress("\n".join(LINES[:40]).encode() + b"\r" + "\n".join(LINES[40:]).encode()),
         # only the header ended by a lone CR
         LINES[0].encode() + b"\r" + "\n".join(LINES[1:]).encode() + b"\n",
     ],
@@ -276,6 +345,7 @@ CRLF_AT = (2, 4, 60)  # a quarantined line (duplicate), kept lines
         "lf-unterminated",
         "cr",
         "cr-gzip",
+        "lf-one-cr-gzip",
         "header-cr",
     ],
 )

@@ -11,7 +11,7 @@ import re
 import shutil
 import socket
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,7 +29,14 @@ from pyspark.sql import functions as F
 
 from healthanalytics.config import ReportFileSettings, Settings
 from healthanalytics.engines.base import Engine, EngineError
-from healthanalytics.engines.spark_csv import NOT_TEXT, SparkCsvSource, csv_frame, failed_file
+from healthanalytics.engines.spark_csv import (
+    NOT_TEXT,
+    SparkCsvSource,
+    csv_frame,
+    failed_file,
+    odd_quote_files,
+    whole_line_sep,
+)
 from healthanalytics.engines.spark_files import HadoopFiles, drop_checksums
 from healthanalytics.errors import first_line
 from healthanalytics.io.csv_lines import find_bad_line
@@ -42,6 +49,8 @@ log = logging.getLogger(__name__)
 _BATCH_ROWS = 100_000
 _SLICE_ROWS = 500_000  # rows collected to the driver at a time
 _PARTITION_BYTES = 128 * 1024 * 1024
+# compressions Hadoop cannot split: a file is read by one task whichever way it is read
+_WHOLE_FILES = ("gzip", "zstd")
 # rows take ~4x their gzip/bzip2/zstd/Parquet size once parsed: shuffles are sized by that
 _EXPANSION = {None: 1, "gzip": 4, "bz2": 4, "zstd": 4}
 # report compression name -> Spark's codec name; zstd text is handled apart (see write_report)
@@ -170,9 +179,35 @@ class SparkEngine(Engine):
             tuple(_spark_path(path) for path in files.paths),
         )
         self._csv_sources.append(source)
+        if files.compression in _WHOLE_FILES:
+            self._read_whole(source, files.paths)
+        else:
+            self._choose_read(source)
         csv_frame(self.session, source).createOrReplaceTempView(source.view)
         self._size_shuffles(files)
         return self.con.table(source.view)
+
+    def _choose_read(self, source: SparkCsvSource) -> None:
+        """A splittable input read by line, unless a line of it opens or closes a quoted line
+        break, or holds a quote never closed: the driver reads the files with such lines
+        through, stops at a bad line as DuckDB does, and has quoted line breaks read whole."""
+        with _spark_errors():
+            suspect = odd_quote_files(self.session, source)
+        if not suspect:
+            return
+        files = source.files
+        scan = find_bad_line(files, len(source.columns), self.file_access(files.source), suspect)
+        if scan.bad is not None:
+            raise EngineError(scan.bad.message())
+        if scan.spans_lines:
+            log.warning("%s: a quoted value holds a line break: read whole, by one task",
+                        ", ".join(suspect))  # fmt: skip
+            self._read_whole(source, suspect)
+
+    def _read_whole(self, source: SparkCsvSource, paths: Iterable[str]) -> None:
+        access = self.file_access(source.files.source)
+        for path in paths:
+            source.whole[path] = whole_line_sep(source.files, path, access)
 
     def read_parquet(self, files: InputFiles) -> ir.Table:
         frame = self.session.read.parquet(*(_spark_path(path) for path in files.paths))
@@ -293,16 +328,29 @@ class SparkEngine(Engine):
         scan = find_bad_line(files, len(source.columns), access, None if not_text else [path])
         if scan.bad is not None:
             raise EngineError(scan.bad.message()) from err
-        if scan.spans_lines and not source.multiline:
-            log.warning("%s: a quoted value holds a line break: the input is read again, each "
-                        "file whole by one task", path)  # fmt: skip
-            source.multiline = True
-        elif not_text and source.check_text:
+        if not_text:  # the scan went through every file: only the check can be dropped
+            if not source.check_text:
+                return False
             log.warning("%s holds the character U+FFFD as text: read without looking for "
                         "bytes Spark could not decode", path)  # fmt: skip
             source.check_text = False
+        elif path not in source.whole:
+            if not scan.spans_lines:
+                return False
+            log.warning("%s: a quoted value holds a line break: read again whole, by one task",
+                        path)  # fmt: skip
+            self._read_whole(source, [path])
+        elif not scan.spans_lines:
+            # read whole, Univocity ends lines only as the header ends them; by line, they
+            # end at LF, CRLF and CR alike
+            log.warning("%s: read again line by line (no quoted value holds a line break)", path)
+            del source.whole[path]
         else:
-            return False
+            raise EngineError(
+                f"{path}: quoted values hold line breaks and its lines do not all end as its "
+                "header does (LF, CRLF or CR), which Spark cannot read; save it with one kind "
+                "of line ending, or run with --engine duckdb"
+            ) from err
         csv_frame(self.session, source).createOrReplaceTempView(source.view)
         return True
 
