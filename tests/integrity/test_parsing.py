@@ -250,6 +250,17 @@ def test_quote_never_closed_in_last_field_stops_the_run(run, engine_name, tmp_pa
     )
 
 
+def test_quote_never_closed_in_a_gzip_file_stops_the_run(run, engine_name, tmp_path):
+    # a compressed file is read whole on Spark, where the open quote would swallow every
+    # line after it into one value: the driver's quote count finds it on both engines
+    line = ",".join(sample_row()[:-1]) + ',"12'
+    fact = tmp_path / "fact.csv.gz"
+    fact.write_bytes(gzip.compress(("\n".join(with_line(line)) + "\n").encode()))
+    assert refused(run, engine_name, fact) == (
+        f"{fact}: line 51: a quoted value is never closed ({line[:120]}); {FIX}"
+    )
+
+
 def test_quoted_line_break_whose_halves_look_like_lines_is_one_value(
     run, engine_name, tmp_path, tmp_path_factory
 ):

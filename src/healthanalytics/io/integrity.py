@@ -21,6 +21,7 @@ from contextlib import contextmanager
 import pyarrow as pa
 
 from healthanalytics.errors import first_line
+from healthanalytics.io.csv_lines import find_bad_line
 from healthanalytics.io.files import FileAccess
 from healthanalytics.io.inputs import (
     COMPRESSION_NAMES,
@@ -38,12 +39,19 @@ _BLOCK = 4 << 20  # compressed bytes read at a time from an unbuffered file
 
 def verify_compressed(
     files: InputFiles, access: FileAccess, stop: threading.Event | None = None
-) -> None:
+) -> list[str]:
     """Every part of a compressed input decompressed to its end (all its gzip members, bzip2 or
     zstd streams), holding a few megabytes at a time; CorruptInputError names the first
-    part that is truncated or corrupt. Returns early once `stop` is set."""
+    part that is truncated or corrupt. Returns early once `stop` is set.
+
+    Returns the CSV parts holding an odd number of `"` in all: in RFC 4180 every quoted value
+    opens and closes (a doubled quote counts two), so such a part has a quote never closed, or
+    a `"` inside an unquoted value (an ordinary character). An engine reading a compressed file
+    whole could read the first as a value running to the end of the file."""
+    odd: list[str] = []
     if files.compression is None:
-        return
+        return odd
+    count_quotes = files.format == "csv"
     for path in files.paths:
         try:
             raw = access.open(path)
@@ -54,12 +62,18 @@ def verify_compressed(
             raw = io.BufferedReader(raw, _BLOCK)
         with raw:
             stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), files.compression)
+            quotes = 0
             try:
-                while stream.read_buffer(_CHUNK).size:
+                while (chunk := stream.read_buffer(_CHUNK)).size:
+                    if count_quotes:
+                        quotes += memoryview(chunk).tobytes().count(b'"')
                     if stop is not None and stop.is_set():
-                        return
+                        return odd
             except (OSError, EOFError, pa.ArrowException) as err:
                 raise compressed_stream_error(path, files.compression, err) from err
+            if quotes % 2:
+                odd.append(path)
+    return odd
 
 
 def verify_parquet(files: InputFiles, access: FileAccess) -> None:
@@ -91,11 +105,14 @@ class InputCheck:
         self._threads: list[threading.Thread] = []
         self._faults: list[BaseException | None] = []
         self._parquet: list[tuple[InputFiles, FileAccess]] = []
+        # compressed CSV parts with an odd number of quotes, to read through once accepted
+        self._odd: list[tuple[InputFiles, FileAccess, int, list[str]]] = []
         self._accepted = False  # `wait` found every input whole
 
-    def start(self, files: InputFiles, access: FileAccess) -> None:
-        """Begin verifying `files` if they are compressed; remember them if Parquet; nothing
-        to do for plain CSV."""
+    def start(self, files: InputFiles, access: FileAccess, columns: int = 0) -> None:
+        """Begin verifying `files` if they are compressed (a CSV input of `columns` fields is
+        also looked through for a quote never closed); remember them if Parquet; nothing to do
+        for plain CSV."""
         if files.format == "parquet":
             self._parquet.append((files, access))
         if files.compression is None:
@@ -106,10 +123,12 @@ class InputCheck:
         def verify() -> None:
             began = time.perf_counter()
             try:
-                verify_compressed(files, access, self._stop)
+                odd = verify_compressed(files, access, self._stop)
             except BaseException as err:  # handed to the waiting thread
                 self._faults[index] = err
                 return
+            if odd and columns:
+                self._odd.append((files, access, columns, odd))
             log.info("%s: %s data verified whole in %.2f s", files.source,
                      COMPRESSION_NAMES[files.compression], time.perf_counter() - began)  # fmt: skip
 
@@ -122,6 +141,10 @@ class InputCheck:
         Call it once the engine has read the inputs: they are then accepted as whole."""
         if (fault := self.fault()) is not None:
             raise fault
+        for files, access, columns, odd in self._odd:
+            scan = find_bad_line(files, columns, access, odd)
+            if scan.bad is not None:
+                raise InputError(scan.bad.message())
         self._accepted = True
 
     def fault(self) -> BaseException | None:
