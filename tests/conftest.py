@@ -2,15 +2,17 @@
 in-process Spark session, the pipeline run in process (`run_case`) and as the installed command
 (`run_cli`), and whole-table comparisons with tests/reference.py.
 
-Under pytest-xdist every worker is a process of its own: a session fixture starts once per
-worker that needs it, on free loopback ports, in temporary folders of its own. Tests marked
-`xdist_group("spark")` run on one worker, so one Spark session and one standalone cluster serve
-them all (`--dist loadgroup`, set in pyproject.toml).
+Under pytest-xdist every worker is a process of its own: a session fixture (the PostgreSQL
+cluster, the Spark session) starts once in each worker that needs it, on free loopback ports, in
+temporary folders of its own, and stops with it. tests/engines/test_spark.py is one xdist group,
+on one worker: its standalone cluster and generated inputs are made once (`--dist loadgroup`,
+set in pyproject.toml).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import logging
 import math
@@ -55,16 +57,6 @@ SPARK_CONF = {
     "spark.sql.shuffle.partitions": "2",
     "spark.driver.extraJavaOptions": FAST_JVM,
 }
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every Spark test (marked `spark`, or using the in-process session) in xdist group
-    "spark": one worker runs them all, with one session and one cluster."""
-    for item in items:
-        uses_session = "spark_in_process" in getattr(item, "fixturenames", ())
-        if item.get_closest_marker("spark") or uses_session:
-            item.add_marker(pytest.mark.xdist_group("spark"))
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
@@ -262,12 +254,24 @@ def assert_same_table(actual: pa.Table, expected: pa.Table, what: str) -> None:
     assert_same_rows(actual.to_pylist(), expected.to_pylist(), what)
 
 
+@functools.cache
+def _cleaned(fact: Path, version: tuple[int, int]) -> tuple[list[dict], dict[str, int]]:
+    return reference.clean(fact)
+
+
+def reference_clean(fact: Path) -> tuple[list[dict], dict[str, int]]:
+    """`reference.clean(fact)`, once per version of the file (a test comparing a file several
+    times, or the 100,000-line sample, reads it once; the rows must not be changed)."""
+    stat = fact.stat()
+    return _cleaned(fact, (stat.st_mtime_ns, stat.st_size))
+
+
 def expected_reports(
     fact: Path, *, cities: Path = CITIES, top_n: int = 5, years: tuple[int, int] | None = (20, 50)
 ) -> dict[str, list[dict[str, Any]]]:
     """What reference.py makes of `fact`: every column of the two reports, the quarantine and
     unmatched_cities (each without delivery_date)."""
-    kept, _ = reference.clean(fact)
+    kept, _ = reference_clean(fact)
     return {
         "city_report": reference.city_report(kept, cities),
         "prescriber_report": reference.prescriber_report(kept, top_n, years),

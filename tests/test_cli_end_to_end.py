@@ -17,6 +17,7 @@ from tests.conftest import (
     SAMPLE,
     assert_reports_match,
     read_tables,
+    reference_clean,
     run_case,
     run_cli,
 )
@@ -26,7 +27,7 @@ STAGES = ("connect", "ingest", "clean", "reports", "quality", "files", "persist"
 
 def expected_run(fact: Path) -> dict[str, object]:
     """The pipeline_runs counts reference.py gives for `fact`."""
-    kept, counts = reference.clean(fact)
+    kept, counts = reference_clean(fact)
     years = (20, 50) if "npi" in reference.read_fact(fact)[0] else None
     return {
         "status": "success",
