@@ -59,6 +59,30 @@ SPARK_CONF = {
 }
 
 
+# --- pytest-xdist ------------------------------------------------------------------------------
+
+# Modules whose tests run on one worker: their session fixtures are expensive (a standalone Spark
+# cluster, generated inputs) and made once. Their `xdist_group` mark says the same.
+ONE_WORKER = ("tests/engines/test_spark.py",)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` that keeps each ONE_WORKER module on one worker. A work-around:
+    pytest-xdist 3.8.0 marks a group by appending "@group" to a worker's node ids, which pytest
+    9.2 no longer takes (pytest-xdist issue #1386), so the groups vanish; it can go once a
+    release fixes that issue."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModuleGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER else super()._split_scope(nodeid)
+
+    return ModuleGroups(config, log)
+
+
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 
