@@ -27,7 +27,15 @@ CMS = {
     "npi": "Prscrbr_NPI", "last": "Prscrbr_Last_Org_Name", "first": "Prscrbr_First_Name",
     "city": "Prscrbr_City", "state": "Prscrbr_State_Abrvtn", "brand": "Brnd_Name",
     "generic": "Gnrc_Name", "claims": "Tot_Clms", "supply": "Tot_Day_Suply",
-    "cost": "Tot_Drug_Cst", "benes": "Tot_Benes",
+    "cost": "Tot_Drug_Cst", "benes": "Tot_Benes", "specialty": "Prscrbr_Type",
+}  # fmt: skip
+# The quarantine's raw_<name> columns, in table order, and the key of each above ("years": the
+# experience column, of the course layout only).
+QUARANTINE_RAW = {
+    "npi": "npi", "last_name": "last", "first_name": "first", "city": "city", "state": "state",
+    "specialty": "specialty", "brand_name": "brand", "generic_name": "generic",
+    "claims": "claims", "day_supply": "supply", "drug_cost": "cost", "bene_count": "benes",
+    "years_of_exp": "years",
 }  # fmt: skip
 
 
@@ -109,46 +117,89 @@ US_CODES = frozenset(
 )  # fmt: skip
 
 
-def read_fact(path: Path) -> tuple[list[str], list[list[str | None]]]:
+def read_fact(path: Path, blanks_as_none: bool = True) -> tuple[list[str], list[list[str | None]]]:
+    """The header and the lines; blank values as None (or only empty ones, when not
+    `blanks_as_none`: the text as read)."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader)
-        return header, [[_blank(v) for v in row] for row in reader]
+        if blanks_as_none:
+            return header, [[_blank(v) for v in row] for row in reader]
+        return header, [[v if v != "" else None for v in row] for row in reader]
+
+
+def _columns(header: list[str]) -> dict[str, int | None]:
+    """Key (see COURSE) -> its column's position in `header`; "years" None when absent."""
+    names = COURSE if "npi" in header else CMS
+    idx: dict[str, int | None] = {key: header.index(col) for key, col in names.items()}
+    idx["years"] = next(
+        (header.index(c) for c in ("years_of_exp", "year_exp") if c in header), None
+    )
+    return idx
+
+
+def _reasons(lines: list[list[str | None]], idx: dict[str, int | None]) -> list[str | None]:
+    """Each line's quarantine reason (None: kept), checked in RULES' order."""
+    seen: set[tuple] = set()
+    reasons: list[str | None] = []
+    for line in lines:
+        npi = (line[idx["npi"]] or "").strip(BLANKS)
+        numbers_ok = all(_count(line[idx[k]])[0] for k in ("claims", "benes")) and all(
+            _amount(line[idx[k]])[0] for k in ("supply", "cost")
+        )
+        # an experience whose first run of digits is longer than nine digits is no number
+        years = line[idx["years"]] if idx["years"] is not None else None
+        digits = re.search(r"[0-9]+", years or "")
+        numbers_ok = numbers_ok and (digits is None or len(digits.group().lstrip("0")) <= 9)
+        if not re.fullmatch(r"[0-9]{10}", npi):
+            reasons.append("invalid_npi")
+        elif line[idx["brand"]] is None:
+            reasons.append("missing_drug")
+        elif not numbers_ok:
+            reasons.append("invalid_number")
+        elif tuple(line) in seen:
+            reasons.append("duplicate_row")
+        else:
+            seen.add(tuple(line))
+            reasons.append(None)
+    return reasons
+
+
+def quarantine(path: Path) -> list[dict]:
+    """The quarantined lines: reason, then every raw value as read (empty text as None,
+    control characters as spaces; None for a column the layout lacks)."""
+    header, lines = read_fact(path)
+    _, raw_lines = read_fact(path, blanks_as_none=False)
+    idx = _columns(header)
+    held = []
+    for reason, raw in zip(_reasons(lines, idx), raw_lines, strict=True):
+        if reason is not None:
+            values = {
+                f"raw_{name}": None if idx[key] is None else _printable(raw[idx[key]])
+                for name, key in QUARANTINE_RAW.items()
+            }
+            held.append({"reason": reason, **values})
+    return held
 
 
 def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
     """Kept lines as dicts, and counts per quarantine reason."""
     header, lines = read_fact(path)
-    names = COURSE if "npi" in header else CMS
-    idx = {key: header.index(col) for key, col in names.items()}
-    years_col = next((header.index(c) for c in ("years_of_exp", "year_exp") if c in header), None)
+    idx = _columns(header)
     counts = {"invalid_npi": 0, "missing_drug": 0, "invalid_number": 0, "duplicate_row": 0}
-    seen: set[tuple] = set()
     kept = []
-    for line in lines:
+    for reason, line in zip(_reasons(lines, idx), lines, strict=True):
+        if reason is not None:
+            counts[reason] += 1
+            continue
         npi = (line[idx["npi"]] or "").strip(BLANKS)
-        if not re.fullmatch(r"[0-9]{10}", npi):
-            counts["invalid_npi"] += 1
-            continue
-        if line[idx["brand"]] is None:
-            counts["missing_drug"] += 1
-            continue
-        (claims_ok, claims), (benes_ok, _) = _count(line[idx["claims"]]), _count(line[idx["benes"]])
-        (supply_ok, supply), (cost_ok, cost) = (_amount(line[idx[k]]) for k in ("supply", "cost"))
-        years_text = line[years_col] if years_col is not None else None
-        digits = re.search(r"[0-9]+", years_text or "")
-        years_ok = digits is None or len(digits.group().lstrip("0")) <= 9
-        if not (claims_ok and benes_ok and supply_ok and cost_ok and years_ok):
-            counts["invalid_number"] += 1
-            continue
-        if tuple(line) in seen:
-            counts["duplicate_row"] += 1
-            continue
-        seen.add(tuple(line))
         first, last = (_printable(line[idx[k]]) for k in ("first", "last"))
         parts = [p.strip() for p in (first, last) if p and p.strip()]
-        years = int(digits.group()) if digits else None
+        years = None
+        if idx["years"] is not None and line[idx["years"]]:
+            match = re.search(r"[0-9]+", line[idx["years"]])
+            years = int(match.group()) if match else None
         kept.append(
             {
                 "presc_id": int(npi),
@@ -157,9 +208,9 @@ def clean(path: Path) -> tuple[list[dict], dict[str, int]]:
                 "presc_city": (_printable(line[idx["city"]]) or "").strip().upper(),
                 "presc_state": (_printable(line[idx["state"]]) or "").strip().upper(),
                 "years_of_exp": years,
-                "claims": claims,
-                "supply": supply,
-                "cost": cost,
+                "claims": _count(line[idx["claims"]])[1],
+                "supply": _amount(line[idx["supply"]])[1],
+                "cost": _amount(line[idx["cost"]])[1],
                 "specialty": (_printable(line[idx["specialty"]]) or "").strip() or None,
             }
         )

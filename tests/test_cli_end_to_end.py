@@ -1,132 +1,111 @@
-"""The real `healthanalytics run` on the bundled sample, checked against an independent
-implementation of docs/RULES.md, in a DuckDB file and in a real PostgreSQL server."""
+"""The bundled sample through the pipeline, every persisted table compared whole with an
+independent implementation of the rules (tests/reference.py), in a DuckDB file and in a real
+PostgreSQL server; and the real `healthanalytics run` on its default input, as a user runs it."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
 
 from healthanalytics.io.inputs import bundled
-from healthanalytics.io.warehouse import open_warehouse
 from tests import reference
+from tests.conftest import (
+    CITIES,
+    SAMPLE,
+    assert_reports_match,
+    read_tables,
+    reference_clean,
+    run_case,
+    run_cli,
+)
 
-SAMPLE = Path(bundled("prescriber_fact_sample.csv"))
-CITIES = Path(bundled("us_cities_dimension.parquet"))
-
-
-def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    """The installed command, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "healthanalytics", "run", *args],
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+STAGES = ("connect", "ingest", "clean", "reports", "quality", "files", "persist")
 
 
-def table_rows(target: str, name: str, columns: list[str], date: str | None = None) -> list[tuple]:
-    with open_warehouse(target) as warehouse:
-        table = warehouse.read_table(name).to_pylist()
-    picked = [
-        tuple(r[c] for c in columns)
-        for r in table
-        if date is None or str(r["delivery_date"]) == date
-    ]
-    return sorted(picked, key=repr)
-
-
-CITY_COLUMNS = ["city", "state_name", "county_name", "population", "zip_counts", "trx_counts",
-                "presc_counts", "state_id"]  # fmt: skip
-PRESC_COLUMNS = ["presc_id", "presc_state", "years_of_exp", "trx_cnt", "rank"]
-
-
-def expected(fact: Path = SAMPLE) -> dict[str, list[tuple]]:
-    kept, counts = reference.clean(fact)
+def expected_run(fact: Path) -> dict[str, object]:
+    """The pipeline_runs counts reference.py gives for `fact`."""
+    kept, counts = reference_clean(fact)
+    years = (20, 50) if "npi" in reference.read_fact(fact)[0] else None
     return {
-        "city_report": sorted(
-            (tuple(r[c] for c in CITY_COLUMNS) for r in reference.city_report(kept, CITIES)),
-            key=repr,
-        ),
-        "prescriber_report": sorted(
-            (tuple(r[c] for c in PRESC_COLUMNS) for r in reference.prescriber_report(kept)),
-            key=repr,
-        ),
-        "counts": counts,
-        "kept": len(kept),
+        "status": "success",
+        "rows_read": len(kept) + sum(counts.values()),
+        "rows_kept": len(kept),
+        "rows_quarantined": sum(counts.values()),
+        **{f"quarantined_{reason}": n for reason, n in counts.items()},
+        "trx_unimputed": sum(1 for line in kept if line["trx_cnt"] is None),
+        "repeated_drug_lines": reference.repeated_drug_lines(kept),
+        "city_report_rows": len(reference.city_report(kept, CITIES)),
+        "prescriber_report_rows": len(reference.prescriber_report(kept, 5, years)),
+        "unmatched_places": len(reference.unmatched_cities(kept, CITIES, top=10**9)),
+        **reference.unranked_counts(kept),
     }
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+def run_row(tables, keys) -> dict[str, object]:
+    [row] = tables["pipeline_runs"].to_pylist()
+    return {key: row[key] for key in keys}
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def target(request, tmp_path) -> str:
     if request.param == "duckdb":
         return str(tmp_path / "warehouse.duckdb")
     return request.getfixturevalue("pg_url")
 
 
-def test_sample_run_persists_what_spec_defines(target, tmp_path):
-    done = run_cli("--fact", str(SAMPLE), "--output", str(tmp_path / "out"), "--db", target,
-                   "--run-date", "2026-01-15",
-                   "--log-file", str(tmp_path / "run.log"), cwd=tmp_path)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    want = expected()
-    assert table_rows(target, "city_report", CITY_COLUMNS) == want["city_report"]
-    assert table_rows(target, "prescriber_report", PRESC_COLUMNS) == want["prescriber_report"]
-    quarantine = table_rows(target, "quarantine", ["reason", "raw_npi"])
-    assert len(quarantine) == sum(want["counts"].values())
-    runs = table_rows(
-        target, "pipeline_runs", ["status", "rows_read", "rows_kept", "rows_quarantined"]
-    )
-    assert runs == [("success", 105, want["kept"], sum(want["counts"].values()))]
+def test_sample_run_persists_what_the_rules_define(target, tmp_path):
+    outcome = run_case(SAMPLE, output=tmp_path / "out", db=target)
+    assert outcome.error is None
+    assert_reports_match(outcome.tables, SAMPLE)
+    want = expected_run(SAMPLE)
+    assert run_row(outcome.tables, want) == want
     # report files: one folder each, complete
     for name in ("city_report", "prescriber_report"):
         assert (tmp_path / "out" / name / "_SUCCESS").exists()
-    log = (tmp_path / "run.log").read_text()
-    for stage in ("ingest", "clean", "reports", "quality", "files", "persist"):
-        assert f"stage {stage}: end after" in log
-    assert "schema clean_prescriptions:" in log
-    for table in (
-        "stage_prescriptions",
-        "shared_drug_keys",
-        "set_aside",
-        "clean_prescriptions",
-        "city_report",
-    ):
-        assert f"table {table}: computed in" in log
+    # the log names each stage's end and each table the engine computed, with its schema
+    for stage in STAGES:
+        assert any(m.startswith(f"stage {stage}: end after") for m in outcome.log), stage
+    assert any(m.startswith("schema clean_prescriptions: ") for m in outcome.log)
+    for table in ("stage_prescriptions", "shared_drug_keys", "set_aside", "clean_prescriptions",
+                  "city_report"):  # fmt: skip
+        assert any(m.startswith(f"table {table}: computed in") for m in outcome.log), table
 
 
 def test_rerun_replaces_only_that_date(target, tmp_path):
-    common = ["--fact", str(SAMPLE), "--output", str(tmp_path / "out"), "--db", target,
-              "--log-file", str(tmp_path / "l")]  # fmt: skip
-    for date in ("2026-01-01", "2026-01-02", "2026-01-01"):
-        done = run_cli(*common, "--run-date", date, cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-    want = expected()
-    for date in ("2026-01-01", "2026-01-02"):
-        assert table_rows(target, "city_report", CITY_COLUMNS, date) == want["city_report"]
-        assert (
-            table_rows(target, "prescriber_report", PRESC_COLUMNS, date)
-            == want["prescriber_report"]
-        )
-        assert len(table_rows(target, "quarantine", ["reason"], date)) == sum(
-            want["counts"].values()
-        )
-    assert len(table_rows(target, "pipeline_runs", ["run_id"])) == 3
+    first, second = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
+    for date in (first, second, first):
+        outcome = run_case(SAMPLE, output=tmp_path / "out", db=target, run_date=date)
+        assert outcome.error is None
+    tables = read_tables(target)
+    for date in (first, second):
+        assert_reports_match(tables, SAMPLE, date)
+    assert len(tables["pipeline_runs"]) == 3
+
+
+# --- the command itself -----------------------------------------------------------------------
 
 
 def test_default_run_uses_the_bundled_generated_sample(tmp_path):
-    done = run_cli("--log-file", str(tmp_path / "log"), cwd=tmp_path)
+    # no option at all: the bundled 100,000-line sample, output/ and its DuckDB file
+    done = run_cli("--log-file", str(tmp_path / "run.log"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    target = str(tmp_path / "output" / "healthanalytics.duckdb")
-    want = expected(Path(bundled("prescriber_fact_100k.csv.gz")))
-    assert table_rows(target, "city_report", CITY_COLUMNS) == want["city_report"]
-    assert table_rows(target, "prescriber_report", PRESC_COLUMNS) == want["prescriber_report"]
-    runs = table_rows(target, "pipeline_runs", ["rows_read", "rows_kept", "rows_quarantined"])
-    assert runs == [(100_000, want["kept"], sum(want["counts"].values()))]
+    fact = Path(bundled("prescriber_fact_100k.csv.gz"))
+    tables = read_tables(str(tmp_path / "output" / "healthanalytics.duckdb"))
+    today = tables["pipeline_runs"]["run_date"][0].as_py()
+    assert_reports_match(tables, fact, today)
+    want = expected_run(fact)
+    assert run_row(tables, want) == want
+    # the summary table a user reads, its counts those of the run
+    assert "Run summary" in done.stderr
+    for label, key in (("rows read", "rows_read"), ("rows kept", "rows_kept"),
+                       ("quarantined: duplicate_row", "quarantined_duplicate_row"),
+                       ("city report rows", "city_report_rows")):  # fmt: skip
+        assert re.search(rf"{re.escape(label)}\s+│\s+{want[key]:,}\s", done.stderr), label
+    for name in ("city_report", "prescriber_report"):
+        assert (tmp_path / "output" / name / "_SUCCESS").exists()
+    log = (tmp_path / "run.log").read_text()
+    for stage in STAGES:
+        assert f"stage {stage}: end after" in log

@@ -1,5 +1,5 @@
-"""Every input form docs/RULES.md allows gives the same reports: layouts, compressions, Parquet,
-folders."""
+"""Every input form the rules allow gives the same reports (layouts, compressions, Parquet,
+folders), each run in process and every persisted report compared whole with tests/reference.py."""
 
 from __future__ import annotations
 
@@ -16,10 +16,7 @@ import pytest
 
 from healthanalytics.io.inputs import bundled
 from healthanalytics.layouts import CMS, COURSE
-from tests import reference
-from tests.test_cli_end_to_end import CITIES, PRESC_COLUMNS, SAMPLE, run_cli, table_rows
-
-CITY_KEY = ["city", "state_id", "trx_counts", "presc_counts", "zip_counts"]
+from tests.conftest import SAMPLE, assert_reports_match, run_case
 
 
 def cms_copy(path: Path) -> Path:
@@ -33,21 +30,6 @@ def cms_copy(path: Path) -> Path:
         writer.writerow([rename[rows[0][i]] for i in keep] + ["Prscrbr_Type_Src"])
         writer.writerows([row[i] for i in keep] + ["S"] for row in rows[1:])
     return path
-
-
-def want(fact: Path, years) -> dict[str, list[tuple]]:
-    kept, _ = reference.clean(fact)
-    cities = reference.city_report(kept, CITIES)
-    return {
-        "city_report": sorted((tuple(r[c] for c in CITY_KEY) for r in cities), key=repr),
-        "prescriber_report": sorted(
-            (
-                tuple(r[c] for c in PRESC_COLUMNS)
-                for r in reference.prescriber_report(kept, 5, years)
-            ),
-            key=repr,
-        ),
-    }
 
 
 def variants(tmp: Path) -> dict[str, Path]:
@@ -85,31 +67,28 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     return variants(tmp_path_factory.mktemp("inputs"))
 
 
+@pytest.fixture
+def run(tmp_path):
+    """`run(fact)`: the pipeline in process, into this test's output folder and DuckDB file."""
+    return lambda fact: run_case(fact, output=tmp_path / "out", db=str(tmp_path / "w.duckdb"))
+
+
 @pytest.mark.parametrize("kind", ["folder", "gzip", "bzip2", "zstd", "parquet", "no_suffix"])
-def test_input_forms_give_the_same_reports(inputs, kind, tmp_path):
-    db = str(tmp_path / "w.duckdb")
-    done = run_cli("--fact", str(inputs[kind]), "--output", str(tmp_path / "out"), "--db", db,
-                   "--log-file", str(tmp_path / "log"), cwd=tmp_path)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    expected = want(SAMPLE, (20, 50))
-    assert table_rows(db, "city_report", CITY_KEY) == expected["city_report"]
-    assert table_rows(db, "prescriber_report", PRESC_COLUMNS) == expected["prescriber_report"]
+def test_input_forms_give_the_same_reports(inputs, kind, run):
+    outcome = run(inputs[kind])
+    assert outcome.error is None
+    assert_reports_match(outcome.tables, SAMPLE)
 
 
-def test_cms_layout_skips_the_experience_filter(tmp_path):
+def test_cms_layout_skips_the_experience_filter(run, tmp_path):
     fact = cms_copy(tmp_path / "cms.csv")
-    db = str(tmp_path / "w.duckdb")
-    log = tmp_path / "log"
-    done = run_cli("--fact", str(fact), "--output", str(tmp_path / "out"), "--db", db,
-                   "--log-file", str(log), cwd=tmp_path)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    expected = want(fact, None)
-    assert table_rows(db, "city_report", CITY_KEY) == expected["city_report"]
-    assert table_rows(db, "prescriber_report", PRESC_COLUMNS) == expected["prescriber_report"]
-    assert "experience filter is skipped" in log.read_text()
+    outcome = run(fact)
+    assert outcome.error is None
+    assert_reports_match(outcome.tables, fact, years=None)
+    assert any("experience filter is skipped" in message for message in outcome.log)
 
 
-def test_lines_the_report_cannot_rank_do_not_fail_the_run(tmp_path):
+def test_lines_the_report_cannot_rank_do_not_fail_the_run(run, tmp_path):
     # the report's checks once failed the run on a kept prescriber without a state, and on a
     # ten-digit NPI with a leading 0, whose integer shows nine digits
     with open(SAMPLE, newline="") as src:
@@ -124,25 +103,22 @@ def test_lines_the_report_cannot_rank_do_not_fail_the_run(tmp_path):
     fact = tmp_path / "odd_lines.csv"
     with open(fact, "w", newline="") as out:
         csv.writer(out).writerows([header, *lines, *extra])
-    db = str(tmp_path / "w.duckdb")
-    done = run_cli("--fact", str(fact), "--output", str(tmp_path / "out"), "--db", db,
-                   "--log-file", str(tmp_path / "log"), cwd=tmp_path)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    expected = want(fact, (20, 50))
-    assert table_rows(db, "prescriber_report", PRESC_COLUMNS) == expected["prescriber_report"]
-    assert (123456789, "TX") in table_rows(db, "prescriber_report", ["presc_id", "presc_state"])
+    outcome = run(fact)
+    assert outcome.error is None
+    assert_reports_match(outcome.tables, fact)
+    assert (123456789, "TX") in [(r["presc_id"], r["presc_state"])
+                                 for r in outcome.rows("prescriber_report")]  # fmt: skip
 
 
-def test_failed_run_is_recorded_as_failed(tmp_path):
+def test_failed_run_is_recorded_as_failed(run, tmp_path):
     fact = tmp_path / "ragged.csv"
     fact.write_text(SAMPLE.read_text() + "1234567893,ONLY,THREE\n")
-    db = str(tmp_path / "w.duckdb")
-    done = run_cli("--fact", str(fact), "--output", str(tmp_path / "out"), "--db", db,
-                   "--log-file", str(tmp_path / "log"), cwd=tmp_path)  # fmt: skip
-    assert done.returncode != 0
-    runs = table_rows(db, "pipeline_runs", ["status", "rows_read"])
-    assert runs == [("failed", None)]
-    assert table_rows(db, "city_report", ["city"]) == []
+    outcome = run(fact)
+    assert outcome.error is not None
+    assert [(r["status"], r["rows_read"]) for r in outcome.rows("pipeline_runs")] == [
+        ("failed", None)
+    ]
+    assert outcome.rows("city_report") == []
 
 
 def test_bundled_cities_file_is_credited():

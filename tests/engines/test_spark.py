@@ -1,7 +1,7 @@
 """The Spark engine produces what the DuckDB engine produces: the real CLI on a real standalone
-cluster and on local[2], every persisted table and report file compared row for row, inputs given
-as local paths or as viewfs:// URIs only Hadoop resolves; plus the engine's own edges, in
-process."""
+cluster and the pipeline on the in-process local session, every persisted table and report file
+compared row for row, inputs given as local paths or as viewfs:// URIs only Hadoop resolves; plus
+the engine's own edges, in process."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,10 +32,18 @@ from healthanalytics.io.quality_file import write_quality_checks
 from healthanalytics.io.report_files import COMPRESSIONS, read_report_files
 from healthanalytics.io.warehouse import open_warehouse
 from healthanalytics.quality import CheckResult
+from tests.conftest import (
+    NO_PYTHON,
+    RUN_DATE,
+    SPARK_CONF,
+    assert_same_table,
+    refused,
+    run_case,
+)
 from tests.engines.spark_cluster import FAST_JVM, missing_requirement, standalone_cluster
-from tests.test_cli_errors import failing_run
 
-pytestmark = pytest.mark.spark
+# one worker runs the module: the cluster and the generated inputs are made once
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
 if (_missing := missing_requirement()) is not None:
     pytest.skip(_missing, allow_module_level=True)
@@ -52,10 +60,7 @@ from healthanalytics.transforms import values as value_rules  # noqa: E402
 
 SAMPLE = bundled("prescriber_fact_sample.csv")
 GENERATED_ROWS = 200_000
-RUN_DATE = "2026-01-15"
-# Executors are given a Python that does not exist: any Python UDF would fail the run.
-NO_PYTHON = "/nonexistent/python3"
-# Small, quickly started JVMs: the data is small and CI has two cores.
+# Small, quickly started JVMs for the cluster's runs: the data is small and CI has two cores.
 FAST_CONF = {
     "spark.driver.memory": "1g",
     "spark.executor.memory": "1g",
@@ -63,33 +68,11 @@ FAST_CONF = {
     "spark.executor.extraJavaOptions": FAST_JVM,
     "spark.ui.enabled": "false",
 }
-LOCAL_CONF = {"spark.sql.adaptive.enabled": "false"}
 PYTHON_NODE = re.compile(r"Python|Pandas")
 RUN_VOLATILE = ["run_id", "engine", "started_at", "finished_at", "host", "pid"]
 
 
 # --- comparing outputs ------------------------------------------------------------------------
-
-
-def _sort_key(row: tuple) -> str:
-    return repr(tuple(f"{v:.9g}" if isinstance(v, float) else v for v in row))
-
-
-def _same(left: object, right: object) -> bool:
-    if isinstance(left, float) and isinstance(right, float):
-        return math.isclose(left, right, rel_tol=1e-9) or (math.isnan(left) and math.isnan(right))
-    return left == right
-
-
-def assert_same_rows(spark: pa.Table, duckdb: pa.Table, what: str) -> None:
-    """Same columns, types and rows (any order); floats equal to 1e-9 relative."""
-    assert spark.column_names == duckdb.column_names, what
-    assert [f.type for f in spark.schema] == [f.type for f in duckdb.schema], what
-    left = sorted((tuple(r.values()) for r in spark.to_pylist()), key=_sort_key)
-    right = sorted((tuple(r.values()) for r in duckdb.to_pylist()), key=_sort_key)
-    assert len(left) == len(right), f"{what}: {len(left)} rows on Spark, {len(right)} on DuckDB"
-    differ = [(a, b) for a, b in zip(left, right, strict=True) if not all(map(_same, a, b))]
-    assert not differ, f"{what}: {len(differ)} rows differ, first: {differ[0]}"
 
 
 def assert_same_run(
@@ -102,7 +85,7 @@ def assert_same_run(
         open_warehouse(str(duckdb_out / "healthanalytics.duckdb")) as duckdb,
     ):
         for name in DELIVERY_TABLES:
-            assert_same_rows(spark.read_table(name), duckdb.read_table(name), name)
+            assert_same_table(spark.read_table(name), duckdb.read_table(name), name)
         spark_runs, duckdb_runs = (
             spark.read_table("pipeline_runs"),
             duckdb.read_table("pipeline_runs"),
@@ -118,7 +101,7 @@ def assert_same_run(
             read_report_files(spark_out / name),
             read_report_files(duckdb_out / name),
         )
-        assert_same_rows(spark_files, duckdb_files, f"{name} files")
+        assert_same_table(spark_files, duckdb_files, f"{name} files")
         parts = [len(list((out / name).glob("part-*"))) for out in (spark_out, duckdb_out)]
         assert parts[0] == parts[1], f"{name}: {parts[0]} part files on Spark, {parts[1]} on DuckDB"
 
@@ -164,44 +147,50 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def _run(
-    out: Path,
-    mode: str,
-    master: str | None,
-    *args: str,
-    conf: dict | None = None,
-    output: str | None = None,
-) -> Path:
-    """The CLI run in `out` (its output folder unless `output` names another) on DuckDB or on
-    Spark at `master`; it must succeed."""
-    args = ("--output", output or str(out), "--run-date", RUN_DATE,
-            "--log-file", str(out / "run.log"), *args)  # fmt: skip
-    if mode == "duckdb":
-        args += ("--engine", "duckdb")
-    else:
-        args += ("--engine", "spark", "--master", master)
-        # adaptive re-planning costs more than it saves on test-sized data; the cluster runs
-        # keep it, as users run it
-        settings = (FAST_CONF if mode == "cluster" else FAST_CONF | LOCAL_CONF) | (conf or {})
-        for setting in settings.items():
-            args += ("--spark-conf", "=".join(setting))
+def _cluster_run(out: Path, master: str, *args: str, conf: dict | None = None) -> Path:
+    """The CLI run on the standalone cluster at `master`, into `out` (its output folder and
+    log); it must succeed. Adaptive re-planning stays on, as users run it."""
+    args = ("--output", str(out), "--run-date", RUN_DATE.isoformat(),
+            "--log-file", str(out / "run.log"), "--engine", "spark", "--master", master,
+            *args)  # fmt: skip
+    for setting in (FAST_CONF | (conf or {})).items():
+        args += ("--spark-conf", "=".join(setting))
     finished = _cli(*args, cwd=out)
     assert finished.returncode == 0, finished.stderr[-3000:]
     return out
 
 
+def _in_process_run(out: Path, engine: str, fact: str, **settings) -> Path:
+    """The pipeline in this process (Spark: on the local session) into `out` and its DuckDB
+    file; it must succeed. Its log messages go to out/run.log, as the CLI's would."""
+    settings.setdefault("db", str(out / "healthanalytics.duckdb"))
+    outcome = run_case(fact, output=out, engine=engine, **settings)
+    assert outcome.error is None, outcome.error
+    (out / "run.log").write_text("\n".join(outcome.log))
+    return out
+
+
 @pytest.fixture(scope="session")
-def run_outputs(tmp_path_factory, cluster, facts) -> Callable[..., Path]:
-    """`(fact, mode[, db])` -> the output folder of that CLI run; each run happens once."""
+def run_outputs(request, tmp_path_factory, facts) -> Callable[..., Path]:
+    """`(fact, mode[, db])` -> the output folder of that run; each run happens once. Mode
+    "cluster" is the CLI on the standalone cluster, "local" the pipeline on the in-process
+    local session, "duckdb" the pipeline on DuckDB in process."""
     done: dict[tuple[str, str, str | None], Path] = {}
 
     def produce(fact: str, mode: str, db: str | None = None) -> Path:
         key = (fact, mode, db)
         if key not in done:
-            master = cluster.master_url if mode == "cluster" else "local[2]"
             out = tmp_path_factory.mktemp(f"{fact}-{mode}")
-            args = ["--fact", facts[fact], *(["--db", db] if db else [])]
-            done[key] = _run(out, mode, master, *args)
+            if mode == "cluster":
+                master = request.getfixturevalue("cluster").master_url
+                given = ["--db", db] if db else []
+                done[key] = _cluster_run(out, master, "--fact", facts[fact], *given)
+            else:
+                if mode == "local":
+                    request.getfixturevalue("spark_in_process")
+                given = {"db": db} if db else {}
+                engine = "spark" if mode == "local" else "duckdb"
+                done[key] = _in_process_run(out, engine, facts[fact], **given)
         return done[key]
 
     return produce
@@ -276,27 +265,32 @@ def viewfs_mount(data: Path) -> dict[str, str]:
     return {"spark.hadoop.fs.viewfs.mounttable.test.link./data": data.as_uri()}
 
 
-@pytest.mark.parametrize("mode", ["local", "cluster"])
-def test_viewfs_run_matches_duckdb_run_on_the_local_files(request, tmp_path, hadoop_data, mode):
-    fact, city = HADOOP_RUNS[mode]
-    master = request.getfixturevalue("cluster").master_url if mode == "cluster" else "local[2]"
+def test_viewfs_run_on_the_cluster_matches_duckdb_run_on_the_local_files(
+    cluster, tmp_path, hadoop_data
+):
+    fact, city = HADOOP_RUNS["cluster"]
     spark_out, duckdb_out = tmp_path / "spark", tmp_path / "duckdb"
     spark_out.mkdir()
-    duckdb_out.mkdir()
-    _run(spark_out, mode, master, "--fact", f"{VIEWFS}/{fact}", "--city", f"{VIEWFS}/{city}",
-         conf=viewfs_mount(hadoop_data))  # fmt: skip
-    _run(duckdb_out, "duckdb", None,
-         "--fact", str(hadoop_data / fact), "--city", str(hadoop_data / city))  # fmt: skip
+    _cluster_run(spark_out, cluster.master_url, "--fact", f"{VIEWFS}/{fact}",
+                 "--city", f"{VIEWFS}/{city}", conf=viewfs_mount(hadoop_data))  # fmt: skip
+    _in_process_run(duckdb_out, "duckdb", str(hadoop_data / fact), city=hadoop_data / city)
     assert_same_run(spark_out, duckdb_out, fact_source=f"{VIEWFS}/{fact}")
 
 
-def test_viewfs_output_holds_what_the_duckdb_run_wrote_locally(tmp_path, run_outputs):
+def test_viewfs_run_in_process_matches_duckdb_run_on_the_local_files(engine, tmp_path, hadoop_data):
+    fact, city = HADOOP_RUNS["local"]
+    root = _mount(engine, hadoop_data)  # viewfs://mountN/data shows hadoop_data
+    spark_out, duckdb_out = tmp_path / "spark", tmp_path / "duckdb"
+    _in_process_run(spark_out, "spark", f"{root}/{fact}", city=f"{root}/{city}")
+    _in_process_run(duckdb_out, "duckdb", str(hadoop_data / fact), city=hadoop_data / city)
+    assert_same_run(spark_out, duckdb_out, fact_source=f"{root}/{fact}")
+
+
+def test_viewfs_output_holds_what_the_duckdb_run_wrote_locally(engine, tmp_path, run_outputs):
     # the reports and the quality checks go through Hadoop alone: fsspec has no viewfs
-    work, out, db = tmp_path / "work", tmp_path / "out", tmp_path / "spark.duckdb"
-    work.mkdir()
-    mount = {"spark.hadoop.fs.viewfs.mounttable.test.link./out": out.as_uri()}
-    _run(work, "local", "local[2]", "--fact", SAMPLE, "--db", str(db), conf=mount,
-         output="viewfs://test/out")  # fmt: skip
+    out, db = tmp_path / "out", tmp_path / "spark.duckdb"
+    outcome = run_case(SAMPLE, output=_mount(engine, out), db=str(db), engine="spark")
+    assert outcome.error is None, outcome.error
     # no staging folder and no Hadoop checksum file left anywhere
     assert sorted(p.name for p in out.iterdir()) == [
         "city_report", "prescriber_report", "quality_checks.json"
@@ -312,33 +306,25 @@ def test_viewfs_output_holds_what_the_duckdb_run_wrote_locally(tmp_path, run_out
     )
 
 
-def test_cli_names_the_connector_a_scheme_needs(tmp_path):
+def test_run_names_the_connector_a_scheme_needs(spark_in_process, tmp_path):
     # no hadoop-aws here: the run stops before reading anything, in one line
-    message = failing_run(
-        tmp_path, "--engine", "spark", "--master", "local[1]",
-        "--spark-conf", "spark.ui.enabled=false", "--fact", "s3a://bucket/part_d/fact.csv.gz",
-        env={"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": NO_PYTHON},
-    )  # fmt: skip
-    assert re.search(
-        r"error: fact input s3a://bucket/part_d/fact\.csv\.gz cannot be read: the cluster's "
+    outcome = refused("s3a://bucket/part_d/fact.csv.gz", output=tmp_path / "out",
+                      db=str(tmp_path / "w.duckdb"), engine="spark")  # fmt: skip
+    assert re.fullmatch(
+        r"fact input s3a://bucket/part_d/fact\.csv\.gz cannot be read: the cluster's "
         r"Hadoop has no file system for s3a:// — add its connector to the cluster: hadoop-aws "
         r"\(--spark-conf spark\.jars\.packages=org\.apache\.hadoop:hadoop-aws:\d+\.\d+\.\d+\)",
-        message,
-    ), message
+        outcome.error,
+    ), outcome.error
 
 
 # --- the engine in process --------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[spark_engine.SparkEngine]:
-    """A local[1] Spark engine in this process, whose executors have no Python either."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PYSPARK_PYTHON", NO_PYTHON)
-        patch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
-        started = create_engine(Settings(engine="spark", master="local[1]", spark_conf=FAST_CONF))
-    yield started
-    started.close()
+def engine(spark_in_process) -> spark_engine.SparkEngine:
+    """A Spark engine on the in-process local[1] session, whose executors have no Python."""
+    return create_engine(Settings(engine="spark", master="local[1]", spark_conf=SPARK_CONF))
 
 
 @pytest.fixture(scope="module")
@@ -450,7 +436,7 @@ def test_transforms_give_the_same_values_on_both_engines(engine, duckdb_engine, 
         )
 
     spark, duckdb = values(engine), values(duckdb_engine)
-    assert_same_rows(spark, duckdb, "values")
+    assert_same_table(spark, duckdb, "values")
     assert spark.column("stripped").to_pylist()[2:5] == ["12", "fOLAFv", "X"]
 
 
@@ -476,7 +462,7 @@ def test_typed_values_become_the_same_text_on_both_engines(engine, duckdb_engine
         return on.to_arrow(t.select("i", **typed, **checked).order_by("i"))
 
     spark, duckdb = texts(engine), texts(duckdb_engine)
-    assert_same_rows(spark, duckdb, "typed values")
+    assert_same_table(spark, duckdb, "typed values")
     assert spark.column("f").to_pylist()[1:3] == ["1234567893", "12.5"]
     assert spark.select(["i", "f", "f32", "i32", "d"]).to_pylist()[1] == dict(
         i=1, f="1234567893", f32="2.5", i32="-7", d="12.50"
@@ -575,7 +561,7 @@ def test_report_files_match_duckdb_engine(engine, duckdb_engine, tmp_path, fmt, 
         p.name for p in (tmp_path / "spark").iterdir() if not p.name.startswith("part-")
     ) == ["_SUCCESS"]
     assert len(list((tmp_path / "spark").glob("part-*"))) == 2
-    assert_same_rows(
+    assert_same_table(
         read_report_files(tmp_path / "spark"), read_report_files(tmp_path / "duckdb"), fmt
     )
 
@@ -649,7 +635,9 @@ def test_report_written_through_hadoop_matches_duckdb_engine(
         "_SUCCESS"
     }
     assert len(list((out / "report").glob("part-*"))) == 2
-    assert_same_rows(read_report_files(out / "report"), read_report_files(tmp_path / "duckdb"), fmt)
+    assert_same_table(
+        read_report_files(out / "report"), read_report_files(tmp_path / "duckdb"), fmt
+    )
 
 
 def test_quality_checks_written_through_hadoop(engine, tmp_path):
@@ -844,6 +832,6 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
 
     spark, duckdb = analysed(engine), analysed(duckdb_engine)
     for name in spark:
-        assert_same_rows(spark[name], duckdb[name], name)
+        assert_same_table(spark[name], duckdb[name], name)
     # every decile is populated: the comparison covers the boundaries
     assert sorted(duckdb["market_deciles"].column("decile").to_pylist()) == list(range(11))

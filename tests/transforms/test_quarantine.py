@@ -13,8 +13,7 @@ from healthanalytics.transforms.quarantine import (
     shared_drug_keys,
 )
 from healthanalytics.transforms.staging import stage_prescriptions
-from tests.transforms.conftest import rows
-from tests.transforms.test_staging import LAYOUT, raw_table
+from tests.transforms.conftest import LAYOUT, raw_table, rows
 
 
 def staged(lines):
