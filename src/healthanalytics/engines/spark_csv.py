@@ -86,8 +86,11 @@ def csv_frame(session: SparkSession, source: SparkCsvSource) -> DataFrame:
         ignoreTrailingWhiteSpace=False,
     )
     columns = [F.col(f"`{name}`") for name in source.columns]
-    # a short line's values come padded with nulls: one blank value is a blank-only line
+    # a short line's values come padded with nulls, and an empty value is null too: one blank
+    # value is a line of blanks without a delimiter (which a tab delimiter is: see RULES)
     blank = columns[1].isNull() & F.coalesce(columns[0], F.lit("")).rlike(f"^{BLANK_LINE}\\z")
+    if files.dialect.delimiter > " ":
+        blank = blank & ~F.col(_CORRUPT).contains(files.dialect.delimiter)
     malformed = F.raise_error(F.concat(F.lit(MALFORMED), F.input_file_name()))
     wrong = F.col(_CORRUPT).isNotNull()
     keep = F.when(wrong, F.when(blank, F.lit(False)).otherwise(malformed))
