@@ -86,13 +86,14 @@ SMITH_JR = ",".join(sample_row(nppes_provider_last_org_name="SMITH, JR", year_ex
         (",".join(sample_row()[:-1]), 21),
         # a line of three fields
         ("1234567893,ONLY,THREE", 3),
-        # two blank values are no blank-only line
-        ("   ,\t", 2),
+        # two blank values are no blank-only line, the second empty (Spark reads it as null)
+        ("  ,", 2),
+        ('"  ",""', 2),
         # nor is a no-break space, beyond U+0020
         ("\u00a0", 1),
     ],
     ids=["empty-extra", "empty-extras", "extra-value", "quoted-empty-extra", "one-short", "three",
-         "two-blank-values", "no-break-space"],
+         "two-blank-values", "two-quoted-blank-values", "no-break-space"],
 )  # fmt: skip
 def test_line_with_wrong_field_count_stops_the_run(run, engine_name, tmp_path, line, found):
     fact = write_fact(tmp_path / "fact.csv", with_line(line))

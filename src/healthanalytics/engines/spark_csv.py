@@ -117,8 +117,12 @@ def csv_frame(session: SparkSession, source: SparkCsvSource) -> DataFrame:
     for other in frames[1:]:
         frame = frame.union(other)
     columns = [F.col(f"`{name}`") for name in source.columns]
-    # a short line's values come padded with nulls: one blank value is a blank-only line
+    # a short line's values come padded with nulls, and an empty value is null too: one blank
+    # value is a line of blanks without a delimiter (which a tab delimiter is: see RULES)
     blank = columns[1].isNull() & F.coalesce(columns[0], F.lit("")).rlike(f"^{BLANK_LINE}\\z")
+    delimiter = source.files.dialect.delimiter
+    if delimiter > " ":
+        blank = blank & ~F.col(_CORRUPT).contains(delimiter)
     malformed = F.raise_error(F.concat(F.lit(MALFORMED), F.input_file_name()))
     wrong = F.col(_CORRUPT).isNotNull()
     keep = F.when(wrong, F.when(blank, F.lit(False)).otherwise(malformed))
