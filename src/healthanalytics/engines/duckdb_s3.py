@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 HTTPFS_PACKAGE = "duckdb_extension_httpfs"
 MISSING_HTTPFS = "reading s3:// needs the httpfs extension: pip install 'healthanalytics[s3]'"
-_SECRET = "healthanalytics_s3"
+_SECRET_NAME = "healthanalytics_s3"  # the name of the in-memory DuckDB secret, not a credential
 _RETRY_WAIT_MS = 250  # the first retry's wait; each next one twice as long
 _BACKOFF = 2
 
@@ -87,7 +87,7 @@ def enable_s3(con: duckdb.DuckDBPyConnection, s3: S3Settings) -> None:
         if s3.credentials.token:
             options.append(f"SESSION_TOKEN {sql_string(s3.credentials.token)}")
     try:
-        con.execute(f"CREATE OR REPLACE TEMPORARY SECRET {_SECRET} ({', '.join(options)})")
+        con.execute(f"CREATE OR REPLACE TEMPORARY SECRET {_SECRET_NAME} ({', '.join(options)})")
     except duckdb.Error as err:
         message = first_line(str(err))
         for part in hidden:  # a parser error may quote the statement
