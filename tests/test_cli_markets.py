@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.test_cli_errors import failing_run
+from tests.conftest import error_line, run_cli
 
 
 def markets(*args: str) -> subprocess.CompletedProcess:
@@ -51,6 +51,15 @@ def test_markets_unknown_area_is_a_usage_error():
     assert " ".join(done.stderr.split()) == (
         "error: unknown therapeutic area 'diabetis': did you mean diabetes?"
     )
+
+
+def failing_run(tmp_path, *args: str) -> str:
+    """`healthanalytics run ARGS` that must stop with usage exit 2 before writing anything."""
+    out = tmp_path / "out"
+    done = run_cli("--output", str(out), "--db", str(tmp_path / "w.duckdb"), *args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert not out.exists()
+    return error_line(done)
 
 
 def test_run_with_an_unknown_market_stops_before_running(tmp_path):
