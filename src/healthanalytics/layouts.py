@@ -62,13 +62,22 @@ def column_key(name: str) -> str:
     return name.strip().lower()
 
 
-def _resolve(spec: dict[str, tuple[str, ...]], header: Sequence[str]) -> dict[str, str | None]:
+def _resolve(
+    spec: dict[str, tuple[str, ...]], header: Sequence[str], source: str
+) -> dict[str, str | None]:
+    """Canonical column -> the header's name for it. LayoutError when the header holds two
+    spellings of one column (`year_exp` and `years_of_exp`): which one holds the values is
+    not for us to guess."""
     by_key = {column_key(name): name for name in header}
     resolved: dict[str, str | None] = {}
     for canonical, candidates in spec.items():
-        resolved[canonical] = next(
-            (by_key[column_key(c)] for c in candidates if column_key(c) in by_key), None
-        )
+        present = [by_key[column_key(c)] for c in candidates if column_key(c) in by_key]
+        if len(present) > 1:
+            raise LayoutError(
+                f"{source}: its header names the {canonical} column twice, as "
+                f"{' and '.join(map(repr, present))}; keep one of them."
+            )
+        resolved[canonical] = present[0] if present else None
     return resolved
 
 
@@ -76,7 +85,7 @@ def detect_layout(header: Sequence[str], source: str = "fact file") -> Layout:
     """The layout whose required columns the header holds; LayoutError names what is missing."""
     best: tuple[int, str, list[str]] | None = None
     for name, spec in LAYOUTS.items():
-        resolved = _resolve(spec, header)
+        resolved = _resolve(spec, header, source)
         missing = [
             " or ".join(spec[c]) for c, src in resolved.items() if src is None and c not in OPTIONAL
         ]

@@ -408,3 +408,15 @@ def test_cut_compressed_header_says_truncated(tmp_path):
         f"{fact} is truncated or corrupt: its gzip data ends before the end of the compressed "
         "stream (an interrupted download or copy?); download or copy the file again"
     )
+
+
+def test_header_with_two_spellings_of_one_column_is_refused(tmp_path):
+    # which of the two holds the experience is not for the reader to guess
+    header = HEADER.rstrip(b"\n") + b",year_exp,Years_Of_Exp\n"
+    fact = _folder(tmp_path, {"f.csv": header + ROW.rstrip(b"\n") + b",3,4\n"}) / "f.csv"
+    with pytest.raises(LayoutError) as caught:
+        open_fact(str(fact))
+    assert str(caught.value) == (
+        f"{fact}: its header names the years_of_exp column twice, as 'Years_Of_Exp' and "
+        "'year_exp'; keep one of them."
+    )
