@@ -209,6 +209,28 @@ def test_typed_parquet_columns_are_read_by_value(run, engine_name, tmp_path, var
     assert_reports_match_reference(typed, same_as_text)
 
 
+@pytest.mark.parametrize("float_type", [pa.float32(), pa.float16()])
+def test_npi_written_as_a_short_float_is_refused(run, tmp_path, float_type):
+    # float32 keeps 7 digits: 1093078644 is stored as 1093078656, which a reader by value
+    # would take for another prescriber; refused before any engine reads it
+    parquet, _ = typed_sample(tmp_path, "typed")
+    table = pq.read_table(parquet)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    pq.write_table(table.slice(0, 50), parts / "part-0.parquet")
+    rounded = table.slice(50).set_column(
+        0, "npi", table["npi"].slice(50).cast(float_type, safe=False)
+    )
+    pq.write_table(rounded, parts / "part-1.parquet")
+    outcome = run(parts)
+    assert outcome.error == (
+        f"{parts / 'part-1.parquet'}: its NPI column 'npi' is {float_type} (a "
+        f"{float_type.bit_width}-bit float), which cannot hold a 10-digit NPI exactly, so the "
+        "NPIs were rounded when it was written; write the NPI as an integer or text column."
+    )
+    assert all(outcome.tables[name].num_rows == 0 for name in ("city_report", "quarantine"))
+
+
 @pytest.mark.parametrize(
     ("inside", "full_name"),
     [("", "ARNALDO REYES ORTIZ"), ("\r\n", "ARNALDO REYES ORTIZ"), ('"', 'ARNALDO REYES ORTIZ "')],

@@ -229,6 +229,7 @@ class _Head:
     names: tuple[str, ...]
     line: str | None
     has_rows: bool
+    types: tuple[pa.DataType, ...] = ()  # Parquet's column types (CSV: none)
 
 
 def _read_head(
@@ -362,11 +363,12 @@ def _parquet_head(path: str, access: FileAccess) -> _Head:
             f"{path} is truncated or corrupt: it starts as a Parquet file but its footer cannot "
             f"be read ({first_line(str(err))}); download or copy the file again"
         ) from err
-    return _Head(tuple(meta.schema.to_arrow_schema().names), None, meta.num_rows > 0)
+    schema = meta.schema.to_arrow_schema()
+    return _Head(tuple(schema.names), None, meta.num_rows > 0, tuple(schema.types))
 
 
-def _read_head_of(files: InputFiles, access: FileAccess, role: str) -> _Head:
-    """The input's header, checked: every part starts with the same one (the engines read CSV
+def _read_heads(files: InputFiles, access: FileAccess, role: str) -> list[_Head]:
+    """Each part's head, checked: every part starts with the same one (the engines read CSV
     parts by position, and take one schema for all the parts), no column is named twice, and
     some part has data."""
     heads = [
@@ -397,7 +399,11 @@ def _read_head_of(files: InputFiles, access: FileAccess, role: str) -> _Head:
         raise InputError(
             f"{where} {what}: there is nothing to load; check the export or download that made it."
         )
-    return heads[0]
+    return heads
+
+
+def _read_head_of(files: InputFiles, access: FileAccess, role: str) -> _Head:
+    return _read_heads(files, access, role)[0]
 
 
 def _check_unique(names: tuple[str, ...], source: str) -> None:
@@ -464,7 +470,8 @@ def open_fact(
     """Resolve the fact input, read its header and detect the layout. A header that fits a
     layout only when split on another delimiter is refused naming that delimiter."""
     files = resolve_input(source, "fact", access, dialect)
-    head = _read_head_of(files, access, "fact")
+    heads = _read_heads(files, access, "fact")
+    head = heads[0]
     try:
         layout = detect_layout(head.names, source=source)
     except LayoutError as err:
@@ -477,7 +484,24 @@ def open_fact(
             f"{DELIMITER_NAMES.get(dialect.delimiter, repr(dialect.delimiter))}-delimited: "
             f"pass --delimiter {option}."
         ) from err
+    for path, part in zip(files.paths, heads, strict=True):
+        _check_npi_type(part, layout, path)
     return FactInput(files, head.names, layout)
+
+
+def _check_npi_type(head: _Head, layout: Layout, source: str) -> None:
+    """InputError for a Parquet NPI column of 32- or 16-bit floats: they hold 7 or 3 digits,
+    so a 10-digit NPI was rounded, perhaps to another valid NPI, when the file was written.
+    Other typed columns are read by value (`transforms.staging.as_text`)."""
+    if not head.types or (column := layout.columns.get("npi")) is None:
+        return
+    dtype = head.types[head.names.index(column)]
+    if pa.types.is_float32(dtype) or pa.types.is_float16(dtype):
+        raise InputError(
+            f"{source}: its NPI column {column!r} is {dtype} (a {dtype.bit_width}-bit float), "
+            "which cannot hold a 10-digit NPI exactly, so the NPIs were rounded when it was "
+            "written; write the NPI as an integer or text column."
+        )
 
 
 def open_cities(
