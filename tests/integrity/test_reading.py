@@ -53,6 +53,11 @@ NO_ROWS = (
 )
 
 
+# The plain input that an odd one is compared with, and an earlier delivery that a refused run
+# must leave, are run on DuckDB whatever the engine under test: on Spark the comparison is then
+# one of engine parity too, and a Spark run costs seconds.
+
+
 def delivered(outcome: Outcome) -> dict[str, list[dict[str, Any]]]:
     """Every delivery table's rows (all dates), in a stable order."""
     return {name: outcome.rows(name, date=None) for name in DELIVERY_TABLES}
@@ -183,7 +188,7 @@ def test_compressed_part_of_a_folder_cut_is_named(run, engine_name, tmp_path):
 
 
 @pytest.mark.spark
-def test_cut_input_read_through_hadoop_is_refused(run, tmp_path, spark_in_process):
+def test_cut_input_read_through_hadoop_on_spark_is_refused(run, tmp_path, spark_in_process):
     # a URI the Spark engine reads through Hadoop is verified through Hadoop (over py4j) too
     from pyspark.sql import SparkSession
 
@@ -256,7 +261,7 @@ def test_compressed_city_input_cut_is_refused(run, engine_name, tmp_path, shape)
 def test_whole_compressed_inputs_still_deliver(run, engine_name, tmp_path):
     # gzip members and a compressed city file, all whole: the same tables as the plain files
     plain_city = write(tmp_path / "cities.csv", city_csv())
-    plain = run(SAMPLE, engine=engine_name, city=plain_city, db=str(tmp_path / "plain.duckdb"))
+    plain = run(SAMPLE, engine="duckdb", city=plain_city, db=str(tmp_path / "plain.duckdb"))
     middle = len(SAMPLE_BYTES) // 2
     cut_at = SAMPLE_BYTES.index(b"\n", middle) + 1
     fact = write(
@@ -298,7 +303,7 @@ def test_refused_input_leaves_the_earlier_delivery(
     run, engine_name, warehouse_url, tmp_path, fault
 ):
     name, data, message = REFUSALS[fault]
-    good = run(SAMPLE, engine=engine_name, db=warehouse_url)
+    good = run(SAMPLE, engine="duckdb", db=warehouse_url)
     assert good.error is None
     fact = write(tmp_path / name, data)
     bad = run(fact, engine=engine_name, db=warehouse_url)
@@ -335,7 +340,7 @@ def test_folder_of_header_only_parts_is_refused(run, engine_name, tmp_path):
 
 def test_one_header_only_part_among_others_is_read(run, engine_name, tmp_path):
     # a writer's empty partition: the other part holds every line
-    plain = run(SAMPLE, engine=engine_name, db=str(tmp_path / "plain.duckdb"))
+    plain = run(SAMPLE, engine="duckdb", db=str(tmp_path / "plain.duckdb"))
     write(tmp_path / "fact" / "part-0.csv", HEADER.encode())
     write(tmp_path / "fact" / "part-1.csv", SAMPLE_BYTES)
     parts = run(tmp_path / "fact", engine=engine_name, output=tmp_path / "out2")
@@ -403,7 +408,7 @@ def test_tab_delimited_txt_with_delimiter_tab_gives_the_comma_files_tables(
     comma = write(tmp_path / "fact.csv", rewritten(","))
     tab = write(tmp_path / "fact.txt", rewritten("\t"))
     assert b"\t" in tab.read_bytes() and b'"' not in tab.read_bytes()
-    by_comma = run(comma, engine=engine_name, db=str(tmp_path / "comma.duckdb"))
+    by_comma = run(comma, engine="duckdb", db=str(tmp_path / "comma.duckdb"))
     by_tab = run(tab, engine=engine_name, delimiter="tab", output=tmp_path / "out2")
     assert by_comma.error is None and by_tab.error is None
     assert delivered(by_tab) == delivered(by_comma)
@@ -586,7 +591,7 @@ def quoted_header(data: bytes) -> bytes:
 def test_utf8_mark_before_the_header_gives_the_plain_files_tables(
     run, engine_name, tmp_path, name, data
 ):
-    plain = run(SAMPLE, engine=engine_name, db=str(tmp_path / "plain.duckdb"))
+    plain = run(SAMPLE, engine="duckdb", db=str(tmp_path / "plain.duckdb"))
     fact = write(tmp_path / name, data)
     marked = run(fact, engine=engine_name, output=tmp_path / "out2")
     assert plain.error is None and marked.error is None
@@ -596,8 +601,22 @@ def test_utf8_mark_before_the_header_gives_the_plain_files_tables(
 def test_city_input_with_a_utf8_mark_is_read(run, engine_name, tmp_path):
     # pyarrow quotes every header name, as Excel does
     plain_city = write(tmp_path / "plain" / "cities.csv", city_csv())
-    plain = run(SAMPLE, engine=engine_name, city=plain_city, db=str(tmp_path / "plain.duckdb"))
+    plain = run(SAMPLE, engine="duckdb", city=plain_city, db=str(tmp_path / "plain.duckdb"))
     city = write(tmp_path / "cities.csv", b"\xef\xbb\xbf" + city_csv())
     marked = run(SAMPLE, engine=engine_name, city=city, output=tmp_path / "out2")
     assert plain.error is None and marked.error is None
     assert delivered(marked) == delivered(plain)
+
+
+# --- file names that look like patterns ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["fact[1].csv", "fact*.csv", "fact?.csv"])
+def test_file_named_like_a_pattern_is_read_alone(run, engine_name, tmp_path, name):
+    # readers take a path as a glob: `fact[1].csv` would read `fact1.csv` beside it instead
+    plain = run(SAMPLE, engine="duckdb", db=str(tmp_path / "plain.duckdb"))
+    fact = write(tmp_path / "in" / name, SAMPLE_BYTES)
+    write(tmp_path / "in" / "fact1.csv", (HEADER + LINES[0]).encode())
+    named = run(fact, engine=engine_name, output=tmp_path / "out2")
+    assert plain.error is None and named.error is None
+    assert delivered(named) == delivered(plain)

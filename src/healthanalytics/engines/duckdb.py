@@ -26,7 +26,7 @@ from healthanalytics.engines.duckdb_csv import (
     copy_readable,
     csv_problem,
     needs_copy,
-    sql_string,
+    sql_path,
     view_sql,
 )
 from healthanalytics.engines.duckdb_s3 import S3ReadSetupError, enable_s3, s3_failure
@@ -162,7 +162,7 @@ class DuckDBEngine(Engine):
         # extension loaded from its wheel does not count as installed
         self._parquet_views += 1
         view = f"parquet_{self._parquet_views}"
-        paths = ", ".join(sql_string(path) for path in files.paths)
+        paths = ", ".join(sql_path(path) for path in files.paths)
         self._remember_s3(files)
         self._binding(
             lambda: self.con.raw_sql(

@@ -87,7 +87,7 @@ def view_sql(source: CsvSource) -> str:
         f"filename={sql_string(_FILE)}",
         f"parallel={'true' if source.parallel else 'false'}",
     ]
-    paths = ", ".join(sql_string(path) for path in source.paths)
+    paths = ", ".join(sql_path(path) for path in source.paths)
     values = ", ".join(
         f"NULLIF({_name(read)}, '') AS {_name(name or UNNAMED)}"
         for read, name in zip(positional, source.columns, strict=True)
@@ -130,6 +130,13 @@ def copy_readable(
 def sql_string(value: str) -> str:
     """`value` as an SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def sql_path(path: str) -> str:
+    """A file's path as a literal for DuckDB's readers, which take every path as a glob: its
+    `*`, `?` and `[` are written as one-character classes, so a file named `x[1].csv` is read,
+    not `x1.csv` beside it (DuckDB reports the file by its own name)."""
+    return sql_string(re.sub(r"[*?\[]", lambda found: f"[{found.group()}]", path))
 
 
 def _name(value: str) -> str:

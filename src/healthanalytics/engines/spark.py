@@ -34,6 +34,7 @@ from healthanalytics.engines.spark_csv import (
     SparkCsvSource,
     csv_frame,
     failed_file,
+    glob_escaped,
     odd_quote_files,
     whole_line_sep,
 )
@@ -275,7 +276,7 @@ class SparkEngine(Engine):
             )
         files = self.file_access(dest)
         with staged_folder(dest, files) as staging, _spark_errors():
-            writer.save(_spark_path(staging))
+            writer.save(_spark_uri(staging))
             drop_checksums(files, staging)
             if zstd_text:
                 _compress_zstd(files, staging)
@@ -436,12 +437,18 @@ def _spark_defaults_keys() -> set[str]:
     return {re.split(r"[\s=:]", line, maxsplit=1)[0] for line in lines if line[:1] not in "#!"}
 
 
-def _spark_path(path: str) -> str:
-    """A path Spark reads as given: local paths pinned to file:// so that a cluster whose
+def _spark_uri(path: str) -> str:
+    """A path as Spark is given it: local paths pinned to file:// so that a cluster whose
     default file system is HDFS does not look for them there."""
     if "://" in path:
         return path
     return "file://" + str(Path(path).absolute())
+
+
+def _spark_path(path: str) -> str:
+    """A path Spark reads as given (`_spark_uri`), Hadoop's glob characters escaped: Spark
+    reads every path as a glob, so `x[1].csv` would read `x1.csv` beside it."""
+    return glob_escaped(_spark_uri(path))
 
 
 def _slices(sizes: dict[int, int], limit: int) -> Iterator[list[int]]:

@@ -68,9 +68,23 @@ class SparkCsvSource:
     def input_path(self, named: str) -> str | None:
         """The input file that Spark names `named` (a URI, maybe %-encoded), if one of ours."""
         for path, read in zip(self.files.paths, self.paths, strict=True):
+            read = glob_unescaped(read)
             if unquote(named) in (read, unquote(read), path):
                 return path
         return None
+
+
+_GLOB = re.compile(r"[\\*?\[\]{}]")
+
+
+def glob_escaped(path: str) -> str:
+    """`path` with Hadoop's glob characters (`*?[]{}` and the backslash) escaped: Spark takes
+    every path it reads as a glob."""
+    return _GLOB.sub(lambda found: "\\" + found.group(), path)
+
+
+def glob_unescaped(path: str) -> str:
+    return re.sub(r"\\(.)", r"\1", path)
 
 
 def odd_quote_files(session: SparkSession, source: SparkCsvSource) -> list[str]:
