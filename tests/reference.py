@@ -72,7 +72,7 @@ def _count(value: str | None) -> tuple[bool, int | None]:
 
 def _amount(value: str | None) -> tuple[bool, float | None]:
     ok, number = _parse(value)
-    if number is not None and not abs(number) < MAX_AMOUNT:
+    if number is not None and not 0 <= number < MAX_AMOUNT:
         return False, None
     return ok, number
 

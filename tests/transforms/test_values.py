@@ -28,10 +28,11 @@ NUMBERS = [
     ("1,234", True, True, 1234.0),  # thousands separators, as Excel writes them
     ("12,345.67", True, True, 12345.67),
     (" 1,234,567 ", True, True, 1234567.0),
-    ("-1,234.5", False, True, -1234.5),  # a negative count is no count; a negative cost is
-    ("-3", False, True, -3.0),
+    ("-1,234.5", False, False, None),  # below zero: no count, day supply or cost
+    ("-3", False, False, None),
     ("-0", True, True, 0.0),  # zero, not below it: the count 0
-    ("-0.4", False, True, -0.4),  # below zero: no count, though it would round to 0
+    ("-0.4", False, False, None),  # below zero: no count, though it would round to 0
+    ("-1e-300", False, False, None),
     ("0.4", True, True, 0.4),  # rounds to the count 0
     ("999999999", True, True, 999999999.0),
     ("1000000000", True, True, 1e9),  # the largest count

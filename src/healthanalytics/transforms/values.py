@@ -21,10 +21,10 @@ _GROUPED = r"[1-9][0-9]{0,2}(,[0-9]{3})+(\.[0-9]*)?"  # 1,234 and 12,345.67: not
 NUMBER_PATTERN = rf"^{BLANK}*([+-]?({_DECIMAL}|{_GROUPED}))?{BLANK}*\z"
 # What nearly every line holds, checked first (one regex, no cast): plain digits within bounds.
 COUNT_PLAIN = rf"^{BLANK}*[0-9]{{1,9}}(\.[0-9]*)?{BLANK}*\z"
-AMOUNT_PLAIN = rf"^{BLANK}*-?[0-9]{{1,15}}(\.[0-9]*)?{BLANK}*\z"
+AMOUNT_PLAIN = rf"^{BLANK}*[0-9]{{1,15}}(\.[0-9]*)?{BLANK}*\z"
 
 # Counts are rounded to whole numbers in 0..1e9: 25M lines of them sum to at most 2.5e16, well
-# inside int64. Day supply and cost are finite below 1e15 in magnitude (no real line is near),
+# inside int64. Day supply and cost are finite in 0..1e15 (no real line is near),
 # so their sums stay finite: JSON report files cannot hold inf or NaN.
 MAX_COUNT = 1_000_000_000
 MAX_AMOUNT = 1e15
@@ -65,7 +65,9 @@ def _count_bounds(number: ir.NumericValue) -> ir.BooleanValue:
 
 
 def _amount_bounds(number: ir.NumericValue) -> ir.BooleanValue:
-    return number.abs() < MAX_AMOUNT
+    # Part D's day supply and cost are sums of what was dispensed and paid: below zero is a
+    # broken value, which would turn volume and deciles negative
+    return (number >= 0) & (number < MAX_AMOUNT)
 
 
 def is_valid_count(value: ir.Value) -> ir.BooleanValue:
@@ -92,8 +94,8 @@ def is_valid_experience(value: ir.Value) -> ir.BooleanValue:
 
 
 def is_valid_amount(value: ir.Value) -> ir.BooleanValue:
-    """True where a day supply or cost is blank, or a number of magnitude below MAX_AMOUNT.
-    A typed number is checked by value."""
+    """True where a day supply or cost is blank, or a number not below zero and below
+    MAX_AMOUNT (`-0` is zero). A typed number is checked by value."""
     return _valid(value, AMOUNT_PLAIN, _amount_bounds)
 
 
