@@ -5,9 +5,9 @@ in-process Spark session, the pipeline run in process (`run_case`) and as the in
 
 Under pytest-xdist every worker is a process of its own: a session fixture (the PostgreSQL
 cluster, the Spark session) starts once in each worker that needs it, on free loopback ports, in
-temporary folders of its own, and stops with it. tests/engines/test_spark.py is one xdist group,
-on one worker: its standalone cluster and generated inputs are made once (`--dist loadgroup`,
-set in pyproject.toml).
+temporary folders of its own, and stops with it. tests/engines/test_spark.py is one group, on one
+worker, and every other test on the Spark engine another: the standalone cluster, generated inputs
+and each Spark session are made once (`--dist loadgroup`, set in pyproject.toml).
 """
 
 from __future__ import annotations
@@ -68,11 +68,19 @@ SPARK_CONF = {
 ONE_WORKER = ("tests/engines/test_spark.py",)
 
 
+def _on_spark(nodeid: str) -> bool:
+    """A test that runs the Spark engine in process: an `engine_name` case on Spark
+    (`[spark...]`) or a test named `..._on_spark...`. They share one worker and its Spark
+    session; the cluster's tests (ONE_WORKER) another."""
+    return "[spark" in nodeid or "on_spark" in nodeid.split("::")[-1]
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`--dist loadgroup` that keeps each ONE_WORKER module on one worker. A work-around:
-    pytest-xdist 3.8.0 marks a group by appending "@group" to a worker's node ids, which pytest
-    9.2 no longer takes (pytest-xdist issue #1386), so the groups vanish; it can go once a
-    release fixes that issue."""
+    """`--dist loadgroup` that keeps the ONE_WORKER modules on one worker, and the other Spark
+    tests on one worker.
+    A work-around: pytest-xdist 3.8.0 marks a group by appending "@group" to a worker's node
+    ids, which pytest 9.2 no longer takes (pytest-xdist issue #1386), so the groups vanish; it
+    can go once a release fixes that issue."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling
@@ -80,7 +88,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class ModuleGroups(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return module if module in ONE_WORKER else super()._split_scope(nodeid)
+            if module in ONE_WORKER:
+                return "spark-cluster"
+            if _on_spark(nodeid):
+                return "spark-cases"
+            return super()._split_scope(nodeid)
 
     return ModuleGroups(config, log)
 

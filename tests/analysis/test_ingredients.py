@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 
 import ibis
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from healthanalytics.analysis.drug_classes import bundled_drug_classes
 from healthanalytics.analysis.ingredients import ingredient_key, ingredient_key_expr
 from healthanalytics.io.inputs import bundled
+from tests.conftest import SPARK_CONF
 from tests.transforms.conftest import rows
 
 # (generic name as written, its key)
@@ -67,20 +70,15 @@ def test_expression_agrees_with_python_on_every_known_name(con):
 
 
 @pytest.mark.spark
-def test_expression_on_spark_gives_the_same_keys():
-    pytest.importorskip("pyspark")
+def test_expression_on_spark_gives_the_same_keys(spark_in_process, tmp_path):
     from pyspark.sql import SparkSession
 
-    spark = (
-        SparkSession.builder.master("local[1]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "1")
-        .getOrCreate()
-    )
+    # the worker's one in-process session (its executors without Python: no UDF slips in)
+    spark = SparkSession.builder.master("local[1]").config(map=SPARK_CONF).getOrCreate()
     names = [n for n, _ in KEYS] + all_generic_names()
-    spark.createDataFrame([(n,) for n in names], "generic_name string").createOrReplaceTempView(
-        "ingredient_names"
-    )
+    # read from a file: a DataFrame made from Python objects needs Python on the executors
+    pq.write_table(pa.table({"generic_name": pa.array(names, pa.string())}), tmp_path / "n.parquet")
+    spark.read.parquet(str(tmp_path / "n.parquet")).createOrReplaceTempView("ingredient_names")
     table = ibis.pyspark.connect(spark).table("ingredient_names")
     keyed = table.mutate(ingredient_key=ingredient_key_expr(table.generic_name)).to_pyarrow()
     got = sorted(

@@ -44,11 +44,14 @@ def warehouse_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def run(tmp_path) -> Callable[..., Outcome]:
-    """`run(fact, engine=..., db=..., **settings)` with this test's output folder."""
+    """`run(fact, engine=..., db=..., **settings)` with this test's output folder; the launch
+    analysis is off unless a test turns it on."""
 
     def go(fact: Path | str, **kwargs: Any) -> Outcome:
         kwargs.setdefault("output", tmp_path / "out")
         kwargs.setdefault("db", str(tmp_path / "warehouse.duckdb"))
+        # the corpus is about reading and loading; tests/analysis tests the analysis
+        kwargs.setdefault("analysis", False)
         return run_case(fact, **kwargs)
 
     return go

@@ -73,7 +73,7 @@ def rows(tables, name: str, date: dt.date | None = RUN_DATE) -> list[dict]:
 def test_input_keeping_no_rows_is_refused_and_the_delivery_is_unchanged(
     run, engine_name, warehouse_url, tmp_path
 ):
-    first = run(SAMPLE, engine=engine_name, db=warehouse_url)
+    first = run(SAMPLE, engine="duckdb", db=warehouse_url)  # any engine makes the same delivery
     assert first.error is None
     before = output_files(tmp_path / "out")
     fact = write_fact(tmp_path / "no_valid_npi.csv", npi="N/A")  # every line invalid_npi
@@ -110,7 +110,7 @@ def test_a_first_delivery_keeping_no_rows_is_refused(run, warehouse_url, tmp_pat
 
 
 def test_far_smaller_delivery_is_refused_unless_allowed(run, engine_name, warehouse_url, tmp_path):
-    first = run(SAMPLE, engine=engine_name, db=warehouse_url)
+    first = run(SAMPLE, engine="duckdb", db=warehouse_url)  # any engine makes the same delivery
     before = output_files(tmp_path / "out")
     fact = write_fact(tmp_path / "first_42_lines.csv", lines=42)  # 40 kept, under 0.5 x 102
     refused = run(fact, engine=engine_name, db=warehouse_url)
