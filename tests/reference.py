@@ -440,6 +440,32 @@ def market_deciles(prescribers: list[dict]) -> list[dict]:
     return out
 
 
+def market_specialties(prescribers: list[dict]) -> list[dict]:
+    """Per specialty (blank: its own group): writers (fills > 0), all prescribers, penetration,
+    fills, known claims, share of the market's fills, the writers' median fills (the mean of the
+    middle two; None without writers), writers in deciles 8-10. No rank (see the test)."""
+    groups: dict[str | None, list[dict]] = defaultdict(list)
+    for p in prescribers:
+        groups[p["specialty"]].append(p)
+    total = sum(p["fills"] for p in prescribers)
+    out = []
+    for specialty, members in groups.items():
+        written = sorted(p["fills"] for p in members if p["fills"] > 0)
+        n = len(written)
+        fills = sum(p["fills"] for p in members)
+        out.append(
+            {"specialty": specialty, "writers": n, "prescribers": len(members),
+             "penetration": n / len(members), "fills": fills,
+             "claims": sum(p["claims"] for p in members),
+             "fills_share": fills / total if total else None,
+             "median_fills_per_writer": (written[(n - 1) // 2] + written[n // 2]) / 2
+             if n else None,
+             "high_decile_writers": sum(1 for p in members if p["fills"] > 0
+                                        and p["decile"] >= 8)}
+        )  # fmt: skip
+    return out
+
+
 def market_products(kept: list[dict], in_market) -> list[dict]:
     per: dict[tuple, dict] = {}
     for line in kept:

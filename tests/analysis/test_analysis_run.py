@@ -4,6 +4,7 @@ a failing analysis costs the delivery nothing but its own tables."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -19,7 +20,13 @@ from tests import reference
 from tests.test_cli_end_to_end import run_cli
 
 SAMPLE_100K = Path(bundled("prescriber_fact_100k.csv.gz"))
-ANALYSIS_TABLES = ("market_prescribers", "market_deciles", "market_products", "market_summary")
+ANALYSIS_TABLES = (
+    "market_prescribers",
+    "market_deciles",
+    "market_products",
+    "market_specialties",
+    "market_summary",
+)
 RUN_DATE = "2024-03-01"
 
 
@@ -70,6 +77,13 @@ def test_statin_market_matches_the_reference(statins):
     prescribers = reference.market_prescribers(kept, in_market)
     same(statins["market_prescribers"], prescribers, ["presc_id"])
     same(statins["market_deciles"], reference.market_deciles(prescribers), ["decile"])
+    specialties = reference.market_specialties(prescribers)
+    same(statins["market_specialties"], specialties, ["specialty"])
+    # ranked 1..n by fills, most first
+    ranked = sorted(statins["market_specialties"], key=lambda r: r["rank"])
+    assert [r["rank"] for r in ranked] == list(range(1, len(specialties) + 1))
+    assert all(a["fills"] >= b["fills"] for a, b in itertools.pairwise(ranked))
+    assert math.isclose(sum(r["fills_share"] for r in ranked), 1.0, rel_tol=1e-9)
     products = reference.market_products(kept, in_market)
     same(statins["market_products"], products, ["brand_name", "generic_name"])
     (summary,) = statins["market_summary"]

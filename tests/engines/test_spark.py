@@ -786,6 +786,7 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
         market_prescribers,
     )
     from healthanalytics.analysis.market import resolve_market
+    from healthanalytics.analysis.specialties import market_specialties
 
     # 3,000 prescriber-drug rows: volumes rising with the NPI, tied among neighbours; blank
     # specialties, states and day supplies, suppressed counts
@@ -826,6 +827,7 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
             "market_prescribers": prescribers,
             "market_deciles": market_deciles(prescribers),
             "market_products": products,
+            "market_specialties": market_specialties(prescribers),
             "market_summary": market_summary(basket, prescribers, products, map_coverage(keys)),
         }
         return {name: on.to_arrow(table) for name, table in tables.items()}

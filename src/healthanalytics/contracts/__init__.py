@@ -11,6 +11,7 @@ from healthanalytics.contracts.analysis import (
     MARKET_DECILES,
     MARKET_PRESCRIBERS,
     MARKET_PRODUCTS,
+    MARKET_SPECIALTIES,
     MARKET_SUMMARY,
 )
 from healthanalytics.contracts.model import (
@@ -35,6 +36,7 @@ TABLES: dict[str, TableContract] = {
         MARKET_PRESCRIBERS,
         MARKET_DECILES,
         MARKET_PRODUCTS,
+        MARKET_SPECIALTIES,
         MARKET_SUMMARY,
         PIPELINE_RUNS,
     )
@@ -50,6 +52,7 @@ __all__ = [
     "MARKET_DECILES",
     "MARKET_PRESCRIBERS",
     "MARKET_PRODUCTS",
+    "MARKET_SPECIALTIES",
     "MARKET_SUMMARY",
     "PIPELINE_RUNS",
     "PRESCRIBER_REPORT",

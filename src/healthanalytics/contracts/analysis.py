@@ -1,5 +1,5 @@
-"""Contracts of the launch analysis' tables: the market's prescribers and deciles, its products
-and the market in one row (docs/RULES.md, The launch analysis)."""
+"""Contracts of the launch analysis' tables: the market's prescribers and deciles, its products,
+its specialties and the market in one row (docs/RULES.md, The launch analysis)."""
 
 from __future__ import annotations
 
@@ -94,6 +94,31 @@ MARKET_PRODUCTS = TableContract(
     grain="product",
 )  # fmt: skip
 
+MARKET_SPECIALTIES = TableContract(
+    name="market_specialties",
+    description="One row per prescriber specialty: its writers, penetration and share of the "
+    "market.",
+    columns=(
+        Column("specialty", TEXT, "the prescribers' specialty (see market_prescribers); null: "
+               "blank"),
+        Column("rank", INT, "1 = the most market fills (ties: A-Z, the blank one last)",
+               unit="rank", not_null=True, range=Range(1)),
+        _count("writers", "prescribers of the specialty with market fills", "prescribers"),
+        Column("prescribers", INT, "all prescribers of the specialty in the delivery",
+               unit="prescribers", not_null=True, range=Range(1)),
+        Column("penetration", FLOAT, "writers / prescribers", unit=SHARE, not_null=True,
+               range=Range(0, 1)),
+        _amount("fills", "market fills of the specialty", FILLS),
+        _count("claims", "known market claims of the specialty", "claims"),
+        _share("fills_share", "of the market's fills; null without market fills"),
+        Column("median_fills_per_writer", FLOAT, "the middle writer's fills (mean of the "
+               "middle two); null without writers", unit=FILLS, range=Range(0)),
+        _count("high_decile_writers", "writers in deciles 8-10 of the market", "prescribers"),
+        DELIVERY,
+    ),
+    key=("specialty",),
+)  # fmt: skip
+
 MARKET_SUMMARY = TableContract(
     name="market_summary",
     description="One row per delivery: the market, its size and concentration.",
@@ -125,4 +150,10 @@ MARKET_SUMMARY = TableContract(
     key=("market",),
 )  # fmt: skip
 
-ANALYSIS_TABLES = (MARKET_PRESCRIBERS, MARKET_DECILES, MARKET_PRODUCTS, MARKET_SUMMARY)
+ANALYSIS_TABLES = (
+    MARKET_PRESCRIBERS,
+    MARKET_DECILES,
+    MARKET_PRODUCTS,
+    MARKET_SPECIALTIES,
+    MARKET_SUMMARY,
+)

@@ -1,4 +1,5 @@
-"""Stage `analysis`: the launch market's prescribers, deciles, products and summary.
+"""Stage `analysis`: the launch market's prescribers, deciles, products, specialties and
+summary.
 
 It never costs the delivery its reports: when it fails, the error is logged as a warning and
 recorded (`analysis_error` in pipeline_runs), and the run goes on to deliver the reports
@@ -22,6 +23,7 @@ from healthanalytics.analysis.deciles import (
     market_prescribers,
 )
 from healthanalytics.analysis.drug_classes import bundled_drug_classes
+from healthanalytics.analysis.specialties import market_specialties
 from healthanalytics.config import Settings
 from healthanalytics.engines import Engine
 from healthanalytics.stages.clean import Cleaned
@@ -82,11 +84,13 @@ def _market_tables(settings: Settings, engine: Engine, cleaned: Cleaned) -> Anal
     prescribers = store(engine, market_prescribers, cleaned.drugs, cleaned.clean, lines)
     deciles = store(engine, market_deciles, prescribers)
     products = store(engine, market_products, lines, keys)
+    specialties = store(engine, market_specialties, prescribers)
     summary = store(engine, market_summary, basket, prescribers, products, coverage)
     tables = {
         "market_prescribers": prescribers,
         "market_deciles": deciles,
         "market_products": products,
+        "market_specialties": specialties,
         "market_summary": summary,
     }
     return Analysis(tables, engine.one_row(summary))
