@@ -23,7 +23,8 @@ Statistics 40:283-294), separately within each level ('state', 'city'):
 - s2 = the population-weighted variance of raw around r: sum(population * (raw - r)^2) / sum(
   population);
 - prior mean m = r, prior variance v = max(s2 - m / mean_population, 1e-12);
-- shrunk = m + (raw - m) * v / (v + m / population), between raw and r;
+- shrunk = m + (raw - m) * v / (v + m / population), between raw and r (computed as the
+  weighted mean (v * raw + (m / population) * m) / (v + m / population), the same number);
 - index = shrunk / r (a location quotient, 1 = the national rate; null when r is 0).
 """
 
@@ -145,7 +146,11 @@ def _shrunk_rates(areas: ir.Table) -> ir.Table:
     a = a.mutate(_r=a._total_fills / a._total_pop)
     a = a.mutate(_s2=(a._pop * (a._raw - a._r) ** 2).sum().over(level) / a._total_pop)
     a = a.mutate(_v=ibis.greatest(a._s2 - a._r / a._mean_pop, VARIANCE_FLOOR))
-    a = a.mutate(_shrunk=a._r + (a._raw - a._r) * a._v / (a._v + a._r / a._pop))
+    # m + (raw - m) * v / (v + m / population) written as the weighted mean it is, every term
+    # positive: near raw = 0 the difference form loses its digits to cancellation, and the
+    # engines' sums in another order would then differ beyond the last bits
+    noise = a._r / a._pop
+    a = a.mutate(_shrunk=(a._v * a._raw + noise * a._r) / (a._v + noise))
     a = a.mutate(index=(a._shrunk / a._r.nullif(0)).cast("float64"))
     rank = ibis.row_number().over(
         group_by=a.level,
