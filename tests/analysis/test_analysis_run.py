@@ -17,6 +17,7 @@ from healthanalytics.io.inputs import bundled
 from healthanalytics.io.warehouse import open_warehouse
 from healthanalytics.stages import analysis as analysis_stage
 from tests import reference
+from tests.conftest import CITIES
 from tests.test_cli_end_to_end import run_cli
 
 SAMPLE_100K = Path(bundled("prescriber_fact_100k.csv.gz"))
@@ -85,6 +86,8 @@ def test_statin_market_matches_the_reference(statins):
     assert [r["rank"] for r in ranked] == list(range(1, len(specialties) + 1))
     assert all(a["fills"] >= b["fills"] for a, b in itertools.pairwise(ranked))
     assert math.isclose(sum(r["fills_share"] for r in ranked), 1.0, rel_tol=1e-9)
+    geography = reference.market_geography(kept, prescribers, CITIES)
+    same(statins["market_geography"], geography, ["level", "opportunity_rank"])
     products = reference.market_products(kept, in_market)
     same(statins["market_products"], products, ["brand_name", "generic_name"])
     (summary,) = statins["market_summary"]
