@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from contextlib import closing
 from pathlib import Path
@@ -104,8 +105,7 @@ def test_quality_stage_writes_every_check_then_refuses_a_failed_one(settings):
         assert all(check.passed for check in checked.checks)
         # a prescriber listed twice breaks the report's key
         broken = reports.prescriber_report.union(reports.prescriber_report)
-        bad = type(reports)(reports.city_report, broken, reports.unmatched_cities,
-                            reports.unmatched_rows, reports.counts)  # fmt: skip
+        bad = dataclasses.replace(reports, prescriber_report=broken)
         with pytest.raises(QualityCheckError, match="prescriber_report_unique_presc_id"):
             check_quality(settings, engine, LOCAL_FILES, cleaned, bad)
         # the results were written before the refusal
