@@ -227,9 +227,10 @@ class PostgresWarehouse(Warehouse):
         return pa.Table.from_pylist(rows, schema)
 
     def read_delivery(self, name: str, delivery_date: dt.date) -> pa.Table:
+        column = date_column(name)  # refuses a name that is no table
         schema = TABLES[name].schema
         query = sql.SQL("SELECT * FROM {} WHERE {} = %s").format(
-            sql.Identifier(name), sql.Identifier(date_column(name))
+            sql.Identifier(name), sql.Identifier(column)
         )
         with self.conn.cursor() as cur:
             cur.execute(query, (delivery_date,))
