@@ -121,3 +121,31 @@ def test_quality_chart_sums_the_quarantine():
     chart = charts.quality_chart(counts)
     assert_png(chart)
     assert chart.takeaway == "10 of 1,000 lines quarantined (1.0%)"
+
+
+def test_state_tiles_names_the_highest_and_lowest_solid_states():
+    states = pd.DataFrame(
+        {
+            # ZZ is no state (not drawn); WY has too few prescribers for the takeaway
+            "state": ["TX", "NY", "WY", "ZZ"],
+            "fills": [300.0, 100.0, 90.0, 1000.0],
+            "prescribers": [30, 20, 1, 5],
+        }
+    )
+    chart = charts.state_tiles_chart(states)
+    assert_png(chart)
+    assert chart.takeaway == (
+        "TX writes the most fills per prescriber (10.0), NY the fewest (5.0), among states "
+        "with 20+ prescribers"
+    )
+
+
+def test_state_volumes_sums_fills_per_state():
+    from healthanalytics.brief.page import state_volumes
+
+    prescribers = pd.DataFrame({"presc_id": [1, 2, 3], "presc_state": ["NY", "NY", "TX"],
+                                "fills": [10.0, 0.0, 4.0]})  # a prescriber without fills
+    assert state_volumes(prescribers).to_dict("records") == [
+        {"state": "NY", "prescribers": 2, "writers": 1, "fills": 10.0, "fills_per_prescriber": 5.0},
+        {"state": "TX", "prescribers": 1, "writers": 1, "fills": 4.0, "fills_per_prescriber": 4.0},
+    ]

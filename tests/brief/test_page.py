@@ -20,7 +20,8 @@ from tests.test_cli_inputs import cms_copy
 
 SECTIONS = ("headline", "products", "deciles", "geography", "specialties", "targets",
             "data-quality", "methods")  # fmt: skip
-CHARTS = ("product_shares", "concentration", "deciles", "cities", "specialties", "data_quality")
+CHARTS = ("product_shares", "concentration", "deciles", "state_tiles", "cities", "specialties",
+          "data_quality")
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +124,8 @@ def test_sample_brief_in_chromium(sample_run, tmp_path):
     # the charts and the page's tables beside it, for reuse
     for name in CHARTS:
         assert (out / "charts" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
-    for name in ("headline", "products", "deciles", "specialties", "targets", "data_quality",
-                 "unmatched_cities", "quality_checks"):  # fmt: skip
+    for name in ("headline", "products", "deciles", "states", "specialties", "targets",
+                 "data_quality", "unmatched_cities", "quality_checks"):  # fmt: skip
         assert (out / "charts" / f"{name}.csv").stat().st_size > 0
 
 

@@ -198,6 +198,65 @@ def cities_chart(cities: pd.DataFrame) -> Chart:
     return Chart("cities", title, alt, takeaway, _png(fig))
 
 
+# a tile per state (row, column), laid out like the map: 50 states, DC and Puerto Rico
+STATE_TILES = {
+    "AK": (0, 0), "ME": (0, 11), "VT": (1, 10), "NH": (1, 11),
+    "WA": (2, 1), "ID": (2, 2), "MT": (2, 3), "ND": (2, 4), "MN": (2, 5), "IL": (2, 6),
+    "WI": (2, 7), "MI": (2, 8), "NY": (2, 9), "RI": (2, 10), "MA": (2, 11),
+    "OR": (3, 1), "NV": (3, 2), "WY": (3, 3), "SD": (3, 4), "IA": (3, 5), "IN": (3, 6),
+    "OH": (3, 7), "PA": (3, 8), "NJ": (3, 9), "CT": (3, 10),
+    "CA": (4, 1), "UT": (4, 2), "CO": (4, 3), "NE": (4, 4), "MO": (4, 5), "KY": (4, 6),
+    "WV": (4, 7), "VA": (4, 8), "MD": (4, 9), "DE": (4, 10),
+    "AZ": (5, 2), "NM": (5, 3), "KS": (5, 4), "AR": (5, 5), "TN": (5, 6), "NC": (5, 7),
+    "SC": (5, 8), "DC": (5, 9),
+    "OK": (6, 4), "LA": (6, 5), "MS": (6, 6), "AL": (6, 7), "GA": (6, 8),
+    "HI": (7, 0), "TX": (7, 4), "FL": (7, 9), "PR": (7, 11),
+}  # fmt: skip
+MIN_STATE_PRESCRIBERS = 20
+
+
+def state_tiles_chart(states: pd.DataFrame) -> Chart:
+    """A tile-grid map of the states coloured by market fills per prescriber (`state`, `fills`,
+    `prescribers`); the takeaway names the highest and lowest among states with at least 20
+    prescribers."""
+    rows = states[states["state"].isin(list(STATE_TILES))].copy()
+    rows["per_prescriber"] = rows["fills"] / rows["prescribers"]
+    title = "States: market fills per prescriber"
+    fig, ax = _figure(title, (7.0, 4.6))
+    cmap = matplotlib.colormaps["Blues"]
+    top = float(rows["per_prescriber"].max()) if len(rows) else 0.0
+    values = dict(zip(rows["state"], rows["per_prescriber"], strict=True))
+    for state, (row, col) in STATE_TILES.items():
+        value = values.get(state)
+        colour = "#eeeeee" if value is None else cmap(0.15 + 0.85 * value / top if top else 0.15)
+        ax.add_patch(plt.Rectangle((col, -row), 0.92, 0.92, color=colour))
+        dark = value is not None and top and value / top > 0.55
+        label = state if value is None else f"{state}\n{value:.1f}"
+        ax.text(col + 0.46, -row + 0.46, label, ha="center", va="center", fontsize=6.5,
+                color="white" if dark else "#1d2733")  # fmt: skip
+    ax.set_xlim(-0.1, 12.1)
+    ax.set_ylim(-7.1, 1.0)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.spines[["left", "bottom"]].set_visible(False)
+    ax.set_xlabel("tile colour and figure: market 30-day fills per prescriber (grey: none)")
+    solid = rows[rows["prescribers"] >= MIN_STATE_PRESCRIBERS].sort_values(
+        ["per_prescriber", "state"], ascending=[False, True]
+    )
+    if len(solid):
+        high, low = solid.iloc[0], solid.iloc[-1]
+        takeaway = (
+            f"{high['state']} writes the most fills per prescriber ({high['per_prescriber']:.1f}), "
+            f"{low['state']} the fewest ({low['per_prescriber']:.1f}), among states with "
+            f"{MIN_STATE_PRESCRIBERS}+ prescribers"
+        )
+    else:
+        takeaway = f"No state has {MIN_STATE_PRESCRIBERS}+ prescribers"
+    alt = f"Tile-grid map of US states coloured by market fills per prescriber; {takeaway}."
+    return Chart("state_tiles", title, alt, takeaway, _png(fig))
+
+
 def quality_chart(counts: pd.DataFrame) -> Chart:
     """Bars of the lines read, kept and quarantined by reason."""
     title = "Lines read, kept and quarantined"

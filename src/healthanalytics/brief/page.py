@@ -107,6 +107,16 @@ def _pct(value: Any) -> str:
     return "n/a" if _missing(value) else f"{100 * float(value):.1f}%"
 
 
+def state_volumes(prescribers: pd.DataFrame) -> pd.DataFrame:
+    """Per state of market_prescribers: its prescribers, writers and market fills."""
+    grouped = prescribers.assign(writer=prescribers["fills"] > 0).groupby("presc_state")
+    states = grouped.agg(prescribers=("presc_id", "size"), writers=("writer", "sum"),
+                         fills=("fills", "sum")).reset_index()  # fmt: skip
+    states = states.rename(columns={"presc_state": "state"})
+    states["fills_per_prescriber"] = states["fills"] / states["prescribers"]
+    return states.sort_values("fills", ascending=False).reset_index(drop=True)
+
+
 def build_brief(data: BriefData) -> Brief:
     """The page of `data`, its charts and its tables."""
     tables = data.tables
@@ -132,6 +142,8 @@ def build_brief(data: BriefData) -> Brief:
             ["rank", "specialty", "writers", "prescribers", "penetration", "fills",
              "fills_share", "high_decile_writers"]]  # fmt: skip
         page_tables["targets"] = top_targets(data)
+        page_tables["states"] = state_volumes(tables["market_prescribers"])
+        charts["state_tiles"] = ch.state_tiles_chart(page_tables["states"])
     if not tables["city_report"].empty:
         charts["cities"] = ch.cities_chart(tables["city_report"])
         page_tables["top_cities"] = tables["city_report"].sort_values(
