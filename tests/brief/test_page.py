@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,9 @@ def open_page(page_path: Path, screenshot: Path) -> dict:
                 "text": page.inner_text("body"),
             }
             page.screenshot(path=str(screenshot), full_page=True)
+            page.emulate_media(media="print")
+            pdf = page.pdf(format="Letter")
+            found["print_pages"] = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
         finally:
             browser.close()
     return {"errors": errors, "remote": remote, **found}
@@ -102,6 +106,7 @@ def test_sample_brief_in_chromium(sample_run, tmp_path):
     found = open_page(page_path, screenshot)
     assert_shows_a_page(found, screenshot)
     assert len(found["images"]) == len(CHARTS)
+    assert found["print_pages"] == len(SECTIONS)  # printed, one page per section
     # the headline figures are the warehouse's
     tables = read_tables(db)
     [summary] = tables["market_summary"].to_pylist()

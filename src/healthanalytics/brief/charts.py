@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 BLUE, GREY, ORANGE = "#1f5a96", "#9aa5b1", "#d9822b"
 DPI = 110
+MAX_CURVE_POINTS = 2000
 # the contiguous states' box: cities outside it (AK, HI, territories) are counted, not drawn
 CONTIGUOUS = {"lat": (24.0, 50.0), "lng": (-125.0, -66.0)}
 
@@ -101,9 +102,12 @@ def top_share(fills: Sequence[float], fraction: float) -> float:
 def concentration_chart(fills: Sequence[float], hhi: float | None) -> Chart:
     """The Lorenz curve of the writers' fills, with the products' HHI in the takeaway."""
     writers, volume = writer_shares(fills)
+    step = max(1, len(writers) // MAX_CURVE_POINTS)  # a million writers need not be drawn
+    drawn = np.r_[np.arange(0, len(writers), step), len(writers) - 1]
     title = "Concentration of fills among writers (Lorenz curve)"
     fig, ax = _figure(title, (5.6, 4.4))
-    ax.plot(100 * writers, 100 * volume, color=BLUE, label="writers' cumulative fills")
+    ax.plot(100 * writers[drawn], 100 * volume[drawn], color=BLUE,
+            label="writers' cumulative fills")  # fmt: skip
     ax.plot([0, 100], [0, 100], color=GREY, linestyle="--", label="equal shares")
     ax.set_xlabel("writers, smallest first (cumulative %)")
     ax.set_ylabel("market fills (cumulative %)")

@@ -152,7 +152,7 @@ def build_brief(data: BriefData) -> Brief:
     counts = quarantine_counts(data.run)
     charts["data_quality"] = ch.quality_chart(counts)
     page_tables["data_quality"] = counts
-    page_tables["unmatched_cities"] = tables["unmatched_cities"].sort_values("rank").head(15)[
+    page_tables["unmatched_cities"] = tables["unmatched_cities"].sort_values("rank").head(10)[
         ["rank", "presc_city", "presc_state", "lines", "claims", "prescribers"]]
     if data.checks is not None:
         page_tables["quality_checks"] = pd.DataFrame(data.checks,
