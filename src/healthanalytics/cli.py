@@ -319,7 +319,7 @@ def brief(
     """Write the launch brief of one delivery from the warehouse, without recomputing it."""
     from healthanalytics.brief import build_launch_brief
     from healthanalytics.brief.data import NoDeliveryError
-    from healthanalytics.io.warehouse import WarehouseError, open_warehouse
+    from healthanalytics.io.warehouse import open_warehouse
 
     date = run_date.date()
     if "://" not in db and not Path(db).is_file():
@@ -332,7 +332,7 @@ def brief(
         _fail(ValueError(f"no delivery for {date.isoformat()} in {mask_url(db)}: run "
                           "`healthanalytics run` for that date first, or pick a delivered date"),
               verbose=False, code=USAGE_ERROR)  # fmt: skip
-    except (WarehouseError, OSError) as err:
+    except Exception as err:  # the warehouse unreachable or locked, a folder not writable
         _fail(err, verbose=False)
     console.print(f"wrote {page} ({page.stat().st_size / 1e6:,.2f} MB)", highlight=False)
 

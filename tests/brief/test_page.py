@@ -178,3 +178,14 @@ def test_brief_command_refuses_a_date_without_delivery(sample_run, tmp_path):
     [line] = [line for line in done.stderr.splitlines() if line.strip()]
     assert line.startswith("error: no delivery for 2020-02-29 in ")
     assert not (tmp_path / "none").exists()
+
+
+def test_brief_command_reports_a_busy_warehouse_in_one_line(sample_run, tmp_path):
+    import duckdb
+
+    _, db = sample_run
+    with duckdb.connect(db):  # another process holds the DuckDB file
+        done = brief_cli("--db", db, "--run-date", RUN_DATE.isoformat(), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ") and db in " ".join(done.stderr.split())
