@@ -47,3 +47,15 @@ def test_brief_of_a_delivery_without_analysis_says_what_is_not_shown(tmp_path):
     # the data quality and geography still shown, from the reports and the run's row
     assert [alt.split(" ")[0] for alt, _, _ in found["images"]] == ["Scatter", "Bar"]
     assert set(found["figures"]) == {"rows_read", "claims_matched_share"}
+
+
+def test_brief_files_are_readable_as_any_file_the_user_writes(tmp_path):
+    from healthanalytics.brief.page import Brief
+    from healthanalytics.brief.write import write_brief
+
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")  # the mode the umask gives
+    page = write_brief(Brief("<html></html>", (), {}), tmp_path / "out")
+    assert page.read_text() == "<html></html>"
+    assert page.stat().st_mode == plain.stat().st_mode
+    assert sorted(p.name for p in page.parent.iterdir()) == ["charts", "launch_brief.html"]

@@ -4,7 +4,7 @@ tables as CSV files in `charts/`, each file written under a temporary name and m
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from healthanalytics.brief.page import Brief
@@ -14,14 +14,15 @@ CHARTS_FOLDER = "charts"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """`data` at `path`, never seen half-written."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """`data` at `path`, never seen half-written; created as any file is (the umask's mode,
+    not a temporary file's 0600: the page is meant to be shared)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "xb") as out:
             out.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
