@@ -75,6 +75,15 @@ def open_page(page_path: Path, screenshot: Path) -> dict:
                     )
                 ),
                 "text": page.inner_text("body"),
+                "tables": dict(
+                    page.eval_on_selector_all(
+                        "table",
+                        "els => els.map(t => [t.id.replace('table-', ''), [...t.tBodies[0].rows]"
+                        ".map(r => [...r.cells].map(c => c.innerText))])",
+                    )
+                ),
+                "headers": page.eval_on_selector_all("table", "els => els.map(t => "
+                                                     "t.tHead.rows[0].cells.length)"),
             }
             page.screenshot(path=str(screenshot), full_page=True)
             page.emulate_media(media="print")
@@ -119,6 +128,19 @@ def test_sample_brief_in_chromium(sample_run, tmp_path):
     for name, value in expected.items():
         assert math.isclose(shown[name], value, rel_tol=1e-12), name
     assert f"{summary['writers']:,}" in found["text"]
+    # every table has its header cells; the sections' tables show the warehouse's rows
+    assert all(count > 0 for count in found["headers"])
+    deciles = sorted(tables["market_deciles"].to_pylist(), key=lambda r: -r["decile"])
+    assert [row[:3] for row in found["tables"]["deciles"]] == [
+        [str(r["decile"]), f"{r['prescribers']:,}", f"{r['fills']:,.1f}"] for r in deciles
+    ]
+    products = sorted(tables["market_products"].to_pylist(),
+                      key=lambda r: (-r["fills"], r["brand_name"], r["generic_name"]))  # fmt: skip
+    assert [(row[0], row[3]) for row in found["tables"]["products"]] == [
+        (r["brand_name"], f"{r['fills']:,.1f}") for r in products
+    ]
+    top = max(tables["market_prescribers"].to_pylist(), key=lambda r: (r["fills"], -r["presc_id"]))
+    assert found["tables"]["targets"][0][:2] == ["1", str(top["presc_id"])]
     assert f"{run['rows_read']:,}" in found["text"]
     assert "segments and the prescriber model are not computed in this version" in (
         found["text"].lower()

@@ -126,7 +126,9 @@ def build_brief(data: BriefData) -> Brief:
     figures = headline_figures(data)
     page_tables["headline"] = pd.DataFrame(figures)[["name", "label", "value"]]
     if summary is not None:
-        products = tables["market_products"].sort_values("fills", ascending=False)
+        products = tables["market_products"].sort_values(
+            ["fills", "brand_name", "generic_name"], ascending=[False, True, True]
+        )
         charts["products"] = ch.product_shares_chart(products)
         charts["concentration"] = ch.concentration_chart(
             tables["market_prescribers"]["fills"].tolist(), summary.get("hhi")
