@@ -512,3 +512,88 @@ def market_concentration(prescribers: list[dict], products: list[dict]) -> dict:
         top = math.ceil(len(volumes) * percent / 100)
         out[f"top_{percent}pct_fills_share"] = sum(volumes[:top]) / total if total else None
     return out
+
+
+def _dimension_order(row: dict) -> tuple:
+    """The order in which the stage numbers the dimension's cities (city_id): state, city,
+    county FIPS, lat, lng, county name, population, ASCII name, state name, ZIPs; nulls last."""
+    names = ("state_id", "city", "county_fips", "lat", "lng", "county_name", "population",
+             "city_ascii", "state_name", "zips")  # fmt: skip
+    return tuple((row.get(n) is None, row.get(n) if row.get(n) is not None else 0) for n in names)
+
+
+def market_geography(kept: list[dict], prescribers: list[dict], cities_path: Path) -> list[dict]:
+    """Per state and per dimension city: the market's fills, claims, writers, writers in deciles
+    8-10, fills per 1,000 residents raw and empirical-Bayes shrunk (Clayton & Kaldor 1987;
+    Marshall 1991 moments; within each level), index and opportunity rank. A prescriber's city:
+    the city its lines in its own state match most often (ties: the first in the dimension's
+    order); no city: its state only; no state: nowhere. Without city_id (the stage numbers the
+    dimension)."""
+    best = city_lookup(cities_path)
+    dim = pq.read_table(cities_path).to_pylist()
+    state_of = {p["presc_id"]: p["presc_state"] for p in prescribers}
+    votes: dict[int, dict[tuple, list]] = defaultdict(dict)
+    for line in kept:
+        state = state_of[line["presc_id"]]
+        row = best.get((line["presc_state"], normalise(line["presc_city"])))
+        if state is None or row is None or line["presc_state"] != state:
+            continue
+        vote = votes[line["presc_id"]].setdefault(_dimension_order(row), [0, row])
+        vote[0] += 1
+    city_of = {
+        pid: _dimension_order(min(rows.values(), key=lambda v: (-v[0], _dimension_order(v[1])))[1])
+        for pid, rows in votes.items()
+    }
+
+    def demand(members: list[dict]) -> dict:
+        return {"fills": sum(p["fills"] for p in members),
+                "claims": sum(p["claims"] for p in members),
+                "writers": sum(1 for p in members if p["fills"] > 0),
+                "high_decile_writers": sum(1 for p in members
+                                           if p["fills"] > 0 and p["decile"] >= 8)}  # fmt: skip
+
+    in_state: dict[str, list[dict]] = defaultdict(list)
+    in_city: dict[tuple, list[dict]] = defaultdict(list)
+    for p in prescribers:
+        if p["presc_state"] is not None:
+            in_state[p["presc_state"]].append(p)
+        if p["presc_id"] in city_of:
+            in_city[city_of[p["presc_id"]]].append(p)
+    populations: dict[str, list[int]] = defaultdict(list)
+    for row in dim:
+        populations[row["state_id"]].append(row["population"])
+    states = []
+    for state in set(populations) | set(in_state):
+        known = [n for n in populations.get(state, []) if n is not None]
+        states.append({"level": "state", "state_id": state, "city": None,
+                       "population": sum(known) if known else None,
+                       **demand(in_state.get(state, [])), "_order": ()})  # fmt: skip
+    towns = [
+        {"level": "city", "state_id": row["state_id"], "city": row["city"],
+         "population": row["population"], **demand(in_city.get(_dimension_order(row), [])),
+         "_order": _dimension_order(row)}
+        for row in dim
+    ]  # fmt: skip
+    out = []
+    for areas in (states, towns):
+        counted = [a for a in areas if a["population"]]
+        total_pop = sum(a["population"] for a in counted)
+        r = sum(a["fills"] for a in counted) / total_pop
+        s2 = sum(a["population"] * (a["fills"] / a["population"] - r) ** 2 for a in counted)
+        v = max(s2 / total_pop - r / (total_pop / len(counted)), 1e-12)
+        for a in areas:
+            if not a["population"]:
+                a.update(fills_per_1000=None, fills_per_1000_shrunk=None, index=None)
+                continue
+            raw = a["fills"] / a["population"]
+            b = v / (v + r / a["population"])
+            shrunk = raw * b + r * (1 - b)
+            a.update(fills_per_1000=1000 * raw, fills_per_1000_shrunk=1000 * shrunk,
+                     index=shrunk / r if r else None)  # fmt: skip
+        areas.sort(key=lambda a: (a["index"] is None, -(a["index"] or 0), -a["fills"],
+                                  a["state_id"], a["_order"]))  # fmt: skip
+        for rank, a in enumerate(areas, 1):
+            a["opportunity_rank"] = rank
+            del a["_order"]
+        out.extend(areas)
+    return out

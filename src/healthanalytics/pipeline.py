@@ -63,7 +63,7 @@ def run_pipeline(settings: Settings, listener: StageListener = quiet) -> RunResu
             reports = timer.run("reports", build_reports, settings, engine, ingested, cleaned)
             run.count(reports.counts)
             # a failed analysis is recorded and the reports delivered without it
-            analysis = timer.run("analysis", analyze, settings, engine, cleaned)
+            analysis = timer.run("analysis", analyze, settings, engine, cleaned, reports)
             checked = timer.run("quality", check_quality, settings, engine, outputs, cleaned,
                                 reports, analysis)  # fmt: skip
             if checked.analysis_error:  # its tables failed their checks: dropped likewise

@@ -17,6 +17,7 @@ from healthanalytics.io.inputs import bundled
 from healthanalytics.io.warehouse import open_warehouse
 from healthanalytics.stages import analysis as analysis_stage
 from tests import reference
+from tests.conftest import CITIES
 from tests.test_cli_end_to_end import run_cli
 
 SAMPLE_100K = Path(bundled("prescriber_fact_100k.csv.gz"))
@@ -25,6 +26,7 @@ ANALYSIS_TABLES = (
     "market_deciles",
     "market_products",
     "market_specialties",
+    "market_geography",
     "market_summary",
 )
 RUN_DATE = "2024-03-01"
@@ -84,6 +86,8 @@ def test_statin_market_matches_the_reference(statins):
     assert [r["rank"] for r in ranked] == list(range(1, len(specialties) + 1))
     assert all(a["fills"] >= b["fills"] for a, b in itertools.pairwise(ranked))
     assert math.isclose(sum(r["fills_share"] for r in ranked), 1.0, rel_tol=1e-9)
+    geography = reference.market_geography(kept, prescribers, CITIES)
+    same(statins["market_geography"], geography, ["level", "opportunity_rank"])
     products = reference.market_products(kept, in_market)
     same(statins["market_products"], products, ["brand_name", "generic_name"])
     (summary,) = statins["market_summary"]
@@ -95,6 +99,28 @@ def test_statin_market_matches_the_reference(statins):
     assert [r["decile"] for r in statins["market_deciles"]] == list(range(10, -1, -1))
     assert summary["claims_mapped_share"] == 1.0
     assert statins["pipeline_runs"][0]["analysis_error"] is None
+
+
+def test_geography_counts_every_prescriber_with_a_known_state(statins):
+    geography = statins["market_geography"]
+    states = [r for r in geography if r["level"] == "state"]
+    cities = [r for r in geography if r["level"] == "city"]
+    assert states and cities
+    prescribers = statins["market_prescribers"]
+    known = sum(p["fills"] for p in prescribers if p["presc_state"] is not None)
+    assert math.isclose(sum(r["fills"] for r in states), known, rel_tol=1e-9)
+    assert sum(r["writers"] for r in states) == sum(
+        1 for p in prescribers if p["presc_state"] is not None and p["fills"] > 0
+    )
+    # a city's prescribers are among its state's: no more fills in a state's cities than in it
+    in_cities: dict[str, float] = {}
+    for r in cities:
+        in_cities[r["state_id"]] = in_cities.get(r["state_id"], 0.0) + r["fills"]
+    by_state = {r["state_id"]: r["fills"] for r in states}
+    assert all(fills <= by_state[s] * (1 + 1e-9) for s, fills in in_cities.items())
+    # ranked 1..n within each level
+    for level in (states, cities):
+        assert sorted(r["opportunity_rank"] for r in level) == list(range(1, len(level) + 1))
 
 
 def test_no_analysis_delivers_the_same_reports_and_removes_the_dates_analysis(statins, tmp_path):

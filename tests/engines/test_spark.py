@@ -785,6 +785,7 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
         market_lines,
         market_prescribers,
     )
+    from healthanalytics.analysis.geography import market_geography
     from healthanalytics.analysis.market import resolve_market
     from healthanalytics.analysis.specialties import market_specialties
 
@@ -813,12 +814,33 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
         presc_id=pa.array(range(1_000_000_000, 1_000_000_700), pa.int64()),
         presc_state=pa.array([["NY", "XX", None, "CA"][i % 4] for i in range(700)]),
     )
+    # the lines matched to cities: NY prescribers in three cities or none, CA in two (one
+    # tiny); a city of population 0, one of unknown population, one without prescribers
+    cities_path = _parquet(
+        tmp_path,
+        city_id=pa.array(range(6), pa.int64()),
+        city=pa.array(["Albany", "Ghost", "Fresno", "Tiny", "Nowhere", "Austin"]),
+        state_id=pa.array(["NY", "NY", "CA", "CA", "CA", "TX"]),
+        population=pa.array([120_000, 0, 500_000, 30, None, 900_000], pa.int64()),
+    )
+    city_of = {"NY": [0, 1, None], "CA": [2, 3, 2, 4], "XX": [None], None: [None]}
+    states = [["NY", "XX", None, "CA"][i % 4] for i in range(700)]
+    matched_path = _parquet(
+        tmp_path,
+        presc_id=pa.array(range(1_000_000_000, 1_000_000_700), pa.int64()),
+        presc_state=pa.array(states),
+        city_id=pa.array(
+            [city_of[s][(i // 4) % len(city_of[s])] for i, s in enumerate(states)], pa.int64()
+        ),
+    )
     basket = resolve_market()
     map_keys = ["ATORVASTATIN", "LISINOPRIL", "SIMVASTATIN"]
 
     def analysed(on) -> dict[str, pa.Table]:
         drugs = on.read_parquet(resolve_input(drugs_path, "fact"))
         places = on.read_parquet(resolve_input(places_path, "fact"))
+        matched = on.read_parquet(resolve_input(matched_path, "fact"))
+        cities = on.read_parquet(resolve_input(cities_path, "fact"))
         keys = on.materialize(generic_keys(drugs, map_keys, basket.ingredient_keys), "keys")
         lines = on.materialize(market_lines(drugs, keys), "lines")
         prescribers = on.materialize(market_prescribers(drugs, places, lines), "prescribers")
@@ -828,6 +850,7 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
             "market_deciles": market_deciles(prescribers),
             "market_products": products,
             "market_specialties": market_specialties(prescribers),
+            "market_geography": market_geography(prescribers, matched, cities),
             "market_summary": market_summary(basket, prescribers, products, map_coverage(keys)),
         }
         return {name: on.to_arrow(table) for name, table in tables.items()}

@@ -85,7 +85,8 @@ def test_input_keeping_no_rows_is_refused_and_the_delivery_is_unchanged(
     fact = write_fact(tmp_path / "no_valid_npi.csv", npi="N/A")  # every line invalid_npi
     refused = run(fact, engine=engine_name, db=warehouse_url)
     assert refused.error == (
-        f"{fact}: keeps no rows (105 read, 105 quarantined), so the delivery of 2026-01-15 "
+        f"{fact}: keeps no rows (105 read, 105 quarantined: 105 invalid_npi), so the delivery of "
+        "2026-01-15 "
         "would be empty; nothing was changed: check the input, or pass "
         "--allow-smaller-delivery to deliver it anyway"
     )
@@ -103,7 +104,8 @@ def test_a_first_delivery_keeping_no_rows_is_refused(run, warehouse_url, tmp_pat
     fact = write_fact(tmp_path / "no_valid_npi.csv", lines=3, npi="")
     refused = run(fact, db=warehouse_url)
     assert refused.error == (
-        f"{fact}: keeps no rows (3 read, 3 quarantined), so the delivery of 2026-01-15 would "
+        f"{fact}: keeps no rows (3 read, 3 quarantined: 3 invalid_npi), so the delivery of "
+        "2026-01-15 would "
         "be empty; nothing was changed: check the input, or pass --allow-smaller-delivery to "
         "deliver it anyway"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from healthanalytics.contracts.analysis import (
     MARKET_DECILES,
+    MARKET_GEOGRAPHY,
     MARKET_PRESCRIBERS,
     MARKET_PRODUCTS,
     MARKET_SPECIALTIES,
@@ -37,6 +38,7 @@ TABLES: dict[str, TableContract] = {
         MARKET_DECILES,
         MARKET_PRODUCTS,
         MARKET_SPECIALTIES,
+        MARKET_GEOGRAPHY,
         MARKET_SUMMARY,
         PIPELINE_RUNS,
     )
@@ -50,6 +52,7 @@ __all__ = [
     "CITY_REPORT",
     "DELIVERY_TABLES",
     "MARKET_DECILES",
+    "MARKET_GEOGRAPHY",
     "MARKET_PRESCRIBERS",
     "MARKET_PRODUCTS",
     "MARKET_SPECIALTIES",

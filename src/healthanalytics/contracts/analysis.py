@@ -1,5 +1,5 @@
 """Contracts of the launch analysis' tables: the market's prescribers and deciles, its products,
-its specialties and the market in one row (docs/RULES.md, The launch analysis)."""
+its specialties, its geography and the market in one row (docs/RULES.md, The launch analysis)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from healthanalytics.contracts.reports import DELIVERY, FLOAT, INT, TEXT
 FILLS = "30-day fills"
 SHARE = "share 0..1"
 PRODUCT_TYPES = ("brand", "generic")
+GEOGRAPHY_LEVELS = ("state", "city")
+PER_1000 = "30-day fills per 1,000 residents"
 
 
 def _share(name: str, description: str) -> Column:
@@ -119,6 +121,41 @@ MARKET_SPECIALTIES = TableContract(
     key=("specialty",),
 )  # fmt: skip
 
+MARKET_GEOGRAPHY = TableContract(
+    name="market_geography",
+    description="One row per state and per dimension city: the market's demand per capita, "
+    "empirical-Bayes shrunk towards the national rate.",
+    columns=(
+        Column("level", TEXT, "the area's kind", not_null=True,
+               accepted=Accepted(GEOGRAPHY_LEVELS)),
+        Column("state_id", TEXT, "two-letter state code (a state row: the prescribers' code, "
+               "as market_prescribers gives it)", not_null=True),
+        Column("city", TEXT, "city name from the dimension; null on state rows"),
+        Column("city_id", INT, "the dimension city's id; null on state rows",
+               unit="identifier", range=Range(0)),
+        Column("population", INT, "residents: the city's, or the sum of the state's dimension "
+               "cities; null when the dimension has none", unit="residents", range=Range(0)),
+        _amount("fills", "market fills of the area's prescribers", FILLS),
+        _count("claims", "known market claims of the area's prescribers", "claims"),
+        _count("writers", "the area's prescribers with market fills", "prescribers"),
+        _count("high_decile_writers", "of which in deciles 8-10 of the market", "prescribers"),
+        Column("fills_per_1000", FLOAT, "raw: fills / population * 1,000; null when the "
+               "population is 0 or null", unit=PER_1000, range=Range(0)),
+        Column("fills_per_1000_shrunk", FLOAT, "empirical-Bayes (Clayton & Kaldor 1987, "
+               "Marshall 1991 moments) shrunk towards the level's national rate; null when the "
+               "population is 0 or null", unit=PER_1000, range=Range(0)),
+        Column("index", FLOAT, "shrunk rate / national rate (location quotient, 1 = US "
+               "average); null without a rate or national fills", unit="ratio",
+               range=Range(0)),
+        Column("opportunity_rank", INT, "1 = the highest index within the level (ties: more "
+               "fills, then state_id and city_id); areas without a rate last", unit="rank",
+               not_null=True, range=Range(1)),
+        DELIVERY,
+    ),
+    key=("level", "state_id", "city_id"),
+    grain="area",
+)  # fmt: skip
+
 MARKET_SUMMARY = TableContract(
     name="market_summary",
     description="One row per delivery: the market, its size and concentration.",
@@ -155,5 +192,6 @@ ANALYSIS_TABLES = (
     MARKET_DECILES,
     MARKET_PRODUCTS,
     MARKET_SPECIALTIES,
+    MARKET_GEOGRAPHY,
     MARKET_SUMMARY,
 )

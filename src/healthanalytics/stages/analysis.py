@@ -1,5 +1,5 @@
-"""Stage `analysis`: the launch market's prescribers, deciles, products, specialties and
-summary.
+"""Stage `analysis`: the launch market's prescribers, deciles, products, specialties,
+geography and summary.
 
 It never costs the delivery its reports: when it fails, the error is logged as a warning and
 recorded (`analysis_error` in pipeline_runs), and the run goes on to deliver the reports
@@ -23,10 +23,12 @@ from healthanalytics.analysis.deciles import (
     market_prescribers,
 )
 from healthanalytics.analysis.drug_classes import bundled_drug_classes
+from healthanalytics.analysis.geography import market_geography
 from healthanalytics.analysis.specialties import market_specialties
 from healthanalytics.config import Settings
 from healthanalytics.engines import Engine
 from healthanalytics.stages.clean import Cleaned
+from healthanalytics.stages.reports import Reports
 from healthanalytics.stages.timing import store
 
 log = logging.getLogger(__name__)
@@ -59,14 +61,15 @@ class Analysis:
         return Analysis(error=error)
 
 
-def analyze(settings: Settings, engine: Engine, cleaned: Cleaned) -> Analysis:
-    """The market tables of `settings.market` over the kept lines, or, with `analysis` off, an
+def analyze(settings: Settings, engine: Engine, cleaned: Cleaned, reports: Reports) -> Analysis:
+    """The market tables of `settings.market` over the kept lines (and, for the geography, the
+    lines' matched cities and the city dimension the reports hold), or, with `analysis` off, an
     Analysis marked skipped. An Exception is caught and returned as the analysis' `error`
     (logged as a warning); an interruption (Ctrl-C, SIGTERM) still ends the run."""
     if not settings.analysis:
         return Analysis(skipped=True)
     try:
-        return _market_tables(settings, engine, cleaned)
+        return _market_tables(settings, engine, cleaned, reports)
     except Exception as err:
         error = f"{type(err).__name__}: {err}".splitlines()[0][:2000]
         log.warning("analysis failed; the reports are delivered without it: %s", error)
@@ -74,7 +77,9 @@ def analyze(settings: Settings, engine: Engine, cleaned: Cleaned) -> Analysis:
         return Analysis(error=error)
 
 
-def _market_tables(settings: Settings, engine: Engine, cleaned: Cleaned) -> Analysis:
+def _market_tables(
+    settings: Settings, engine: Engine, cleaned: Cleaned, reports: Reports
+) -> Analysis:
     basket = settings.market.basket()
     map_keys = sorted({row.ingredient_key for row in bundled_drug_classes()})
     keys = store(engine, generic_keys, cleaned.drugs, map_keys, basket.ingredient_keys)
@@ -85,12 +90,14 @@ def _market_tables(settings: Settings, engine: Engine, cleaned: Cleaned) -> Anal
     deciles = store(engine, market_deciles, prescribers)
     products = store(engine, market_products, lines, keys)
     specialties = store(engine, market_specialties, prescribers)
+    geography = store(engine, market_geography, prescribers, reports.matched, reports.cities)
     summary = store(engine, market_summary, basket, prescribers, products, coverage)
     tables = {
         "market_prescribers": prescribers,
         "market_deciles": deciles,
         "market_products": products,
         "market_specialties": specialties,
+        "market_geography": geography,
         "market_summary": summary,
     }
     return Analysis(tables, engine.one_row(summary))

@@ -104,8 +104,8 @@ def refuse_smaller_delivery(settings: Settings, warehouse: Warehouse, record: Ru
     what = "deliver it anyway"
     if kept == 0:
         problem = (
-            f"keeps no rows ({read:,} read, {record.rows_quarantined or 0:,} quarantined), so the "
-            f"delivery of {settings.run_date} would be empty"
+            f"keeps no rows ({read:,} read, {record.rows_quarantined or 0:,} quarantined"
+            f"{_reasons(record)}), so the delivery of {settings.run_date} would be empty"
         )
     elif previous and kept < settings.min_delivery_share * (previous["rows_kept"] or 0):
         problem = (
@@ -123,3 +123,14 @@ def refuse_smaller_delivery(settings: Settings, warehouse: Warehouse, record: Ru
         f"{record.fact_source}: {problem}; nothing was changed: check the input, or pass "
         f"--allow-smaller-delivery to {what}"
     )
+
+
+def _reasons(record: RunRecord) -> str:
+    """`: 100 invalid_npi, 5 missing_drug`: the quarantine's reasons, most lines first, so a
+    refusal of an all-quarantined input says why (RULES, "Cleaning")."""
+    counts = sorted(
+        ((getattr(record, f"quarantined_{reason}") or 0, reason) for reason in REASONS),
+        key=lambda pair: -pair[0],
+    )
+    shown = ", ".join(f"{count:,} {reason}" for count, reason in counts if count)
+    return f": {shown}" if shown else ""

@@ -35,13 +35,16 @@ UNMATCHED_CITIES_KEPT = 100  # rows of the unmatched_cities table; the log shows
 @dataclass(frozen=True)
 class Reports:
     """The tables of the reports as the engine holds them (the unmatched_cities rows also
-    fetched, as `unmatched_rows`), and the counts."""
+    fetched, as `unmatched_rows`), and the counts; also the kept lines with their matched
+    `city_id` (`matched`) and the city dimension (`cities`), for the analysis' geography."""
 
     city_report: ir.Table
     prescriber_report: ir.Table
     unmatched_cities: ir.Table
     unmatched_rows: pa.Table
     counts: ReportCounts
+    matched: ir.Table
+    cities: ir.Table
 
     def summary(self) -> str:
         c = self.counts
@@ -81,7 +84,7 @@ def build_reports(
     )
     _log_unmatched_places(unmatched_rows.to_pylist(), counts.unmatched_places)
     _log_unranked(outside, counts)
-    return Reports(city, prescribers, unmatched, unmatched_rows, counts)
+    return Reports(city, prescribers, unmatched, unmatched_rows, counts, matched, ingested.cities)
 
 
 def _share(part: int, whole: int) -> float | None:
