@@ -123,32 +123,51 @@ def test_quality_chart_sums_the_quarantine():
     assert chart.takeaway == "10 of 1,000 lines quarantined (1.0%)"
 
 
-def test_state_tiles_names_the_highest_and_lowest_solid_states():
+def test_state_tiles_names_the_highest_and_lowest_index():
     states = pd.DataFrame(
         {
-            # ZZ is no state (not drawn); WY has too few prescribers for the takeaway
-            "state": ["TX", "NY", "WY", "ZZ"],
-            "fills": [300.0, 100.0, 90.0, 1000.0],
-            "prescribers": [30, 20, 1, 5],
+            # ZZ is no state (not drawn); VT has no rate (no population): grey, not ranked
+            "state_id": ["TX", "NY", "WY", "ZZ", "VT"],
+            "index": [1.5, 0.8, 0.4, 9.0, None],
         }
     )
     chart = charts.state_tiles_chart(states)
     assert_png(chart)
     assert chart.takeaway == (
-        "TX writes the most fills per prescriber (10.0), NY the fewest (5.0), among states "
-        "with 20+ prescribers"
+        "TX has the highest demand index (1.50x the US rate), WY the lowest (0.40x)"
     )
 
 
-def test_state_volumes_sums_fills_per_state():
-    from healthanalytics.brief.page import state_volumes
+def test_state_tiles_without_any_index_says_so():
+    chart = charts.state_tiles_chart(pd.DataFrame({"state_id": ["TX"], "index": [None]}))
+    assert_png(chart)
+    assert chart.takeaway == "No state has a demand index (no population or no fills)"
 
-    prescribers = pd.DataFrame({"presc_id": [1, 2, 3], "presc_state": ["NY", "NY", "TX"],
-                                "fills": [10.0, 0.0, 4.0]})  # a prescriber without fills
-    assert state_volumes(prescribers).to_dict("records") == [
-        {"state": "NY", "prescribers": 2, "writers": 1, "fills": 10.0, "fills_per_prescriber": 5.0},
-        {"state": "TX", "prescribers": 1, "writers": 1, "fills": 4.0, "fills_per_prescriber": 4.0},
-    ]
+
+def test_geography_rows_of_one_level_by_opportunity_rank():
+    from healthanalytics.brief.page import geography_rows
+
+    geography = pd.DataFrame(
+        {
+            "level": ["state", "city", "state"],
+            "state_id": ["NY", "NY", "TX"],
+            "city": [None, "ALBANY", None],
+            "population": [100, 10, 50],
+            "fills": [1.0, 1.0, 2.0],
+            "writers": [1, 1, 2],
+            "fills_per_1000": [10.0, 100.0, 40.0],
+            "fills_per_1000_shrunk": [12.0, 30.0, 35.0],
+            "index": [0.5, 1.2, 1.4],
+            "opportunity_rank": [2, 1, 1],
+        }
+    )
+    assert geography_rows(geography, "state").to_dict("records") == [
+        {"opportunity_rank": 1, "state_id": "TX", "population": 50, "fills": 2.0, "writers": 2,
+         "fills_per_1000": 40.0, "fills_per_1000_shrunk": 35.0, "index": 1.4},
+        {"opportunity_rank": 2, "state_id": "NY", "population": 100, "fills": 1.0, "writers": 1,
+         "fills_per_1000": 10.0, "fills_per_1000_shrunk": 12.0, "index": 0.5},
+    ]  # fmt: skip
+    assert geography_rows(geography, "city", 1)["city"].tolist() == ["ALBANY"]
 
 
 def test_concentration_of_many_writers_draws_a_bounded_curve():

@@ -141,6 +141,9 @@ def test_sample_brief_in_chromium(sample_run, tmp_path):
     ]
     top = max(tables["market_prescribers"].to_pylist(), key=lambda r: (r["fills"], -r["presc_id"]))
     assert found["tables"]["targets"][0][:2] == ["1", str(top["presc_id"])]
+    first = min((r for r in tables["market_geography"].to_pylist() if r["level"] == "city"),
+                key=lambda r: r["opportunity_rank"])  # fmt: skip
+    assert found["tables"]["opportunity_cities"][0][:3] == ["1", first["state_id"], first["city"]]
     assert f"{run['rows_read']:,}" in found["text"]
     assert "segments and the prescriber model are not computed in this version" in (
         found["text"].lower()
@@ -151,7 +154,8 @@ def test_sample_brief_in_chromium(sample_run, tmp_path):
     # the charts and the page's tables beside it, for reuse
     for name in CHARTS:
         assert (out / "charts" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
-    for name in ("headline", "products", "deciles", "states", "specialties", "targets",
+    for name in ("headline", "products", "deciles", "states", "opportunity_cities",
+                 "specialties", "targets",
                  "data_quality", "unmatched_cities", "quality_checks"):  # fmt: skip
         assert (out / "charts" / f"{name}.csv").stat().st_size > 0
 

@@ -216,26 +216,26 @@ STATE_TILES = {
     "OK": (6, 4), "LA": (6, 5), "MS": (6, 6), "AL": (6, 7), "GA": (6, 8),
     "HI": (7, 0), "TX": (7, 4), "FL": (7, 9), "PR": (7, 11),
 }  # fmt: skip
-MIN_STATE_PRESCRIBERS = 20
-
-
 def state_tiles_chart(states: pd.DataFrame) -> Chart:
-    """A tile-grid map of the states coloured by market fills per prescriber (`state`, `fills`,
-    `prescribers`); the takeaway names the highest and lowest among states with at least 20
-    prescribers."""
-    rows = states[states["state"].isin(list(STATE_TILES))].copy()
-    rows["per_prescriber"] = rows["fills"] / rows["prescribers"]
-    title = "States: market fills per prescriber"
+    """A tile-grid map of the states coloured by the shrunk per-capita index of
+    market_geography's state rows (`state_id`, `index`: 1 = the national rate; null: no
+    population); the takeaway names the highest and lowest."""
+    rows = states[states["state_id"].isin(list(STATE_TILES))]
+    values = {state: float(index) for state, index in zip(rows["state_id"], rows["index"],
+              strict=True) if pd.notna(index)}  # fmt: skip
+    title = "States: demand index (shrunk fills per capita, 1 = US rate)"
     fig, ax = _figure(title, (7.0, 4.6))
-    cmap = matplotlib.colormaps["Blues"]
-    top = float(rows["per_prescriber"].max()) if len(rows) else 0.0
-    values = dict(zip(rows["state"], rows["per_prescriber"], strict=True))
+    cmap = matplotlib.colormaps["RdBu_r"]
+    # a ratio: coloured on a log scale, so 0.5 and 2 are as far from 1
+    logs = {state: math.log(max(value, 0.01)) for state, value in values.items()}
+    spread = max([abs(v) for v in logs.values()] + [0.1])
     for state, (row, col) in STATE_TILES.items():
         value = values.get(state)
-        colour = "#eeeeee" if value is None else cmap(0.15 + 0.85 * value / top if top else 0.15)
+        shade = None if value is None else 0.5 + 0.5 * logs[state] / spread
+        colour = "#eeeeee" if shade is None else cmap(shade)
         ax.add_patch(plt.Rectangle((col, -row), 0.92, 0.92, color=colour))
-        dark = value is not None and top and value / top > 0.55
-        label = state if value is None else f"{state}\n{value:.1f}"
+        dark = shade is not None and abs(shade - 0.5) > 0.3
+        label = state if value is None else f"{state}\n{value:.2f}"
         ax.text(col + 0.46, -row + 0.46, label, ha="center", va="center", fontsize=6.5,
                 color="white" if dark else "#1d2733")  # fmt: skip
     ax.set_xlim(-0.1, 12.1)
@@ -244,20 +244,16 @@ def state_tiles_chart(states: pd.DataFrame) -> Chart:
     ax.set_xticks([])
     ax.set_yticks([])
     ax.spines[["left", "bottom"]].set_visible(False)
-    ax.set_xlabel("tile colour and figure: market 30-day fills per prescriber (grey: none)")
-    solid = rows[rows["prescribers"] >= MIN_STATE_PRESCRIBERS].sort_values(
-        ["per_prescriber", "state"], ascending=[False, True]
-    )
-    if len(solid):
-        high, low = solid.iloc[0], solid.iloc[-1]
-        takeaway = (
-            f"{high['state']} writes the most fills per prescriber ({high['per_prescriber']:.1f}), "
-            f"{low['state']} the fewest ({low['per_prescriber']:.1f}), among states with "
-            f"{MIN_STATE_PRESCRIBERS}+ prescribers"
-        )
+    ax.set_xlabel("index: shrunk market fills per 1,000 residents / US rate "
+                  "(red above 1, blue below; grey: no rate)")  # fmt: skip
+    if values:
+        ranked = sorted(values.items(), key=lambda item: (-item[1], item[0]))
+        (high, top), (low, bottom) = ranked[0], ranked[-1]
+        takeaway = (f"{high} has the highest demand index ({top:.2f}x the US rate), "
+                    f"{low} the lowest ({bottom:.2f}x)")  # fmt: skip
     else:
-        takeaway = f"No state has {MIN_STATE_PRESCRIBERS}+ prescribers"
-    alt = f"Tile-grid map of US states coloured by market fills per prescriber; {takeaway}."
+        takeaway = "No state has a demand index (no population or no fills)"
+    alt = f"Tile-grid map of US states coloured by the shrunk demand index; {takeaway}."
     return Chart("state_tiles", title, alt, takeaway, _png(fig))
 
 

@@ -21,6 +21,7 @@ BRIEF_TABLES = (
     "market_products",
     "market_specialties",
     "market_summary",
+    "market_geography",
 )
 QUARANTINE_REASONS = ("invalid_npi", "missing_drug", "invalid_number", "duplicate_row")
 

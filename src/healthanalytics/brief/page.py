@@ -62,7 +62,9 @@ def _cell(value: Any, column: str) -> str:
         return _number(value)
     if isinstance(value, numbers.Real):
         share = column.endswith("share") or column == "penetration"
-        return _pct(value) if share else _number(value, 1)
+        if share:
+            return _pct(value)
+        return _number(value, 2 if column == "index" or "per_1000" in column else 1)
     return str(value)
 
 
@@ -107,14 +109,15 @@ def _pct(value: Any) -> str:
     return "n/a" if _missing(value) else f"{100 * float(value):.1f}%"
 
 
-def state_volumes(prescribers: pd.DataFrame) -> pd.DataFrame:
-    """Per state of market_prescribers: its prescribers, writers and market fills."""
-    grouped = prescribers.assign(writer=prescribers["fills"] > 0).groupby("presc_state")
-    states = grouped.agg(prescribers=("presc_id", "size"), writers=("writer", "sum"),
-                         fills=("fills", "sum")).reset_index()  # fmt: skip
-    states = states.rename(columns={"presc_state": "state"})
-    states["fills_per_prescriber"] = states["fills"] / states["prescribers"]
-    return states.sort_values("fills", ascending=False).reset_index(drop=True)
+GEOGRAPHY_COLUMNS = ["opportunity_rank", "state_id", "city", "population", "fills", "writers",
+                     "fills_per_1000", "fills_per_1000_shrunk", "index"]  # fmt: skip
+
+
+def geography_rows(geography: pd.DataFrame, level: str, limit: int | None = None) -> pd.DataFrame:
+    """market_geography's rows of one level (state or city) by opportunity rank."""
+    rows = geography[geography["level"] == level].sort_values("opportunity_rank")
+    columns = [c for c in GEOGRAPHY_COLUMNS if level == "city" or c != "city"]
+    return (rows.head(limit) if limit else rows)[columns].reset_index(drop=True)
 
 
 def build_brief(data: BriefData) -> Brief:
@@ -144,7 +147,9 @@ def build_brief(data: BriefData) -> Brief:
             ["rank", "specialty", "writers", "prescribers", "penetration", "fills",
              "fills_share", "high_decile_writers"]]  # fmt: skip
         page_tables["targets"] = top_targets(data)
-        page_tables["states"] = state_volumes(tables["market_prescribers"])
+    if summary is not None and not tables["market_geography"].empty:
+        page_tables["states"] = geography_rows(tables["market_geography"], "state")
+        page_tables["opportunity_cities"] = geography_rows(tables["market_geography"], "city", 10)
         charts["state_tiles"] = ch.state_tiles_chart(page_tables["states"])
     if not tables["city_report"].empty:
         charts["cities"] = ch.cities_chart(tables["city_report"])
