@@ -127,8 +127,10 @@ def test_failed_load_leaves_the_earlier_report_files(tmp_path, pg_url):
     second = run_case(SAMPLE, output=out, db=pg_url, run_date=dt.date(2026, 1, 2))
     assert second.error is not None and "before_2026_01_02" in second.error
     assert reports() == before
+    # the first run's launch brief is left as it was too: the failed run wrote none
     assert sorted(path.name for path in out.iterdir()) == [
-        ".healthanalytics.lock", "city_report", "prescriber_report", "quality_checks.json"
+        ".healthanalytics.lock", "charts", "city_report", "launch_brief.html",
+        "prescriber_report", "quality_checks.json"
     ]  # fmt: skip
 
 

@@ -305,6 +305,39 @@ def generate(
 
 
 @app.command()
+def brief(
+    db: Annotated[
+        str, typer.Option(help="The warehouse: a DuckDB file path or a postgresql:// URL.")
+    ],
+    run_date: Annotated[
+        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="The delivery date (YYYY-MM-DD).")
+    ],
+    output: Annotated[
+        Path, typer.Option(help="Folder for launch_brief.html and charts/.")
+    ] = Path("output"),
+) -> None:
+    """Write the launch brief of one delivery from the warehouse, without recomputing it."""
+    from healthanalytics.brief import build_launch_brief
+    from healthanalytics.brief.data import NoDeliveryError
+    from healthanalytics.io.warehouse import open_warehouse
+
+    date = run_date.date()
+    if "://" not in db and not Path(db).is_file():
+        _fail(FileNotFoundError(f"no warehouse at {db}: pass --db with a DuckDB file or a "
+                                "postgresql:// URL"), verbose=False, code=USAGE_ERROR)  # fmt: skip
+    try:
+        with open_warehouse(db) as warehouse:
+            page = build_launch_brief(warehouse, date, output)
+    except NoDeliveryError:
+        _fail(ValueError(f"no delivery for {date.isoformat()} in {mask_url(db)}: run "
+                          "`healthanalytics run` for that date first, or pick a delivered date"),
+              verbose=False, code=USAGE_ERROR)  # fmt: skip
+    except Exception as err:  # the warehouse unreachable or locked, a folder not writable
+        _fail(err, verbose=False)
+    console.print(f"wrote {page} ({page.stat().st_size / 1e6:,.2f} MB)", highlight=False)
+
+
+@app.command()
 def tables(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print Markdown (as docs/TABLES.md holds).")

@@ -15,6 +15,7 @@ from healthanalytics.io.integrity import checking_inputs
 from healthanalytics.io.warehouse import mask_url
 from healthanalytics.quality import CheckResult
 from healthanalytics.stages.analysis import analyze
+from healthanalytics.stages.brief import write_launch_brief
 from healthanalytics.stages.clean import clean, refuse_smaller_delivery
 from healthanalytics.stages.connect import connect
 from healthanalytics.stages.deliver import persist, write_report_folders
@@ -72,9 +73,13 @@ def run_pipeline(settings: Settings, listener: StageListener = quiet) -> RunResu
             with staged:  # persist publishes the report folders; what it did not is removed
                 timer.run("persist", persist, settings, engine, warehouse, reports, cleaned,
                           staged, run.record, analysis)  # fmt: skip
+            # after the delivery is committed: a brief that fails is a warning, not the run's
+            briefed = timer.run("brief", write_launch_brief, settings, warehouse, analysis,
+                                checked.checks)  # fmt: skip
+    brief = {"launch_brief": briefed.path} if briefed.path else {}
     return RunResult(
         run.record,
-        {"quality_checks": checked.path, **staged.outputs},
+        {"quality_checks": checked.path, **staged.outputs, **brief},
         checked.checks,
         timer.seconds,
     )

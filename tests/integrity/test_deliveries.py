@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -29,8 +30,8 @@ DELIVERY = ("city_report", "prescriber_report", "quarantine")
 HOST = socket.gethostname()
 WAIT = "wait for it to finish, or pass --lock-timeout SECONDS to let this run wait for it"
 ABANDONED = "abandoned: the run stopped without recording its outcome (killed, or its machine "
-OUTPUT_AFTER_A_RUN = [".healthanalytics.lock", "city_report", "prescriber_report",
-                      "quality_checks.json"]  # fmt: skip
+OUTPUT_AFTER_A_RUN = [".healthanalytics.lock", "charts", "city_report", "launch_brief.html",
+                      "prescriber_report", "quality_checks.json"]  # fmt: skip
 
 
 def write_fact(path: Path, lines: int | None = None, npi: str | None = None) -> Path:
@@ -47,12 +48,17 @@ def write_fact(path: Path, lines: int | None = None, npi: str | None = None) -> 
 
 
 def output_files(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder` but the lock file (rewritten by each run), with its bytes."""
-    return {
+    """Every file under `folder` but the lock file (rewritten by each run), with its bytes; the
+    launch brief's page with its run id blanked (it names the run that wrote it)."""
+    files = {
         str(path.relative_to(folder)): path.read_bytes()
         for path in sorted(folder.rglob("*"))
         if path.is_file() and path.name != ".healthanalytics.lock"
     }
+    if "launch_brief.html" in files:
+        page = files["launch_brief.html"]
+        files["launch_brief.html"] = re.sub(rb"run [0-9a-f]{32}", b"run -", page)
+    return files
 
 
 def report_rows(folder: Path) -> list[dict]:

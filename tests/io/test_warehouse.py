@@ -310,3 +310,21 @@ def test_runs_creating_the_tables_at_once_do_not_collide(postgres_url):
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
         assert errors == []
+
+
+def test_read_delivery_reads_one_date(target):
+    # a delivery table by delivery_date, pipeline_runs by run_date; a name with a quote is no
+    # table (the names reach SQL only as quoted identifiers, the date only as a parameter)
+    run = {"run_id": "r1", "run_date": DAY2, "engine": "duckdb", "status": "success"}
+    with open_warehouse(target) as warehouse:
+        warehouse.replace_delivery(DAY1, {"prescriber_report": prescribers(1003000126)})
+        warehouse.replace_delivery(DAY2, {"prescriber_report": prescribers(1518060555)}, run)
+        day2 = warehouse.read_delivery("prescriber_report", DAY2)
+        runs = warehouse.read_delivery("pipeline_runs", DAY2).to_pylist()
+        none = warehouse.read_delivery("pipeline_runs", DAY1)
+        with pytest.raises(WarehouseError, match="not a warehouse table"):
+            warehouse.read_delivery('prescriber_report" --', DAY1)
+    assert day2.schema == PRESCRIBER_REPORT
+    assert day2.to_pylist() == with_date(prescribers(1518060555), DAY2)
+    assert [(r["run_id"], r["status"]) for r in runs] == [("r1", "success")]
+    assert none.num_rows == 0 and none.schema.names == PIPELINE_RUNS.names

@@ -132,6 +132,13 @@ def conform(rows: Rows, schema: pa.Schema, delivery_date: dt.date) -> pa.RecordB
 ABANDONED = "abandoned"
 
 
+def date_column(name: str) -> str:
+    """The column holding a table's delivery date: `run_date` in pipeline_runs."""
+    if name not in TABLES:
+        raise WarehouseError(f"not a warehouse table: {name}")
+    return "run_date" if name == "pipeline_runs" else "delivery_date"
+
+
 def abandoned_error(found_by: str) -> str:
     """The `error` an abandoned run's row gets."""
     noticed = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -192,6 +199,11 @@ class Warehouse(ABC):
     @abstractmethod
     def read_table(self, name: str) -> pa.Table:
         """A whole table (for checks and tests; tables here are report-sized)."""
+
+    @abstractmethod
+    def read_delivery(self, name: str, delivery_date: dt.date) -> pa.Table:
+        """The rows of one delivery date: a delivery table's `delivery_date` rows, or the
+        `pipeline_runs` rows of that `run_date` (a parametrised query, never the whole table)."""
 
     @abstractmethod
     def close(self) -> None:

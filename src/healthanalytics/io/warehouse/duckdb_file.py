@@ -22,6 +22,7 @@ from healthanalytics.io.warehouse.base import (
     abandoned_error,
     columns_query,
     conform,
+    date_column,
     missing_trailing_columns,
     run_row,
     sql_type,
@@ -175,6 +176,11 @@ class DuckDBWarehouse(Warehouse):
 
     def read_table(self, name: str) -> pa.Table:
         return self.con.sql(f"SELECT * FROM {_quote(name)}").to_arrow_table()
+
+    def read_delivery(self, name: str, delivery_date: dt.date) -> pa.Table:
+        column = date_column(name)
+        query = f"SELECT * FROM {_quote(name)} WHERE {_quote(column)} = ?"
+        return self.con.execute(query, [delivery_date]).to_arrow_table()
 
     def close(self) -> None:
         self.con.close()

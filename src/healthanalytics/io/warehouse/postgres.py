@@ -22,6 +22,7 @@ from healthanalytics.io.warehouse.base import (
     abandoned_error,
     columns_query,
     conform,
+    date_column,
     mask_url,
     missing_trailing_columns,
     run_row,
@@ -221,6 +222,18 @@ class PostgresWarehouse(Warehouse):
         schema = TABLES[name].schema
         with self.conn.cursor() as cur:
             cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(name)))
+            rows = [dict(zip(schema.names, row, strict=True)) for row in cur.fetchall()]
+        self.conn.commit()
+        return pa.Table.from_pylist(rows, schema)
+
+    def read_delivery(self, name: str, delivery_date: dt.date) -> pa.Table:
+        column = date_column(name)  # refuses a name that is no table
+        schema = TABLES[name].schema
+        query = sql.SQL("SELECT * FROM {} WHERE {} = %s").format(
+            sql.Identifier(name), sql.Identifier(column)
+        )
+        with self.conn.cursor() as cur:
+            cur.execute(query, (delivery_date,))
             rows = [dict(zip(schema.names, row, strict=True)) for row in cur.fetchall()]
         self.conn.commit()
         return pa.Table.from_pylist(rows, schema)

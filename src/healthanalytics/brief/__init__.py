@@ -1,0 +1,27 @@
+"""The launch brief: one self-contained HTML page of a delivery, rendered from the warehouse's
+persisted tables (`data`), charts (`charts`), the page (`page`) and its files (`write`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from healthanalytics.io.warehouse import Warehouse
+
+
+def build_launch_brief(
+    warehouse: Warehouse,
+    delivery_date: dt.date,
+    output: str | Path,
+    checks: Sequence[dict[str, Any]] | None = None,
+) -> Path:
+    """The brief of `delivery_date` written into `output`; returns the page's path. Raises
+    NoDeliveryError when the warehouse holds no delivery of that date."""
+    from healthanalytics.brief.data import read_brief_data
+    from healthanalytics.brief.page import build_brief
+    from healthanalytics.brief.write import write_brief
+
+    data = read_brief_data(warehouse, delivery_date, checks)
+    return write_brief(build_brief(data), output)

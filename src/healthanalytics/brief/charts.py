@@ -1,0 +1,278 @@
+"""The brief's charts: one function per chart, a small table in, PNG bytes and a one-line
+takeaway computed from that table out (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+BLUE, GREY, ORANGE = "#1f5a96", "#9aa5b1", "#d9822b"
+DPI = 110
+MAX_CURVE_POINTS = 2000
+# the contiguous states' box: cities outside it (AK, HI, territories) are counted, not drawn
+CONTIGUOUS = {"lat": (24.0, 50.0), "lng": (-125.0, -66.0)}
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One rendered chart: file name, title, alt text, takeaway and the PNG."""
+
+    name: str
+    title: str
+    alt: str
+    takeaway: str
+    png: bytes
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _pct(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+def _figure(title: str, size: tuple[float, float] = (7.0, 3.8)) -> tuple[Figure, plt.Axes]:
+    fig, ax = plt.subplots(figsize=size)
+    ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig, ax
+
+
+def product_shares_chart(products: pd.DataFrame, top: int = 12) -> Chart:
+    """Bars of the products' shares of the market's fills (brand and generic names), largest
+    first; the rest summed as "other"."""
+    ranked = products.sort_values("fills_share", ascending=False)
+    labels = [f"{b}" if b == g else f"{b} ({g})" for b, g in
+              zip(ranked["brand_name"], ranked["generic_name"], strict=True)]  # fmt: skip
+    shares = ranked["fills_share"].fillna(0).tolist()
+    kinds = ranked["product_type"].tolist()
+    if len(shares) > top:
+        labels, shares = [*labels[:top], "other products"], [*shares[:top], sum(shares[top:])]
+        kinds = [*kinds[:top], "other"]
+    title = "Product shares of market fills"
+    fig, ax = _figure(title, (7.0, 0.35 * len(shares) + 1.2))
+    colours = [ORANGE if kind == "brand" else BLUE if kind == "generic" else GREY for kind in kinds]
+    ax.barh(labels[::-1], [100 * s for s in shares[::-1]], color=colours[::-1])
+    ax.set_xlabel("share of the market's 30-day fills (%)")
+    ax.set_ylabel("product")
+    ax.tick_params(axis="y", labelsize=8)
+    leader = labels[0] if labels else "none"
+    takeaway = (
+        f"{leader} leads with {_pct(shares[0])} of fills among {len(ranked)} products"
+        if shares
+        else "No product of the market was written"
+    )
+    alt = f"Horizontal bar chart of {len(ranked)} products' shares of fills; {takeaway}."
+    return Chart("product_shares", title, alt, takeaway, _png(fig))
+
+
+def writer_shares(fills: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The Lorenz curve of the writers' fills: cumulative share of writers (smallest first)
+    against cumulative share of fills, both from 0 to 1."""
+    values = np.sort(np.asarray([f for f in fills if f > 0], dtype=float))
+    writers = np.linspace(0.0, 1.0, len(values) + 1)
+    total = values.sum()
+    volume = np.concatenate([[0.0], np.cumsum(values) / total]) if total > 0 else writers
+    return writers, volume
+
+
+def top_share(fills: Sequence[float], fraction: float) -> float:
+    """Share of fills of the largest `fraction` of writers (rounded up to whole writers)."""
+    values = sorted((f for f in fills if f > 0), reverse=True)
+    if not values:
+        return 0.0
+    return sum(values[: math.ceil(fraction * len(values))]) / sum(values)
+
+
+def concentration_chart(fills: Sequence[float], hhi: float | None) -> Chart:
+    """The Lorenz curve of the writers' fills, with the products' HHI in the takeaway."""
+    writers, volume = writer_shares(fills)
+    step = max(1, len(writers) // MAX_CURVE_POINTS)  # a million writers need not be drawn
+    drawn = np.r_[np.arange(0, len(writers), step), len(writers) - 1]
+    title = "Concentration of fills among writers (Lorenz curve)"
+    fig, ax = _figure(title, (5.6, 4.4))
+    ax.plot(100 * writers[drawn], 100 * volume[drawn], color=BLUE,
+            label="writers' cumulative fills")  # fmt: skip
+    ax.plot([0, 100], [0, 100], color=GREY, linestyle="--", label="equal shares")
+    ax.set_xlabel("writers, smallest first (cumulative %)")
+    ax.set_ylabel("market fills (cumulative %)")
+    ax.legend(loc="upper left", frameon=False, fontsize=8)
+    count = len(writers) - 1
+    top10 = top_share(fills, 0.10)
+    product_hhi = f"; product HHI {hhi:,.0f}" if hhi is not None else ""
+    takeaway = f"The top 10% of {count:,} writers write {_pct(top10)} of fills{product_hhi}"
+    alt = f"Lorenz curve of fills over {count:,} writers; {takeaway}."
+    return Chart("concentration", title, alt, takeaway, _png(fig))
+
+
+def decile_chart(deciles: pd.DataFrame) -> Chart:
+    """The decile Pareto: each decile's share of fills (bars, 10 first) and its prescribers."""
+    rows = deciles[deciles["decile"] > 0].sort_values("decile", ascending=False)
+    title = "Deciles: share of fills and prescribers per decile"
+    fig, ax = _figure(title)
+    labels = [str(d) for d in rows["decile"]]
+    ax.bar(labels, 100 * rows["fills_share"].fillna(0), color=BLUE, label="share of fills")
+    ax.set_xlabel("decile (10 = largest writers)")
+    ax.set_ylabel("share of market fills (%)")
+    twin = ax.twinx()
+    twin.plot(labels, rows["prescribers"], color=ORANGE, marker="o", label="prescribers")
+    twin.set_ylabel("prescribers (count)")
+    twin.spines[["top"]].set_visible(False)
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles, ["share of fills", "prescribers"], loc="upper center", frameon=False,
+              fontsize=8, ncol=2, bbox_to_anchor=(0.5, -0.18))  # fmt: skip
+    top = rows[rows["decile"] >= 8]
+    takeaway = (
+        f"Deciles 8-10: {int(top['prescribers'].sum()):,} prescribers write "
+        f"{_pct(float(top['fills_share'].fillna(0).sum()))} of fills"
+        if not rows.empty
+        else "No prescriber wrote the market"
+    )
+    alt = f"Bar chart of fills share by decile with prescriber counts; {takeaway}."
+    return Chart("deciles", title, alt, takeaway, _png(fig))
+
+
+def specialty_chart(specialties: pd.DataFrame, top: int = 12) -> Chart:
+    """The specialty Pareto: the specialties' shares of fills (largest on top) and their
+    cumulative share."""
+    rows = specialties.sort_values("fills", ascending=False).head(top)
+    labels = rows["specialty"].fillna("(blank)").tolist()
+    shares = (100 * rows["fills_share"].fillna(0)).tolist()
+    title = "Specialty mix: share of market fills"
+    fig, ax = _figure(title, (7.0, 0.35 * len(labels) + 1.4))
+    ax.barh(labels[::-1], shares[::-1], color=BLUE)
+    cumulative = np.cumsum(shares)
+    for y, value in zip(range(len(labels) - 1, -1, -1), cumulative, strict=True):
+        ax.annotate(f"{value:.0f}% cum.", (shares[len(labels) - 1 - y], y),
+                    xytext=(4, -3), textcoords="offset points", fontsize=7, color=GREY)  # fmt: skip
+    ax.set_xlabel("share of the market's 30-day fills (%)")
+    ax.set_ylabel("specialty")
+    ax.tick_params(axis="y", labelsize=8)
+    lead = rows.head(3)
+    takeaway = (
+        f"The top {len(lead)} specialties ({', '.join(lead['specialty'].fillna('(blank)'))}) "
+        f"write {_pct(float(lead['fills_share'].fillna(0).sum()))} of fills"
+        if not lead.empty
+        else "No specialty wrote the market"
+    )
+    alt = f"Horizontal Pareto of the {len(labels)} largest specialties by fills; {takeaway}."
+    return Chart("specialties", title, alt, takeaway, _png(fig))
+
+
+def cities_chart(cities: pd.DataFrame) -> Chart:
+    """The matched cities as a longitude/latitude scatter sized by claims (no base map)."""
+    known = cities.dropna(subset=["lat", "lng"])
+    inside = known[known["lat"].between(*CONTIGUOUS["lat"])
+                   & known["lng"].between(*CONTIGUOUS["lng"])]  # fmt: skip
+    title = "Cities by claims (contiguous US)"
+    fig, ax = _figure(title, (7.0, 4.2))
+    claims = inside["trx_counts"].astype(float)
+    sizes = 4 + 300 * claims / claims.max() if len(claims) and claims.max() > 0 else 4
+    ax.scatter(inside["lng"], inside["lat"], s=sizes, alpha=0.45, color=BLUE, linewidths=0)
+    ax.set_xlabel("longitude (degrees)")
+    ax.set_ylabel("latitude (degrees)")
+    ax.set_aspect(1.25)
+    total = float(cities["trx_counts"].sum())
+    if total > 0:
+        top = cities.groupby("state_id")["trx_counts"].sum().sort_values(ascending=False)
+        state, claims_top = top.index[0], float(top.iloc[0])
+        takeaway = (f"{len(cities):,} matched cities; {state} holds the most claims "
+                    f"({_pct(claims_top / total)})")  # fmt: skip
+    else:
+        takeaway = "No claims matched a city"
+    outside = len(known) - len(inside)
+    if outside:
+        takeaway += f"; {outside:,} cities outside the contiguous US not drawn"
+    alt = f"Scatter of city locations sized by claims; {takeaway}."
+    return Chart("cities", title, alt, takeaway, _png(fig))
+
+
+# a tile per state (row, column), laid out like the map: 50 states, DC and Puerto Rico
+STATE_TILES = {
+    "AK": (0, 0), "ME": (0, 11), "VT": (1, 10), "NH": (1, 11),
+    "WA": (2, 1), "ID": (2, 2), "MT": (2, 3), "ND": (2, 4), "MN": (2, 5), "IL": (2, 6),
+    "WI": (2, 7), "MI": (2, 8), "NY": (2, 9), "RI": (2, 10), "MA": (2, 11),
+    "OR": (3, 1), "NV": (3, 2), "WY": (3, 3), "SD": (3, 4), "IA": (3, 5), "IN": (3, 6),
+    "OH": (3, 7), "PA": (3, 8), "NJ": (3, 9), "CT": (3, 10),
+    "CA": (4, 1), "UT": (4, 2), "CO": (4, 3), "NE": (4, 4), "MO": (4, 5), "KY": (4, 6),
+    "WV": (4, 7), "VA": (4, 8), "MD": (4, 9), "DE": (4, 10),
+    "AZ": (5, 2), "NM": (5, 3), "KS": (5, 4), "AR": (5, 5), "TN": (5, 6), "NC": (5, 7),
+    "SC": (5, 8), "DC": (5, 9),
+    "OK": (6, 4), "LA": (6, 5), "MS": (6, 6), "AL": (6, 7), "GA": (6, 8),
+    "HI": (7, 0), "TX": (7, 4), "FL": (7, 9), "PR": (7, 11),
+}  # fmt: skip
+def state_tiles_chart(states: pd.DataFrame) -> Chart:
+    """A tile-grid map of the states coloured by the shrunk per-capita index of
+    market_geography's state rows (`state_id`, `index`: 1 = the national rate; null: no
+    population); the takeaway names the highest and lowest."""
+    rows = states[states["state_id"].isin(list(STATE_TILES))]
+    values = {state: float(index) for state, index in zip(rows["state_id"], rows["index"],
+              strict=True) if pd.notna(index)}  # fmt: skip
+    title = "States: demand index (shrunk fills per capita, 1 = US rate)"
+    fig, ax = _figure(title, (7.0, 4.6))
+    cmap = matplotlib.colormaps["RdBu_r"]
+    # a ratio: coloured on a log scale, so 0.5 and 2 are as far from 1
+    logs = {state: math.log(max(value, 0.01)) for state, value in values.items()}
+    spread = max([abs(v) for v in logs.values()] + [0.1])
+    for state, (row, col) in STATE_TILES.items():
+        value = values.get(state)
+        shade = None if value is None else 0.5 + 0.5 * logs[state] / spread
+        colour = "#eeeeee" if shade is None else cmap(shade)
+        ax.add_patch(plt.Rectangle((col, -row), 0.92, 0.92, color=colour))
+        dark = shade is not None and abs(shade - 0.5) > 0.3
+        label = state if value is None else f"{state}\n{value:.2f}"
+        ax.text(col + 0.46, -row + 0.46, label, ha="center", va="center", fontsize=6.5,
+                color="white" if dark else "#1d2733")  # fmt: skip
+    ax.set_xlim(-0.1, 12.1)
+    ax.set_ylim(-7.1, 1.0)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.spines[["left", "bottom"]].set_visible(False)
+    ax.set_xlabel("index: shrunk market fills per 1,000 residents / US rate "
+                  "(red above 1, blue below; grey: no rate)")  # fmt: skip
+    if values:
+        ranked = sorted(values.items(), key=lambda item: (-item[1], item[0]))
+        (high, top), (low, bottom) = ranked[0], ranked[-1]
+        takeaway = (f"{high} has the highest demand index ({top:.2f}x the US rate), "
+                    f"{low} the lowest ({bottom:.2f}x)")  # fmt: skip
+    else:
+        takeaway = "No state has a demand index (no population or no fills)"
+    alt = f"Tile-grid map of US states coloured by the shrunk demand index; {takeaway}."
+    return Chart("state_tiles", title, alt, takeaway, _png(fig))
+
+
+def quality_chart(counts: pd.DataFrame) -> Chart:
+    """Bars of the lines read, kept and quarantined by reason."""
+    title = "Lines read, kept and quarantined"
+    fig, ax = _figure(title, (7.0, 2.8))
+    labels = counts["rows"].tolist()
+    values = counts["lines"].astype(int).tolist()
+    colours = [GREY, BLUE] + [ORANGE] * (len(values) - 2)
+    ax.barh(labels[::-1], values[::-1], color=colours[::-1])
+    ax.set_xscale("symlog")
+    ax.set_xlabel("lines (count, log scale)")
+    ax.set_ylabel("lines")
+    for y, value in enumerate(values[::-1]):
+        ax.annotate(f"{value:,}", (value, y), xytext=(3, -3), textcoords="offset points",
+                    fontsize=7)  # fmt: skip
+    read = values[0]
+    held = sum(values[2:])
+    takeaway = f"{held:,} of {read:,} lines quarantined ({_pct(held / read if read else 0)})"
+    alt = f"Bar chart of lines read, kept and quarantined by reason; {takeaway}."
+    return Chart("data_quality", title, alt, takeaway, _png(fig))

@@ -1,0 +1,54 @@
+"""Stage `brief`: the launch brief page written beside the reports, from the warehouse rows the
+run has just persisted (nothing recomputed). A failure is a warning, never the run's."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from healthanalytics.config import Settings
+from healthanalytics.io.files import uri_scheme
+from healthanalytics.io.warehouse import Warehouse
+from healthanalytics.quality import CheckResult
+from healthanalytics.stages.analysis import Analysis
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Briefed:
+    """Where the page went, or why there is none."""
+
+    path: str | None
+    note: str
+
+    def summary(self) -> str:
+        return self.path or self.note
+
+
+def write_launch_brief(
+    settings: Settings,
+    warehouse: Warehouse,
+    analysis: Analysis,
+    checks: tuple[CheckResult, ...],
+) -> Briefed:
+    """`<output>/launch_brief.html` (and its charts and tables in `<output>/charts/`) for the
+    run's delivery date, when the analysis ran and succeeded and the output is a local folder.
+    Any Exception is logged as a warning and returned as the note."""
+    if analysis.skipped or analysis.error is not None:
+        return Briefed(None, "not written: no launch analysis in this run")
+    if uri_scheme(settings.output) is not None:
+        return Briefed(None, "not written: the output is not a local folder")
+    try:
+        from healthanalytics.brief import build_launch_brief
+
+        page = build_launch_brief(
+            warehouse, settings.run_date, settings.output, [c.to_dict() for c in checks]
+        )
+    except Exception as err:
+        note = f"{type(err).__name__}: {err}".splitlines()[0][:500]
+        log.warning("the launch brief was not written: %s", note)
+        log.debug("launch brief failure", exc_info=True)
+        return Briefed(None, f"not written: {note}")
+    log.info("launch brief written to %s", page)
+    return Briefed(str(page), "written")

@@ -1,0 +1,178 @@
+"""Each chart rendered from a tiny table: a real PNG, and the takeaway the table implies."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from healthanalytics.brief import charts
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(chart: charts.Chart) -> None:
+    assert chart.png.startswith(PNG_SIGNATURE)
+    assert len(chart.png) > 5_000  # drawn, not an empty canvas
+    width, height = Image.open(io.BytesIO(chart.png)).size
+    assert width > 300 and height > 150
+    assert chart.title and chart.takeaway in chart.alt
+
+
+def test_product_shares_names_the_leader():
+    products = pd.DataFrame(
+        {
+            "brand_name": ["LIPITOR", "ATORVASTATIN", "ZOCOR"],
+            "generic_name": ["ATORVASTATIN", "ATORVASTATIN", "SIMVASTATIN"],
+            "product_type": ["brand", "generic", "brand"],
+            # a null share (a market without fills) is drawn as 0
+            "fills_share": [0.25, 0.6, None],
+        }
+    )
+    chart = charts.product_shares_chart(products)
+    assert_png(chart)
+    assert chart.takeaway == "ATORVASTATIN leads with 60.0% of fills among 3 products"
+
+
+def test_product_shares_sums_the_tail_as_other():
+    products = pd.DataFrame({"brand_name": list("ABCD"), "generic_name": list("ABCD"),
+                             "product_type": ["generic"] * 4, "fills_share": [.4, .3, .2, .1]})
+    chart = charts.product_shares_chart(products, top=2)
+    assert chart.takeaway == "A leads with 40.0% of fills among 4 products"
+
+
+def test_concentration_top_decile_and_hhi():
+    # ten writers, one of them half the market; zero-fill prescribers are not writers
+    fills = [50.0] + [50 / 9] * 9 + [0.0, 0.0]
+    chart = charts.concentration_chart(fills, 3600.0)
+    assert_png(chart)
+    assert chart.takeaway == "The top 10% of 10 writers write 50.0% of fills; product HHI 3,600"
+
+
+def test_lorenz_curve_runs_from_zero_to_one():
+    writers, volume = charts.writer_shares([1.0, 3.0, 0.0])
+    assert writers.tolist() == [0.0, 0.5, 1.0]
+    assert volume.tolist() == [0.0, 0.25, 1.0]
+    # no fills at all: the equal-shares line, no division by zero
+    assert charts.writer_shares([0.0])[1].tolist() == [0.0]
+
+
+def test_top_share_rounds_writers_up():
+    assert charts.top_share([4.0, 3.0, 2.0, 1.0], 0.10) == pytest.approx(0.4)
+    assert charts.top_share([], 0.10) == 0.0
+
+
+def test_decile_chart_sums_deciles_8_to_10():
+    deciles = pd.DataFrame(
+        {
+            "decile": [10, 9, 8, 1, 0],  # decile 0 (no fills) is not drawn
+            "prescribers": [1, 2, 3, 40, 100],
+            "fills_share": [0.3, 0.25, 0.2, 0.25, 0.0],
+        }
+    )
+    chart = charts.decile_chart(deciles)
+    assert_png(chart)
+    assert chart.takeaway == "Deciles 8-10: 6 prescribers write 75.0% of fills"
+
+
+def test_specialty_chart_names_the_top_three():
+    specialties = pd.DataFrame(
+        {
+            # a blank specialty is its own row, shown as (blank)
+            "specialty": ["Cardiology", None, "Family Practice", "Dentist"],
+            "fills": [40.0, 10.0, 45.0, 5.0],
+            "fills_share": [0.4, 0.1, 0.45, 0.05],
+        }
+    )
+    chart = charts.specialty_chart(specialties)
+    assert_png(chart)
+    assert chart.takeaway == (
+        "The top 3 specialties (Family Practice, Cardiology, (blank)) write 95.0% of fills"
+    )
+
+
+def test_cities_chart_counts_what_it_does_not_draw():
+    cities = pd.DataFrame(
+        {
+            "city": ["NEW YORK", "LOS ANGELES", "ANCHORAGE", "NOWHERE"],
+            "state_id": ["NY", "CA", "AK", "TX"],
+            "lat": [40.7, 34.05, 61.2, None],  # a city without coordinates is not drawn
+            "lng": [-74.0, -118.2, -149.9, None],
+            "trx_counts": [300, 500, 200, 0],
+        }
+    )
+    chart = charts.cities_chart(cities)
+    assert_png(chart)
+    assert chart.takeaway == (
+        "4 matched cities; CA holds the most claims (50.0%); "
+        "1 cities outside the contiguous US not drawn"
+    )
+
+
+def test_quality_chart_sums_the_quarantine():
+    counts = pd.DataFrame(
+        {
+            "rows": ["read", "kept", "quarantined: invalid_npi", "quarantined: duplicate_row"],
+            "lines": [1000, 990, 7, 3],
+        }
+    )
+    chart = charts.quality_chart(counts)
+    assert_png(chart)
+    assert chart.takeaway == "10 of 1,000 lines quarantined (1.0%)"
+
+
+def test_state_tiles_names_the_highest_and_lowest_index():
+    states = pd.DataFrame(
+        {
+            # ZZ is no state (not drawn); VT has no rate (no population): grey, not ranked
+            "state_id": ["TX", "NY", "WY", "ZZ", "VT"],
+            "index": [1.5, 0.8, 0.4, 9.0, None],
+        }
+    )
+    chart = charts.state_tiles_chart(states)
+    assert_png(chart)
+    assert chart.takeaway == (
+        "TX has the highest demand index (1.50x the US rate), WY the lowest (0.40x)"
+    )
+
+
+def test_state_tiles_without_any_index_says_so():
+    chart = charts.state_tiles_chart(pd.DataFrame({"state_id": ["TX"], "index": [None]}))
+    assert_png(chart)
+    assert chart.takeaway == "No state has a demand index (no population or no fills)"
+
+
+def test_geography_rows_of_one_level_by_opportunity_rank():
+    from healthanalytics.brief.page import geography_rows
+
+    geography = pd.DataFrame(
+        {
+            "level": ["state", "city", "state"],
+            "state_id": ["NY", "NY", "TX"],
+            "city": [None, "ALBANY", None],
+            "population": [100, 10, 50],
+            "fills": [1.0, 1.0, 2.0],
+            "writers": [1, 1, 2],
+            "fills_per_1000": [10.0, 100.0, 40.0],
+            "fills_per_1000_shrunk": [12.0, 30.0, 35.0],
+            "index": [0.5, 1.2, 1.4],
+            "opportunity_rank": [2, 1, 1],
+        }
+    )
+    assert geography_rows(geography, "state").to_dict("records") == [
+        {"opportunity_rank": 1, "state_id": "TX", "population": 50, "fills": 2.0, "writers": 2,
+         "fills_per_1000": 40.0, "fills_per_1000_shrunk": 35.0, "index": 1.4},
+        {"opportunity_rank": 2, "state_id": "NY", "population": 100, "fills": 1.0, "writers": 1,
+         "fills_per_1000": 10.0, "fills_per_1000_shrunk": 12.0, "index": 0.5},
+    ]  # fmt: skip
+    assert geography_rows(geography, "city", 1)["city"].tolist() == ["ALBANY"]
+
+
+def test_concentration_of_many_writers_draws_a_bounded_curve():
+    # 100,000 writers: the curve is thinned for drawing, the takeaway still exact
+    fills = [1.0] * 90_000 + [9.0] * 10_000
+    chart = charts.concentration_chart(fills, None)
+    assert_png(chart)
+    assert chart.takeaway == "The top 10% of 100,000 writers write 50.0% of fills"

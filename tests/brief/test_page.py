@@ -1,0 +1,217 @@
+"""The launch brief of a real run, opened in headless Chromium from a file:// URL with the
+network off: it loads with no error and no request, every chart shows, every section is there
+and its headline figures are the warehouse's."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import RUN_DATE, SAMPLE, read_tables, run_case
+from tests.test_cli_inputs import cms_copy
+
+SECTIONS = ("headline", "products", "deciles", "geography", "specialties", "targets",
+            "data-quality", "methods")  # fmt: skip
+CHARTS = ("product_shares", "concentration", "deciles", "state_tiles", "cities", "specialties",
+          "data_quality")
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("sample")
+    db = str(out / "warehouse.duckdb")
+    outcome = run_case(SAMPLE, output=out / "out", db=db)
+    assert outcome.error is None, outcome.error
+    return out / "out", db
+
+
+def open_page(page_path: Path, screenshot: Path) -> dict:
+    """The page as Chromium shows it: console errors, requests to hosts, images' natural
+    widths, section ids, headline figures, the page's text; a full-page screenshot saved."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    remote: list[str] = []
+
+    def only_local(route) -> None:
+        url = route.request.url
+        if url.startswith(("file:", "data:")):
+            route.continue_()
+        else:
+            remote.append(url)
+            route.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: errors.append(f"failed: {r.url}"))
+            page.route("**/*", only_local)
+            page.goto(page_path.as_uri(), wait_until="load")
+            found = {
+                "images": page.eval_on_selector_all(
+                    "img", "els => els.map(e => [e.alt, e.naturalWidth, e.complete])"
+                ),
+                "sections": page.eval_on_selector_all("section", "els => els.map(e => e.id)"),
+                "figures": dict(
+                    page.eval_on_selector_all(
+                        "[data-figure]",
+                        "els => els.map(e => [e.dataset.figure, e.dataset.value])",
+                    )
+                ),
+                "text": page.inner_text("body"),
+                "tables": dict(
+                    page.eval_on_selector_all(
+                        "table",
+                        "els => els.map(t => [t.id.replace('table-', ''), [...t.tBodies[0].rows]"
+                        ".map(r => [...r.cells].map(c => c.innerText))])",
+                    )
+                ),
+                "headers": page.eval_on_selector_all("table", "els => els.map(t => "
+                                                     "t.tHead.rows[0].cells.length)"),
+            }
+            page.screenshot(path=str(screenshot), full_page=True)
+            page.emulate_media(media="print")
+            pdf = page.pdf(format="Letter")
+            found["print_pages"] = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+        finally:
+            browser.close()
+    return {"errors": errors, "remote": remote, **found}
+
+
+def assert_shows_a_page(found: dict, screenshot: Path) -> None:
+    assert found["errors"] == []
+    assert found["remote"] == []
+    assert found["sections"] == list(SECTIONS)
+    for alt, width, complete in found["images"]:
+        assert alt and complete and width > 0, alt
+    colours = Image.open(io.BytesIO(screenshot.read_bytes())).convert("RGB").getcolors(1 << 24)
+    assert colours is not None and len(colours) > 50  # drawn, not a blank page
+
+
+def test_sample_brief_in_chromium(sample_run, tmp_path):
+    out, db = sample_run
+    page_path = out / "launch_brief.html"
+    html = page_path.read_text()
+    # self-contained: nothing fetched, every chart embedded
+    assert "http://" not in html and "https://" not in html and "src=\"data:image/png" in html
+    assert page_path.stat().st_size < 3_000_000
+    screenshot = tmp_path / "launch_brief.png"
+    found = open_page(page_path, screenshot)
+    assert_shows_a_page(found, screenshot)
+    assert len(found["images"]) == len(CHARTS)
+    assert found["print_pages"] == len(SECTIONS)  # printed, one page per section
+    # the headline figures are the warehouse's
+    tables = read_tables(db)
+    [summary] = tables["market_summary"].to_pylist()
+    [run] = tables["pipeline_runs"].to_pylist()
+    expected = {name: summary[name] for name in ("fills", "claims", "drug_cost", "writers",
+                "prescribers", "claims_mapped_share", "claims_unknown_share")}  # fmt: skip
+    expected |= {"rows_read": run["rows_read"], "claims_matched_share": run["claims_matched_share"]}
+    shown = {name: float(value) for name, value in found["figures"].items()}
+    assert shown.keys() == expected.keys()
+    for name, value in expected.items():
+        assert math.isclose(shown[name], value, rel_tol=1e-12), name
+    assert f"{summary['writers']:,}" in found["text"]
+    # every table has its header cells; the sections' tables show the warehouse's rows
+    assert all(count > 0 for count in found["headers"])
+    deciles = sorted(tables["market_deciles"].to_pylist(), key=lambda r: -r["decile"])
+    assert [row[:3] for row in found["tables"]["deciles"]] == [
+        [str(r["decile"]), f"{r['prescribers']:,}", f"{r['fills']:,.1f}"] for r in deciles
+    ]
+    products = sorted(tables["market_products"].to_pylist(),
+                      key=lambda r: (-r["fills"], r["brand_name"], r["generic_name"]))  # fmt: skip
+    assert [(row[0], row[3]) for row in found["tables"]["products"]] == [
+        (r["brand_name"], f"{r['fills']:,.1f}") for r in products
+    ]
+    top = max(tables["market_prescribers"].to_pylist(), key=lambda r: (r["fills"], -r["presc_id"]))
+    assert found["tables"]["targets"][0][:2] == ["1", str(top["presc_id"])]
+    first = min((r for r in tables["market_geography"].to_pylist() if r["level"] == "city"),
+                key=lambda r: r["opportunity_rank"])  # fmt: skip
+    assert found["tables"]["opportunity_cities"][0][:3] == ["1", first["state_id"], first["city"]]
+    assert f"{run['rows_read']:,}" in found["text"]
+    assert "segments and the prescriber model are not computed in this version" in (
+        found["text"].lower()
+    )
+    assert "CMS Medicare Part D Prescribers by Provider and Drug" in found["text"]
+    assert "simplemaps US Cities Basic, CC BY 4.0" in found["text"]
+    assert "Years of experience are not shown" not in found["text"]
+    # the charts and the page's tables beside it, for reuse
+    for name in CHARTS:
+        assert (out / "charts" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    for name in ("headline", "products", "deciles", "states", "opportunity_cities",
+                 "specialties", "targets",
+                 "data_quality", "unmatched_cities", "quality_checks"):  # fmt: skip
+        assert (out / "charts" / f"{name}.csv").stat().st_size > 0
+
+
+def test_cms_layout_brief_says_experience_is_not_shown(tmp_path):
+    fact = cms_copy(tmp_path / "cms.csv")
+    outcome = run_case(fact, output=tmp_path / "out", db=str(tmp_path / "w.duckdb"))
+    assert outcome.error is None, outcome.error
+    screenshot = tmp_path / "cms.png"
+    found = open_page(tmp_path / "out" / "launch_brief.html", screenshot)
+    assert_shows_a_page(found, screenshot)
+    assert "Years of experience are not shown: the fact's layout (CMS) has no experience" in (
+        found["text"]
+    )
+
+
+def test_no_analysis_run_writes_no_brief(tmp_path):
+    outcome = run_case(SAMPLE, output=tmp_path / "out", db=str(tmp_path / "w.duckdb"),
+                       analysis=False)  # fmt: skip
+    assert outcome.error is None
+    assert not (tmp_path / "out" / "launch_brief.html").exists()
+
+
+def brief_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "healthanalytics", "brief", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+
+
+def test_brief_command_rebuilds_the_page_from_the_warehouse(sample_run, tmp_path):
+    _, db = sample_run
+    done = brief_cli("--db", db, "--run-date", RUN_DATE.isoformat(), "--output", "again",
+                     cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "again" / "launch_brief.html").stat().st_size > 100_000
+    assert (tmp_path / "again" / "charts" / "deciles.png").exists()
+
+
+def test_brief_command_refuses_a_date_without_delivery(sample_run, tmp_path):
+    _, db = sample_run
+    done = brief_cli("--db", db, "--run-date", "2020-02-29", "--output", "none", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: no delivery for 2020-02-29 in ")
+    assert not (tmp_path / "none").exists()
+
+
+def test_brief_command_reports_a_busy_warehouse_in_one_line(sample_run, tmp_path):
+    import duckdb
+
+    _, db = sample_run
+    with duckdb.connect(db):  # another process holds the DuckDB file
+        done = brief_cli("--db", db, "--run-date", RUN_DATE.isoformat(), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ") and db in " ".join(done.stderr.split())

@@ -1,0 +1,61 @@
+"""The brief stage of a run: written after the delivery, a failure only a warning; and the
+page of a delivery without analysis, rebuilt from the warehouse, saying what it does not show."""
+
+from __future__ import annotations
+
+import json
+
+from tests.brief.test_page import assert_shows_a_page, brief_cli, open_page
+from tests.conftest import RUN_DATE, SAMPLE, run_case
+
+
+def test_a_brief_that_cannot_be_written_does_not_fail_the_run(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "charts").write_text("a file where the charts folder would go")
+    outcome = run_case(SAMPLE, output=out, db=str(tmp_path / "w.duckdb"))
+    assert outcome.error is None
+    assert outcome.record["status"] == "success"
+    assert any(m.startswith("the launch brief was not written: ") for m in outcome.log)
+    assert not (out / "launch_brief.html").exists()
+    assert not list(out.glob(".launch_brief*"))  # no temporary file left
+
+
+def test_run_outputs_name_the_brief_and_its_checks_are_the_runs(tmp_path):
+    out = tmp_path / "out"
+    outcome = run_case(SAMPLE, output=out, db=str(tmp_path / "w.duckdb"))
+    assert outcome.error is None
+    checks = json.loads((out / "quality_checks.json").read_text())
+    shown = (out / "charts" / "quality_checks.csv").read_text().splitlines()
+    assert len(shown) == len(checks) + 1  # a header, then one line per check
+    assert f"{len(checks)} of {len(checks)} passed" in (out / "launch_brief.html").read_text()
+
+
+def test_brief_of_a_delivery_without_analysis_says_what_is_not_shown(tmp_path):
+    db = str(tmp_path / "w.duckdb")
+    outcome = run_case(SAMPLE, output=tmp_path / "out", db=db, analysis=False)
+    assert outcome.error is None
+    done = brief_cli("--db", db, "--run-date", RUN_DATE.isoformat(), "--output", "b",
+                     cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    screenshot = tmp_path / "shot.png"
+    found = open_page(tmp_path / "b" / "launch_brief.html", screenshot)
+    assert_shows_a_page(found, screenshot)
+    text = found["text"]
+    assert "Not shown: the run did not compute the launch analysis (it was run with " in text
+    assert "Not shown: the run's quality checks (the warehouse does not store them" in text
+    # the data quality and geography still shown, from the reports and the run's row
+    assert [alt.split(" ")[0] for alt, _, _ in found["images"]] == ["Scatter", "Bar"]
+    assert set(found["figures"]) == {"rows_read", "claims_matched_share"}
+
+
+def test_brief_files_are_readable_as_any_file_the_user_writes(tmp_path):
+    from healthanalytics.brief.page import Brief
+    from healthanalytics.brief.write import write_brief
+
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")  # the mode the umask gives
+    page = write_brief(Brief("<html></html>", (), {}), tmp_path / "out")
+    assert page.read_text() == "<html></html>"
+    assert page.stat().st_mode == plain.stat().st_mode
+    assert sorted(p.name for p in page.parent.iterdir()) == ["charts", "launch_brief.html"]
