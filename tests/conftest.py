@@ -53,7 +53,7 @@ NO_PYTHON = "/nonexistent/python3"
 # the in-process Spark session: small, quickly started, no adaptive re-planning (it costs more
 # than it saves on test-sized data)
 SPARK_CONF = {
-    "spark.driver.memory": "1g",
+    "spark.driver.memory": "2g",
     "spark.ui.enabled": "false",
     "spark.sql.adaptive.enabled": "false",
     "spark.sql.shuffle.partitions": "2",

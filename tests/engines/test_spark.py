@@ -181,16 +181,22 @@ def run_outputs(request, tmp_path_factory, facts) -> Callable[..., Path]:
         key = (fact, mode, db)
         if key not in done:
             out = tmp_path_factory.mktemp(f"{fact}-{mode}")
+            # the launch analysis on the sample only: on the larger generated inputs it costs
+            # minutes on two cores; its parity has tests of its own (test_analysis_tables_...)
+            analysis = fact == "sample"
             if mode == "cluster":
                 master = request.getfixturevalue("cluster").master_url
                 given = ["--db", db] if db else []
+                given += [] if analysis else ["--no-analysis"]
                 done[key] = _cluster_run(out, master, "--fact", facts[fact], *given)
             else:
                 if mode == "local":
                     request.getfixturevalue("spark_in_process")
                 given = {"db": db} if db else {}
                 engine = "spark" if mode == "local" else "duckdb"
-                done[key] = _in_process_run(out, engine, facts[fact], **given)
+                done[key] = _in_process_run(
+                    out, engine, facts[fact], analysis=analysis, **given
+                )
         return done[key]
 
     return produce
