@@ -8,6 +8,7 @@ quality stage runs its tests, and `healthanalytics tables` documents it.
 from __future__ import annotations
 
 from healthanalytics.contracts.analysis import (
+    ANALYSIS_TABLES,
     MARKET_DECILES,
     MARKET_GEOGRAPHY,
     MARKET_PRESCRIBERS,
@@ -34,12 +35,7 @@ TABLES: dict[str, TableContract] = {
         PRESCRIBER_REPORT,
         QUARANTINE,
         UNMATCHED_CITIES,
-        MARKET_PRESCRIBERS,
-        MARKET_DECILES,
-        MARKET_PRODUCTS,
-        MARKET_SPECIALTIES,
-        MARKET_GEOGRAPHY,
-        MARKET_SUMMARY,
+        *ANALYSIS_TABLES,
         PIPELINE_RUNS,
     )
 }
