@@ -3,6 +3,7 @@ its specialties, its geography and the market in one row (docs/RULES.md, The lau
 
 from __future__ import annotations
 
+from healthanalytics.contracts.cost import PEER_OUTLIERS, PRESCRIBER_COST, STATE_COST
 from healthanalytics.contracts.model import Accepted, Column, Range, TableContract
 from healthanalytics.contracts.reports import DELIVERY, FLOAT, INT, TEXT
 
@@ -194,4 +195,7 @@ ANALYSIS_TABLES = (
     MARKET_SPECIALTIES,
     MARKET_GEOGRAPHY,
     MARKET_SUMMARY,
+    PRESCRIBER_COST,
+    STATE_COST,
+    PEER_OUTLIERS,
 )

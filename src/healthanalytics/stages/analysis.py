@@ -15,6 +15,7 @@ from typing import Any
 import ibis.expr.types as ir
 
 from healthanalytics.analysis.concentration import market_products, market_summary
+from healthanalytics.analysis.cost import prescriber_cost, state_cost
 from healthanalytics.analysis.coverage import map_coverage, unmapped_generics
 from healthanalytics.analysis.deciles import (
     generic_keys,
@@ -24,6 +25,7 @@ from healthanalytics.analysis.deciles import (
 )
 from healthanalytics.analysis.drug_classes import bundled_drug_classes
 from healthanalytics.analysis.geography import market_geography
+from healthanalytics.analysis.outliers import peer_outliers
 from healthanalytics.analysis.specialties import market_specialties
 from healthanalytics.config import Settings
 from healthanalytics.engines import Engine
@@ -87,6 +89,9 @@ def _market_tables(
     _log_coverage(engine.one_row(coverage), engine.to_arrow(unmapped_generics(keys, 5)))
     lines = store(engine, market_lines, cleaned.drugs, keys)
     prescribers = store(engine, market_prescribers, cleaned.drugs, cleaned.clean, lines)
+    cost = store(engine, prescriber_cost, cleaned.drugs, prescribers)
+    states_cost = store(engine, state_cost, cost)
+    outliers = store(engine, peer_outliers, prescribers, cost)
     deciles = store(engine, market_deciles, prescribers)
     products = store(engine, market_products, lines, keys)
     specialties = store(engine, market_specialties, prescribers)
@@ -99,6 +104,9 @@ def _market_tables(
         "market_specialties": specialties,
         "market_geography": geography,
         "market_summary": summary,
+        "prescriber_cost": cost,
+        "state_cost": states_cost,
+        "peer_outliers": outliers,
     }
     return Analysis(tables, engine.one_row(summary))
 
