@@ -28,6 +28,9 @@ ANALYSIS_TABLES = (
     "market_specialties",
     "market_geography",
     "market_summary",
+    "prescriber_cost",
+    "state_cost",
+    "peer_outliers",
 )
 RUN_DATE = "2024-03-01"
 
@@ -99,6 +102,24 @@ def test_statin_market_matches_the_reference(statins):
     assert [r["decile"] for r in statins["market_deciles"]] == list(range(10, -1, -1))
     assert summary["claims_mapped_share"] == 1.0
     assert statins["pipeline_runs"][0]["analysis_error"] is None
+
+
+def test_cost_tables_agree_with_each_other(statins):
+    cost = statins["prescriber_cost"]
+    known = {p["presc_id"]: p for p in statins["market_prescribers"]}
+    assert cost and all(r["presc_id"] in known for r in cost)
+    assert all(r["eligible"] == int(r["claims"] >= 50) for r in cost)
+    # the states' rows sum their eligible prescribers with a known state, weighted by volume
+    eligible = [r for r in cost if r["eligible"] and r["presc_state"] is not None]
+    states = statins["state_cost"]
+    assert sum(r["prescribers"] for r in states) == len(eligible)
+    assert math.isclose(
+        sum(r["days"] for r in states), sum(r["days"] for r in eligible), rel_tol=1e-9
+    )
+    for r in states:
+        assert math.isclose(r["days_per_dollar"], r["days"] / r["drug_cost"], rel_tol=1e-9)
+    # every flag is beyond 3.5 and names a prescriber of the run
+    assert all(abs(r["z"]) > 3.5 and r["presc_id"] in known for r in statins["peer_outliers"])
 
 
 def test_geography_counts_every_prescriber_with_a_known_state(statins):

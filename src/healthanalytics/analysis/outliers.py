@@ -29,9 +29,7 @@ def peer_values(prescribers: ir.Table, cost: ir.Table) -> ir.Table:
     (fills above 0); `cost_per_day`: USD per day of all drugs of the eligible prescribers
     (`prescriber_cost`, eligible = 1). A blank specialty is no peer group: left out."""
     fills = prescribers.filter((prescribers.fills > 0) & prescribers.specialty.notnull())
-    costs = cost.filter(
-        (cost.eligible == 1) & cost.specialty.notnull() & (cost.cost_per_day > 0)
-    )
+    costs = cost.filter((cost.eligible == 1) & cost.specialty.notnull() & (cost.cost_per_day > 0))
     return fills.select(
         "presc_id",
         "specialty",
