@@ -176,3 +176,27 @@ def test_concentration_of_many_writers_draws_a_bounded_curve():
     chart = charts.concentration_chart(fills, None)
     assert_png(chart)
     assert chart.takeaway == "The top 10% of 100,000 writers write 50.0% of fills"
+
+
+def test_state_cost_chart_ranks_the_price_index():
+    states = pd.DataFrame(
+        {
+            # CA has no index (no priced prescriber): not drawn, not ranked
+            "presc_state": ["NY", "TX", "CA", "FL"],
+            "prescribers": [40, 12, 3, 1_200],
+            "price_index": [0.9, 1.3, None, 1.05],
+        }
+    )
+    chart = charts.state_cost_chart(states)
+    assert_png(chart)
+    assert chart.takeaway == (
+        "TX pays the most against the national median (1.30x), NY the least (0.90x); "
+        "2 of 3 states above 1"
+    )
+
+
+def test_state_cost_chart_without_any_index_says_so():
+    states = pd.DataFrame({"presc_state": ["NY"], "prescribers": [2], "price_index": [None]})
+    chart = charts.state_cost_chart(states)
+    assert_png(chart)
+    assert chart.takeaway == "No state has a price index (no eligible prescriber)"

@@ -276,3 +276,35 @@ def quality_chart(counts: pd.DataFrame) -> Chart:
     takeaway = f"{held:,} of {read:,} lines quarantined ({_pct(held / read if read else 0)})"
     alt = f"Bar chart of lines read, kept and quarantined by reason; {takeaway}."
     return Chart("data_quality", title, alt, takeaway, _png(fig))
+
+
+def state_cost_chart(states: pd.DataFrame) -> Chart:
+    """Bars of the states' price index (`state_cost`: `presc_state`, `prescribers`,
+    `price_index`, the days-weighted mean of their eligible prescribers' indexes; 1 = they pay
+    the national median for what they write), highest on top; states without an index are
+    not drawn. The brief's chart averaged days per dollar per state unweighted."""
+    rows = states.dropna(subset=["price_index"])
+    rows = rows.sort_values(["price_index", "presc_state"], ascending=[False, True])
+    labels = [f"{s} ({int(n):,})" for s, n in zip(rows["presc_state"], rows["prescribers"],
+              strict=True)]  # fmt: skip
+    values = rows["price_index"].astype(float).tolist()
+    title = "States: price index (cost / national median cost of the same drugs)"
+    fig, ax = _figure(title, (7.0, 0.2 * len(values) + 1.6))
+    colours = [ORANGE if value > 1 else BLUE for value in values]
+    ax.barh(labels[::-1], values[::-1], color=colours[::-1])
+    ax.axvline(1.0, color=GREY, linestyle="--", linewidth=1)
+    ax.set_xlabel("price index (ratio; 1 = the national median cost per day of each generic)")
+    ax.set_ylabel("state (eligible prescribers)")
+    ax.tick_params(axis="y", labelsize=7)
+    if values:
+        high, low = rows.iloc[0], rows.iloc[-1]
+        above = sum(1 for value in values if value > 1)
+        takeaway = (
+            f"{high['presc_state']} pays the most against the national median "
+            f"({high['price_index']:.2f}x), {low['presc_state']} the least "
+            f"({low['price_index']:.2f}x); {above} of {len(values)} states above 1"
+        )
+    else:
+        takeaway = "No state has a price index (no eligible prescriber)"
+    alt = f"Horizontal bar chart of {len(values)} states' price index; {takeaway}."
+    return Chart("state_cost", title, alt, takeaway, _png(fig))
