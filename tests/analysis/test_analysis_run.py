@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from healthanalytics import pipeline
+from healthanalytics.analysis.cost import MIN_CLAIMS_FOR_COST
 from healthanalytics.analysis.ingredients import ingredient_key
 from healthanalytics.config import Settings
 from healthanalytics.io.inputs import bundled
 from healthanalytics.io.warehouse import open_warehouse
 from healthanalytics.stages import analysis as analysis_stage
 from tests import reference
+from tests.analysis import reference_cost
 from tests.conftest import CITIES
 from tests.test_cli_end_to_end import run_cli
 
@@ -120,6 +122,16 @@ def test_cost_tables_agree_with_each_other(statins):
         assert math.isclose(r["days_per_dollar"], r["days"] / r["drug_cost"], rel_tol=1e-9)
     # every flag is beyond 3.5 and names a prescriber of the run
     assert all(abs(r["z"]) > 3.5 and r["presc_id"] in known for r in statins["peer_outliers"])
+
+
+def test_cost_tables_match_the_reference(statins):
+    kept, _ = reference.clean(SAMPLE_100K)
+    prescribers = statins["market_prescribers"]
+    cost = reference_cost.prescriber_cost(kept, prescribers, MIN_CLAIMS_FOR_COST)
+    same(statins["prescriber_cost"], cost, ["presc_id"])
+    outliers = reference_cost.peer_outliers(prescribers, cost)
+    assert outliers  # the sample has some
+    same(statins["peer_outliers"], outliers, ["presc_id", "measure"])
 
 
 def test_geography_counts_every_prescriber_with_a_known_state(statins):
