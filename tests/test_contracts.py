@@ -94,10 +94,11 @@ def test_the_persisted_tables_are_those_the_contracts_declare(sample_run, duckdb
         for name, contract in TABLES.items()
     }
     # every table holds rows (the sample has quarantined lines and unmatched places), so the
-    # checks below see data
-    assert {name: table.num_rows > 0 for name, table in tables.items()} == dict.fromkeys(
-        TABLES, True
-    )
+    # checks below see data; but no specialty of its 105 lines has the 30 peers peer_outliers
+    # needs (its rows are checked on the 100k run: tests/analysis/test_analysis_run.py)
+    assert {name: table.num_rows > 0 for name, table in tables.items()} == {
+        name: name != "peer_outliers" for name in TABLES
+    }
     # the key unique (within the one delivery) and every declared test passing, pipeline_runs
     # included, on what was persisted
     checks = run_quality_checks(
