@@ -787,6 +787,7 @@ def test_hadoop_exceptions_become_python_ones(engine, java_class, text, python_c
 
 def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp_path):
     from healthanalytics.analysis.concentration import market_products, market_summary
+    from healthanalytics.analysis.cost import prescriber_cost, state_cost
     from healthanalytics.analysis.coverage import map_coverage
     from healthanalytics.analysis.deciles import (
         generic_keys,
@@ -796,6 +797,7 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
     )
     from healthanalytics.analysis.geography import market_geography
     from healthanalytics.analysis.market import resolve_market
+    from healthanalytics.analysis.outliers import peer_outliers
     from healthanalytics.analysis.specialties import market_specialties
 
     # 3,000 prescriber-drug rows: volumes rising with the NPI, tied among neighbours; blank
@@ -854,6 +856,7 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
         lines = on.materialize(market_lines(drugs, keys), "lines")
         prescribers = on.materialize(market_prescribers(drugs, places, lines), "prescribers")
         products = market_products(lines, keys)
+        cost = on.materialize(prescriber_cost(drugs, prescribers), "cost")
         tables = {
             "market_prescribers": prescribers,
             "market_deciles": market_deciles(prescribers),
@@ -861,6 +864,9 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
             "market_specialties": market_specialties(prescribers),
             "market_geography": market_geography(prescribers, matched, cities),
             "market_summary": market_summary(basket, prescribers, products, map_coverage(keys)),
+            "prescriber_cost": cost,
+            "state_cost": state_cost(cost),
+            "peer_outliers": peer_outliers(prescribers, cost),
         }
         return {name: on.to_arrow(table) for name, table in tables.items()}
 
