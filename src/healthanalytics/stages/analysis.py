@@ -1,5 +1,5 @@
 """Stage `analysis`: the launch market's prescribers, deciles, products, specialties,
-geography and summary.
+geography and summary, and the prescribers' cost position and peer outliers.
 
 It never costs the delivery its reports: when it fails, the error is logged as a warning and
 recorded (`analysis_error` in pipeline_runs), and the run goes on to deliver the reports
