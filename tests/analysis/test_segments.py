@@ -21,6 +21,8 @@ from healthanalytics.analysis.segments import (
     segment_cities,
     segment_profiles,
 )
+from healthanalytics.io.warehouse import open_warehouse
+from tests.analysis.test_analysis_run import run
 from tests.analysis.test_deciles import drugs_table
 from tests.transforms.conftest import rows
 
@@ -288,3 +290,42 @@ def test_segment_profiles_add_the_market_of_their_cities(con):
     # prescribers 5 (no city) and 6 (a city in no segment) count nowhere
     assert market == [(1, 30.0, 1, 0.3), (2, 15.0, 2, 0.075), (3, 0.0, 0, 0.0)]
     assert [r["segment_name"] for r in got] == ["s1", "s2", "s3"]
+
+
+@pytest.fixture(scope="module")
+def sample_segments(tmp_path_factory) -> dict[str, list[dict]]:
+    """The segmentation tables of a real run on the bundled 100,000-line sample."""
+    out = tmp_path_factory.mktemp("segments")
+    found = run(out)
+    with open_warehouse(str(out / "healthanalytics.duckdb")) as warehouse:
+        for name in ("city_segments", "segment_profiles", "segment_selection"):
+            found[name] = warehouse.read_table(name).to_pylist()
+    return found
+
+
+def test_a_run_segments_the_sample_cities(sample_segments):
+    cities = sample_segments["city_segments"]
+    profiles = sample_segments["segment_profiles"]
+    selection = sample_segments["segment_selection"]
+    assert sample_segments["pipeline_runs"][0]["analysis_error"] is None
+    assert cities and profiles and selection
+    # one chosen k, and as many segments, numbered 1..k
+    (chosen,) = [r["k"] for r in selection if r["chosen"]]
+    assert sorted(p["segment"] for p in profiles) == list(range(1, chosen + 1))
+    # the profiles reconcile with the cities
+    assert sum(p["cities"] for p in profiles) == len(cities)
+    for p in profiles:
+        members = [c for c in cities if c["segment"] == p["segment"]]
+        assert p["cities"] == len(members)
+        assert p["population"] == sum(c["population"] for c in members)
+        assert p["prescribers"] == sum(c["prescribers"] for c in members)
+        assert {c["segment_name"] for c in members} == {p["segment_name"]}
+    assert len({p["segment_name"] for p in profiles}) == len(profiles)
+    # the market's fills of the segments' prescribers: those of the geography's segmented cities
+    geography = {r["city_id"]: r["fills"] for r in sample_segments["market_geography"]
+                 if r["level"] == "city"}  # fmt: skip
+    for p in profiles:
+        want = sum(geography[c["city_id"]] for c in cities if c["segment"] == p["segment"])
+        assert math.isclose(p["market_fills"], want, rel_tol=1e-9, abs_tol=1e-9)
+    demand = [p["demand_index"] for p in profiles]
+    assert demand == sorted(demand, reverse=True)
