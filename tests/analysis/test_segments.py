@@ -21,6 +21,8 @@ from healthanalytics.analysis.segments import (
     segment_cities,
     segment_profiles,
 )
+from healthanalytics.contracts import RunParameters
+from healthanalytics.contracts.segments import SEGMENT_SELECTION
 from healthanalytics.io.warehouse import open_warehouse
 from tests.analysis.test_analysis_run import run
 from tests.analysis.test_deciles import drugs_table
@@ -329,3 +331,13 @@ def test_a_run_segments_the_sample_cities(sample_segments):
         assert math.isclose(p["market_fills"], want, rel_tol=1e-9, abs_tol=1e-9)
     demand = [p["demand_index"] for p in profiles]
     assert demand == sorted(demand, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("chosen", "failures"),
+    [([0, 1, 0], 0), ([1, 1, 0], 1), ([0, 0, 0], 1), ([], 0)],  # no k tried: nothing to choose
+)
+def test_the_quality_check_wants_one_chosen_k(con, chosen, failures):
+    (check,) = [t for t in SEGMENT_SELECTION.tests() if t.name == "segment_selection_one_chosen"]
+    table = ibis.memtable({"chosen": chosen}, schema={"chosen": "int64"})
+    assert check.count(table, RunParameters(top_n=5)).execute() == failures

@@ -3,8 +3,11 @@ segment_selection (docs/RULES.md, The launch analysis, "City segments"; issue 15
 
 from __future__ import annotations
 
+import ibis
+import ibis.expr.types as ir
+
 from healthanalytics.analysis.segments import K_RANGE
-from healthanalytics.contracts.model import Column, Range, TableContract
+from healthanalytics.contracts.model import Column, DataTest, Range, RunParameters, TableContract
 from healthanalytics.contracts.reports import DELIVERY, FLOAT, INT, TEXT
 
 FILLS = "30-day fills"
@@ -13,6 +16,11 @@ CLAIMS_PER_1000 = "claims per 1,000 residents"
 PRESCRIBERS_PER_1000 = "prescribers per 1,000 residents"
 FILLS_PER_PRESCRIBER = "30-day fills per prescriber"
 MAX_SEGMENTS = max(K_RANGE)
+
+
+def _chosen_not_one(table: ir.Table, params: RunParameters) -> ir.IntegerScalar:
+    wrong = (table.count() > 0) & (table.chosen.sum().fill_null(0) != 1)
+    return ibis.ifelse(wrong, 1, 0).cast("int64")
 
 
 def _segment() -> Column:
@@ -126,6 +134,14 @@ SEGMENT_SELECTION = TableContract(
         DELIVERY,
     ),
     key=("k",),
+    custom_tests=(
+        DataTest(
+            "segment_selection_one_chosen",
+            "exactly one k is chosen when any was tried",
+            "deliveries whose tried k are not exactly one chosen",
+            count=_chosen_not_one,
+        ),
+    ),
 )  # fmt: skip
 
 SEGMENT_TABLES = (CITY_SEGMENTS, SEGMENT_PROFILES, SEGMENT_SELECTION)
