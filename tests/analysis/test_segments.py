@@ -18,6 +18,7 @@ from healthanalytics.analysis.segments import (
     SEGMENT_COLUMNS,
     choose_k,
     city_features,
+    prescriber_segments,
     segment_cities,
     segment_profiles,
 )
@@ -341,3 +342,22 @@ def test_the_quality_check_wants_one_chosen_k(con, chosen, failures):
     (check,) = [t for t in SEGMENT_SELECTION.tests() if t.name == "segment_selection_one_chosen"]
     table = ibis.memtable({"chosen": chosen}, schema={"chosen": "int64"})
     assert check.count(table, RunParameters(top_n=5)).execute() == failures
+
+
+def test_prescriber_segments(con):
+    city_segments = ibis.memtable({"city_id": [1, 2], "segment": [2, 1]})
+    # (presc_id, matched city): 3 has no city, 4 a city not segmented
+    located = [(1, 1), (2, 2), (3, None), (4, 9)]
+    matched = ibis.memtable(
+        {"presc_id": [p for p, _ in located], "presc_state": ["NY"] * 4,
+         "city_id": [c for _, c in located]},
+        schema={"presc_id": "int64", "presc_state": "string", "city_id": "int64"},
+    )  # fmt: skip
+    prescribers = ibis.memtable({"presc_id": [1, 2, 3, 4], "presc_state": ["NY"] * 4})
+    got = rows(prescriber_segments(city_segments, matched, prescribers), ["presc_id"])
+    assert got == [
+        {"presc_id": 1, "segment": 2},
+        {"presc_id": 2, "segment": 1},
+        {"presc_id": 3, "segment": None},
+        {"presc_id": 4, "segment": None},
+    ]

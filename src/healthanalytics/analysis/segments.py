@@ -341,3 +341,18 @@ def log_line(selection: pa.Table) -> str:
         f"smallest {r['min_segment_share']:.1%}, stability {r['stability']:.2f}"
         for r in rows
     )
+
+
+def prescriber_segments(
+    city_segments: ir.Table, matched: ir.Table, prescribers: ir.Table
+) -> ir.Table:
+    """One row per prescriber of `market_prescribers`: `presc_id` and `segment` (int64: the
+    segment of its city, as `geography.prescriber_cities` locates it; null when it has no
+    matched city or its city is not segmented) — for the lookalike model, whose feature it
+    may be: the segments read no market line."""
+    located = prescriber_cities(matched, prescribers)
+    t = prescribers.select("presc_id").left_join(located, "presc_id")
+    t = t.select("presc_id", "city_id").left_join(
+        city_segments.select("city_id", "segment"), "city_id"
+    )
+    return t.select("presc_id", segment=t.segment.cast("int64"))
