@@ -13,6 +13,9 @@ Three steps:
 3. `segment_profiles` (pure Ibis): the segments' figures with the market's fills of the
    prescribers located in their cities (descriptive only: never a clustering feature).
 
+`stages/segments.py` wires them (the model's results go back to the engine as memtables);
+`prescriber_segments` gives each prescriber its city's segment, for the lookalike model.
+
 Choosing k: for each k the mean silhouette (on a fixed-seed sample of at most
 SILHOUETTE_SAMPLE cities), the smallest segment's share of the cities and the stability (the
 mean adjusted Rand index between the fits of SEEDS) are kept. Among the k whose smallest
