@@ -200,3 +200,26 @@ def test_state_cost_chart_without_any_index_says_so():
     chart = charts.state_cost_chart(states)
     assert_png(chart)
     assert chart.takeaway == "No state has a price index (no eligible prescriber)"
+
+
+def test_segments_chart_names_the_first_segment():
+    cities = pd.DataFrame(
+        {
+            "lat": [40.7, 34.05, 41.9, 61.2, None],  # Anchorage and a city without coordinates
+            "lng": [-74.0, -118.2, -87.6, -149.9, None],  # are counted, not drawn
+            "population": [8_000_000, 4_000_000, 2_700_000, 290_000, 10_000],
+            "segment": [2, 2, 1, 1, 2],
+            "segment_name": ["large metro, average demand"] * 2
+            + ["city, high demand"] * 2
+            + ["large metro, average demand"],
+        }
+    )
+    chart = charts.segments_chart(cities)
+    assert_png(chart)
+    # (2.7M + 0.29M) of 15.0M residents
+    assert chart.takeaway == (
+        "5 cities in 2 segments; segment 1 (city, high demand) has 2 cities and 19.9% of "
+        "their residents; 1 cities outside the contiguous US not drawn"
+    )
+    empty = charts.segments_chart(cities.iloc[0:0])
+    assert empty.takeaway == "No city was segmented"

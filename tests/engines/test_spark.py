@@ -798,6 +798,7 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
     from healthanalytics.analysis.geography import market_geography
     from healthanalytics.analysis.market import resolve_market
     from healthanalytics.analysis.outliers import peer_outliers
+    from healthanalytics.analysis.segments import city_features
     from healthanalytics.analysis.specialties import market_specialties
 
     # 3,000 prescriber-drug rows: volumes rising with the NPI, tied among neighbours; blank
@@ -833,6 +834,8 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
         city=pa.array(["Albany", "Ghost", "Fresno", "Tiny", "Nowhere", "Austin"]),
         state_id=pa.array(["NY", "NY", "CA", "CA", "CA", "TX"]),
         population=pa.array([120_000, 0, 500_000, 30, None, 900_000], pa.int64()),
+        lat=pa.array([42.65, 40.0, 36.74, 36.0, None, 30.27]),
+        lng=pa.array([-73.75, -74.0, -119.79, -120.0, None, -97.74]),
     )
     city_of = {"NY": [0, 1, None], "CA": [2, 3, 2, 4], "XX": [None], None: [None]}
     states = [["NY", "XX", None, "CA"][i % 4] for i in range(700)]
@@ -863,6 +866,7 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
             "market_products": products,
             "market_specialties": market_specialties(prescribers),
             "market_geography": market_geography(prescribers, matched, cities),
+            "city_features": city_features(drugs, keys, matched, cities, prescribers),
             "market_summary": market_summary(basket, prescribers, products, map_coverage(keys)),
             "prescriber_cost": cost,
             "state_cost": state_cost(cost),

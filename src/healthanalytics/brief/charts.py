@@ -308,3 +308,48 @@ def state_cost_chart(states: pd.DataFrame) -> Chart:
         takeaway = "No state has a price index (no eligible prescriber)"
     alt = f"Horizontal bar chart of {len(values)} states' price index; {takeaway}."
     return Chart("state_cost", title, alt, takeaway, _png(fig))
+
+
+def segments_chart(cities: pd.DataFrame) -> Chart:
+    """The segmented cities (city_segments: `lat`, `lng`, `population`, `segment`,
+    `segment_name`) as a longitude/latitude scatter sized by population and coloured by
+    segment (no base map; cities outside the contiguous US counted, not drawn)."""
+    known = cities.dropna(subset=["lat", "lng"])
+    inside = known[known["lat"].between(*CONTIGUOUS["lat"])
+                   & known["lng"].between(*CONTIGUOUS["lng"])]  # fmt: skip
+    title = "City segments (contiguous US)"
+    fig, ax = _figure(title, (7.0, 4.4))
+    colours = matplotlib.colormaps["tab10"]
+    largest = float(cities["population"].max()) if len(cities) else 0.0
+    names = cities.drop_duplicates("segment").sort_values("segment")
+    counts = cities["segment"].value_counts()
+    # the most numerous segment drawn first, so the smaller ones stay visible on top
+    drawn = sorted(zip(names["segment"], names["segment_name"], strict=True),
+                   key=lambda item: (-counts[item[0]], item[0]))  # fmt: skip
+    for segment, name in drawn:
+        rows = inside[inside["segment"] == segment]
+        # area by the square root of population: a metro of millions must not hide the map
+        sizes = 3 + 250 * np.sqrt(rows["population"].astype(float) / largest)
+        ax.scatter(rows["lng"], rows["lat"], s=sizes, alpha=0.5, linewidths=0,
+                   color=colours((int(segment) - 1) % 10), label=f"{segment}: {name}")  # fmt: skip
+    ax.set_xlabel("longitude (degrees)")
+    ax.set_ylabel("latitude (degrees)")
+    ax.set_aspect(1.25)
+    if len(names):
+        handles, labels = ax.get_legend_handles_labels()
+        order = sorted(range(len(labels)), key=lambda i: int(labels[i].split(":")[0]))
+        ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="lower left",
+                  frameon=False, fontsize=7, markerscale=0.6)  # fmt: skip
+        first = names.iloc[0]
+        members = cities[cities["segment"] == first["segment"]]
+        share = float(members["population"].sum()) / float(cities["population"].sum())
+        takeaway = (f"{len(cities):,} cities in {len(names)} segments; segment "
+                    f"{first['segment']} ({first['segment_name']}) has {len(members):,} "
+                    f"cities and {_pct(share)} of their residents")  # fmt: skip
+    else:
+        takeaway = "No city was segmented"
+    outside = len(known) - len(inside)
+    if outside:
+        takeaway += f"; {outside:,} cities outside the contiguous US not drawn"
+    alt = f"Scatter of city locations sized by population, coloured by segment; {takeaway}."
+    return Chart("segments", title, alt, takeaway, _png(fig))

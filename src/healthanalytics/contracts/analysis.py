@@ -6,6 +6,7 @@ from __future__ import annotations
 from healthanalytics.contracts.cost import PEER_OUTLIERS, PRESCRIBER_COST, STATE_COST
 from healthanalytics.contracts.model import Accepted, Column, Range, TableContract
 from healthanalytics.contracts.reports import DELIVERY, FLOAT, INT, TEXT
+from healthanalytics.contracts.segments import SEGMENT_TABLES
 
 FILLS = "30-day fills"
 SHARE = "share 0..1"
@@ -194,6 +195,7 @@ ANALYSIS_TABLES = (
     MARKET_PRODUCTS,
     MARKET_SPECIALTIES,
     MARKET_GEOGRAPHY,
+    *SEGMENT_TABLES,
     MARKET_SUMMARY,
     PRESCRIBER_COST,
     STATE_COST,

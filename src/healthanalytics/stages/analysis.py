@@ -31,6 +31,7 @@ from healthanalytics.config import Settings
 from healthanalytics.engines import Engine
 from healthanalytics.stages.clean import Cleaned
 from healthanalytics.stages.reports import Reports
+from healthanalytics.stages.segments import segment_tables
 from healthanalytics.stages.timing import store
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,9 @@ def _market_tables(
     products = store(engine, market_products, lines, keys)
     specialties = store(engine, market_specialties, prescribers)
     geography = store(engine, market_geography, prescribers, reports.matched, reports.cities)
+    segments = segment_tables(
+        engine, cleaned.drugs, keys, reports.matched, reports.cities, prescribers
+    )
     summary = store(engine, market_summary, basket, prescribers, products, coverage)
     tables = {
         "market_prescribers": prescribers,
@@ -103,6 +107,7 @@ def _market_tables(
         "market_products": products,
         "market_specialties": specialties,
         "market_geography": geography,
+        **segments,
         "market_summary": summary,
         "prescriber_cost": cost,
         "state_cost": states_cost,
