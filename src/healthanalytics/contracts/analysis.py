@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from healthanalytics.contracts.model import Accepted, Column, Range, TableContract
 from healthanalytics.contracts.reports import DELIVERY, FLOAT, INT, TEXT
+from healthanalytics.contracts.targets import TARGET_TABLES
 
 FILLS = "30-day fills"
 SHARE = "share 0..1"
@@ -194,4 +195,5 @@ ANALYSIS_TABLES = (
     MARKET_SPECIALTIES,
     MARKET_GEOGRAPHY,
     MARKET_SUMMARY,
+    *TARGET_TABLES,
 )

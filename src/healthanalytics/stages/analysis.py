@@ -29,6 +29,7 @@ from healthanalytics.config import Settings
 from healthanalytics.engines import Engine
 from healthanalytics.stages.clean import Cleaned
 from healthanalytics.stages.reports import Reports
+from healthanalytics.stages.targets import target_tables
 from healthanalytics.stages.timing import store
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ def _market_tables(
         "market_geography": geography,
         "market_summary": summary,
     }
+    segments = tables.get("city_segments")  # the cities' segments, when computed before
+    tables |= target_tables(engine, cleaned, reports, keys, prescribers, segments)
     return Analysis(tables, engine.one_row(summary))
 
 
