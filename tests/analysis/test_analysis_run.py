@@ -28,6 +28,9 @@ ANALYSIS_TABLES = (
     "market_specialties",
     "market_geography",
     "market_summary",
+    "target_prescribers",
+    "model_evaluation",
+    "model_importance",
 )
 RUN_DATE = "2024-03-01"
 
@@ -99,6 +102,31 @@ def test_statin_market_matches_the_reference(statins):
     assert [r["decile"] for r in statins["market_deciles"]] == list(range(10, -1, -1))
     assert summary["claims_mapped_share"] == 1.0
     assert statins["pipeline_runs"][0]["analysis_error"] is None
+
+
+def test_the_lookalike_model_scores_every_prescriber_of_the_sample(statins):
+    prescribers = {r["presc_id"]: r for r in statins["market_prescribers"]}
+    targets = statins["target_prescribers"]
+    # every prescriber scored once, with the deciles market_prescribers gives it
+    assert sorted(r["presc_id"] for r in targets) == sorted(prescribers)
+    for r in targets:
+        market = prescribers[r["presc_id"]]
+        assert r["decile"] == market["decile"]
+        assert r["specialty_decile"] == market["specialty_decile"]
+        assert r["adoption"] == ("high" if market["decile"] >= 8 else "low")
+    evaluation = statins["model_evaluation"]
+    auc = {r["model"]: r["value"] for r in evaluation if r["metric"] == "roc_auc"}
+    # the specialty alone is far behind the model on the sample's statins
+    assert auc["lookalike"] > auc["specialty_rate"] + 0.05
+    shown = auc["lookalike"] > max(auc["specialty_rate"], auc["volume_decile"])
+    assert {r["status"] for r in evaluation if r["model"] == "lookalike"} == {
+        "shown" if shown else "below_baseline"
+    }
+    (positives,) = [r["value"] for r in evaluation
+                    if (r["model"], r["metric"]) == ("lookalike", "positives")]  # fmt: skip
+    assert positives == sum(1 for p in prescribers.values() if p["decile"] >= 8)
+    ranks = sorted(r["rank"] for r in statins["model_importance"])
+    assert ranks == list(range(1, len(ranks) + 1))
 
 
 def test_geography_counts_every_prescriber_with_a_known_state(statins):

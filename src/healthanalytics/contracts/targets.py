@@ -104,7 +104,7 @@ MODEL_EVALUATION = TableContract(
         DELIVERY,
     ),
     key=("model", "metric", "k_share", "score_decile"),
-    grain="model metric",
+    grain="figure",
 )  # fmt: skip
 
 MODEL_IMPORTANCE = TableContract(

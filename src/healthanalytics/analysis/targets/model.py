@@ -6,7 +6,7 @@ writer of the market from features holding no market volume.
   sigmoid on 3-fold out-of-sample scores inside each training fold (CalibratedClassifierCV,
   ensemble=False). Categoricals one-hot (categories of fewer than MIN_CATEGORY_ROWS training
   rows pooled as infrequent, unknown ones taken as that pool); counts log1p then
-  standardised; the brand share and experience imputed (mean, median) with a missing
+  standardised; the brand share and experience imputed by the median with a missing
   indicator, standardised. A linear model because its reasons are exact (coefficient x the
   value's distance from the training mean, per input), it fits sparse one-hot designs in
   bounded memory at a million prescribers, and its fit is convex, so deterministic.
@@ -59,7 +59,7 @@ BLANK = "(blank)"
 
 CATEGORICAL = ("specialty", "presc_state", "city_segment")
 COUNTS = ("other_fills", "other_claims", "other_generics", "other_beneficiaries")
-IMPUTED = {"other_brand_share": "mean", "years_of_exp": "median"}
+IMPUTED = ("other_brand_share", "years_of_exp")  # the median, with a missing indicator
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,7 @@ def score_prescribers(inputs: pa.Table, seed: int = SEED) -> Targets:
         return _skipped(label, reason)
     columns = [c for c in (*CATEGORICAL, *COUNTS, *IMPUTED) if frame[c].notna().any()]
     design = _design(frame, columns)
-    folds = list(
-        StratifiedGroupKFold(n_splits=min(FOLDS, len(set(states))), shuffle=True,
-                             random_state=seed).split(design, label, states)
-    )  # fmt: skip
+    folds = state_folds(label, states, seed)
     for train, _ in folds:
         held = label[train]
         if min(int(held.sum()), int(len(held) - held.sum())) < 3:
@@ -134,6 +131,18 @@ def score_prescribers(inputs: pa.Table, seed: int = SEED) -> Targets:
     return Targets(targets, evaluation, _importance(columns, shuffles, sampled))
 
 
+def state_folds(
+    label: np.ndarray, states: np.ndarray, seed: int = SEED
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (training rows, test rows) of each fold: StratifiedGroupKFold over the states
+    (FOLDS folds, fewer when there are fewer states), so that no state is on both sides of a
+    fold and every row is tested once."""
+    splitter = StratifiedGroupKFold(
+        n_splits=min(FOLDS, len(set(states.tolist()))), shuffle=True, random_state=seed
+    )
+    return list(splitter.split(np.zeros((len(label), 1)), label, states))
+
+
 def degenerate(label: np.ndarray, states: np.ndarray) -> str | None:
     """Why the model cannot be validated on these prescribers, or None."""
     n, positives = len(label), int(label.sum())
@@ -154,19 +163,19 @@ def degenerate(label: np.ndarray, states: np.ndarray) -> str | None:
 def calibrated(columns: list[str], seed: int = SEED) -> CalibratedClassifierCV:
     """The model: the preprocessing and logistic regression in one Pipeline, calibrated by a
     sigmoid on 3-fold out-of-sample scores of its training rows."""
-    steps = []
-    for column in columns:
-        if column in CATEGORICAL:
-            encoder = OneHotEncoder(
-                handle_unknown="infrequent_if_exist", min_frequency=MIN_CATEGORY_ROWS
-            )
-            steps.append((column, encoder, [column]))
-        elif column in COUNTS:
-            log1p = FunctionTransformer(np.log1p, feature_names_out="one-to-one")
-            steps.append((column, make_pipeline(log1p, StandardScaler()), [column]))
-        else:
-            imputer = SimpleImputer(strategy=IMPUTED[column], add_indicator=True)
-            steps.append((column, make_pipeline(imputer, StandardScaler()), [column]))
+    categorical = [c for c in columns if c in CATEGORICAL]
+    numbers = [c for c in columns if c in COUNTS]
+    imputed = [c for c in columns if c in IMPUTED]
+    encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_CATEGORY_ROWS)
+    log1p = FunctionTransformer(np.log1p, feature_names_out="one-to-one")
+    imputer = SimpleImputer(strategy="median", add_indicator=True)
+    # three transformers, not one per input: each call of one costs time at any row count
+    steps = [
+        ("categorical", encoder, categorical),
+        ("counts", make_pipeline(log1p, StandardScaler()), numbers),
+        ("imputed", make_pipeline(imputer, StandardScaler()), imputed),
+    ]
+    steps = [step for step in steps if step[2]]
     pipeline = Pipeline(
         [
             ("features", ColumnTransformer(steps, sparse_threshold=1.0)),
@@ -202,13 +211,21 @@ def _contributions(
     pipeline = model.calibrated_classifiers_[0].estimator
     transform, regression = pipeline.named_steps["features"], pipeline.named_steps["model"]
     names = transform.get_feature_names_out()
-    owner = np.array([columns.index(name.split("__", 1)[0]) for name in names])
+    owner = np.array([_owner(name, columns) for name in names])
     weights = sparse.csr_matrix(
         (regression.coef_[0], (np.arange(len(names)), owner)), shape=(len(names), len(columns))
     )
     mean = np.asarray(sparse.csr_matrix(transform.transform(train)).mean(axis=0))
     held = sparse.csr_matrix(transform.transform(test))
     return np.asarray((held @ weights).todense()) - np.asarray(mean @ weights)
+
+
+def _owner(name: str, columns: list[str]) -> int:
+    """The input a transformed column comes from (`categorical__specialty_Cardiology`,
+    `imputed__missingindicator_years_of_exp` -> specialty, years_of_exp)."""
+    name = name.split("__", 1)[1].removeprefix("missingindicator_")
+    found = [i for i, c in enumerate(columns) if name == c or name.startswith(c + "_")]
+    return max(found, key=lambda i: len(columns[i]))
 
 
 def _evaluation(
