@@ -35,7 +35,7 @@ def target_tables(
         reports.matched, city_segments,
     )  # fmt: skip
     targets = score_prescribers(engine.to_arrow(model_inputs(features, cleaned.drugs, prescribers)))
-    log.info("%s", targets.summary())
+    (log.info if targets.skipped is None else log.warning)("%s", targets.summary())
     held = {
         "target_prescribers": targets.prescribers,
         "model_evaluation": targets.evaluation,

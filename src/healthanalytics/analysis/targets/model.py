@@ -22,7 +22,6 @@ writer of the market from features holding no market volume.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +41,6 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from healthanalytics.analysis.targets.evaluation import counts, group_rate, score_metrics
 from healthanalytics.analysis.targets.reasons import reasons_text
 from healthanalytics.contracts.targets import MODEL_EVALUATION, MODEL_IMPORTANCE, TARGET_PRESCRIBERS
-
-log = logging.getLogger(__name__)
 
 SEED = 15  # every random choice (folds, samples, shuffles) is seeded: same input, same output
 FOLDS = 5
@@ -261,7 +258,6 @@ def _evaluation(
 
 
 def _skipped(label: np.ndarray, reason: str) -> Targets:
-    log.warning("lookalike model skipped: %s", reason)
     rows = [
         {"model": "lookalike", **row, "value": row["value"], "status": "skipped", "note": reason}
         for row in counts(label)
