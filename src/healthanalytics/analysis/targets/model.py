@@ -53,6 +53,7 @@ IMPORTANCE_REPEATS = 5
 POTENTIAL_LIFT = 2.0  # high potential: at least twice the prevalence
 TIER_1_LIFT = 4.0
 BLANK = "(blank)"
+DECIMALS = 6  # of the fractional inputs
 
 CATEGORICAL = ("specialty", "presc_state", "city_segment")
 COUNTS = ("other_fills", "other_claims", "other_generics", "other_beneficiaries")
@@ -85,6 +86,10 @@ def score_prescribers(inputs: pa.Table, seed: int = SEED) -> Targets:
     """The model's tables from `features.model_inputs` (one row per prescriber; the row order
     does not matter). See the module for the method."""
     frame = inputs.to_pandas().sort_values("presc_id", kind="stable").reset_index(drop=True)
+    # sums in another order (another engine) differ in the last bits: rounded, every engine
+    # gives the model the same numbers, so the same fit
+    for column in ("other_fills", "other_brand_share"):
+        frame[column] = frame[column].round(DECIMALS)
     label = frame["label"].to_numpy(dtype=np.int64)
     states = frame["presc_state"].fillna(BLANK).to_numpy(dtype=object)
     reason = degenerate(label, states)
