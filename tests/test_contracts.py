@@ -94,10 +94,14 @@ def test_the_persisted_tables_are_those_the_contracts_declare(sample_run, duckdb
         for name, contract in TABLES.items()
     }
     # every table holds rows (the sample has quarantined lines and unmatched places), so the
-    # checks below see data
-    assert {name: table.num_rows > 0 for name, table in tables.items()} == dict.fromkeys(
-        TABLES, True
-    )
+    # checks below see data; but the excerpt's 96 prescribers are too few to validate the
+    # lookalike model: its skip row is in model_evaluation, and no prescriber is scored
+    skipped = {"target_prescribers": False, "model_importance": False}
+    assert {name: table.num_rows > 0 for name, table in tables.items()} == {
+        **dict.fromkeys(TABLES, True),
+        **skipped,
+    }
+    assert set(tables["model_evaluation"].column("status").to_pylist()) == {"skipped"}
     # the key unique (within the one delivery) and every declared test passing, pipeline_runs
     # included, on what was persisted
     checks = run_quality_checks(
