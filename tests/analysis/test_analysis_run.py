@@ -16,6 +16,7 @@ from healthanalytics.config import Settings
 from healthanalytics.io.inputs import bundled
 from healthanalytics.io.warehouse import open_warehouse
 from healthanalytics.stages import analysis as analysis_stage
+from healthanalytics.stages import targets as targets_stage
 from tests import reference
 from tests.conftest import CITIES
 from tests.test_cli_end_to_end import run_cli
@@ -190,6 +191,24 @@ def test_a_failing_analysis_is_recorded_and_the_reports_delivered(
         )
         == 1
     )
+
+
+def test_a_failing_model_costs_the_market_tables_nothing(statins, tmp_path, monkeypatch):
+    def broken(inputs):
+        raise RuntimeError("model broke")
+
+    # a fault injected into the lookalike model
+    monkeypatch.setattr(targets_stage, "score_prescribers", broken)
+    got = run(tmp_path)
+    (record,) = got["pipeline_runs"]
+    assert (record["status"], record["analysis_error"]) == ("success", None)
+    for name in ANALYSIS_TABLES[:6]:  # the market's tables, whole
+        assert got[name] == statins[name], name
+    assert got["target_prescribers"] == [] and got["model_importance"] == []
+    reason = "the model failed: RuntimeError: model broke"
+    assert {(r["metric"], r["status"], r["note"]) for r in got["model_evaluation"]} == {
+        (metric, "skipped", reason) for metric in ("prescribers", "positives", "prevalence")
+    }
 
 
 def test_analysis_tables_failing_their_checks_are_dropped_not_the_delivery(

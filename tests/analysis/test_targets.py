@@ -13,8 +13,10 @@ from healthanalytics.analysis.deciles import generic_keys, market_lines, market_
 from healthanalytics.analysis.targets.evaluation import expected_hits, group_rate, score_deciles
 from healthanalytics.analysis.targets.features import model_inputs, prescriber_features
 from healthanalytics.analysis.targets.model import (
+    IMPORTANCE_REPEATS,
     MIN_PRESCRIBERS,
     score_prescribers,
+    shuffled_drops,
     state_folds,
 )
 from healthanalytics.analysis.targets.reasons import reasons_text
@@ -378,3 +380,17 @@ def test_reasons_name_the_inputs_raising_the_score_most():
         None,
         "experience unknown; no specialty given",
     ]
+
+
+def test_permutation_importance_shuffles_each_inputs_contribution():
+    label = np.array([0, 0, 0, 1, 1, 1] * 5)
+    contributions = np.column_stack(
+        [
+            label * 2.0 + np.linspace(0, 0.1, 30),  # the signal: AUC 1 alone
+            np.full(30, 0.7),  # the same for every row: shuffling it changes nothing
+        ]
+    )
+    drops = shuffled_drops(contributions, label, np.random.default_rng(1))
+    assert drops.shape == (2, IMPORTANCE_REPEATS)
+    assert (drops[0] > 0.2).all()
+    assert (drops[1] == 0).all()

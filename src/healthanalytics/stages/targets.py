@@ -9,7 +9,7 @@ import ibis
 import ibis.expr.types as ir
 
 from healthanalytics.analysis.targets.features import model_inputs, prescriber_features
-from healthanalytics.analysis.targets.model import score_prescribers
+from healthanalytics.analysis.targets.model import score_prescribers, skipped_targets
 from healthanalytics.engines import Engine
 from healthanalytics.stages.clean import Cleaned
 from healthanalytics.stages.reports import Reports
@@ -28,13 +28,20 @@ def target_tables(
 ) -> dict[str, ir.Table]:
     """`target_prescribers`, `model_evaluation` and `model_importance` as the engine holds
     them, from the kept lines, `generic_keys`, `market_prescribers` and (optional) the city
-    segments (`city_id`, `segment_name`). A degenerate input gives a skip row in
-    model_evaluation and no scored prescribers, never an exception."""
+    segments (`city_id`, `segment_name`). A degenerate input, or an error of the model, gives
+    a skip row in model_evaluation (logged as a warning) and no scored prescribers: the market
+    tables are delivered all the same."""
     features = store(
         engine, prescriber_features, cleaned.drugs, keys, cleaned.clean, prescribers,
         reports.matched, city_segments,
     )  # fmt: skip
-    targets = score_prescribers(engine.to_arrow(model_inputs(features, cleaned.drugs, prescribers)))
+    inputs = engine.to_arrow(model_inputs(features, cleaned.drugs, prescribers))
+    try:
+        targets = score_prescribers(inputs)
+    except Exception as err:  # the model's failure costs the market tables nothing
+        log.debug("lookalike model failure", exc_info=True)
+        error = f"{type(err).__name__}: {err}".splitlines()[0][:500]
+        targets = skipped_targets(inputs, f"the model failed: {error}")
     (log.info if targets.skipped is None else log.warning)("%s", targets.summary())
     held = {
         "target_prescribers": targets.prescribers,

@@ -262,6 +262,12 @@ def _evaluation(
     return _arrow(rows, MODEL_EVALUATION)
 
 
+def skipped_targets(inputs: pa.Table, reason: str) -> Targets:
+    """The tables of a model that did not run on `inputs` (`features.model_inputs`): the
+    lookalike's counts with status skipped and the reason, no scored prescriber."""
+    return _skipped(np.array(inputs.column("label").to_pylist(), dtype=np.int64), reason)
+
+
 def _skipped(label: np.ndarray, reason: str) -> Targets:
     rows = [
         {"model": "lookalike", **row, "value": row["value"], "status": "skipped", "note": reason}
