@@ -202,8 +202,13 @@ def test_a_failing_model_costs_the_market_tables_nothing(statins, tmp_path, monk
     got = run(tmp_path)
     (record,) = got["pipeline_runs"]
     assert (record["status"], record["analysis_error"]) == ("success", None)
-    for name in ANALYSIS_TABLES[:6]:  # the market's tables, whole
-        assert got[name] == statins[name], name
+    keys = {"market_prescribers": ["presc_id"], "market_deciles": ["decile"],
+            "market_products": ["brand_name", "generic_name"],
+            "market_specialties": ["specialty"], "market_summary": ["market"],
+            "market_geography": ["level", "state_id", "city_id"]}  # fmt: skip
+    for name, key in keys.items():  # the market's tables, whole
+        want = [{k: v for k, v in r.items() if k != "delivery_date"} for r in statins[name]]
+        same(got[name], want, key)
     assert got["target_prescribers"] == [] and got["model_importance"] == []
     reason = "the model failed: RuntimeError: model broke"
     assert {(r["metric"], r["status"], r["note"]) for r in got["model_evaluation"]} == {
