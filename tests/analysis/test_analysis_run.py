@@ -17,6 +17,7 @@ from healthanalytics.config import Settings
 from healthanalytics.io.inputs import bundled
 from healthanalytics.io.warehouse import open_warehouse
 from healthanalytics.stages import analysis as analysis_stage
+from healthanalytics.stages import targets as targets_stage
 from tests import reference
 from tests.analysis import reference_cost
 from tests.conftest import CITIES
@@ -33,6 +34,9 @@ ANALYSIS_TABLES = (
     "prescriber_cost",
     "state_cost",
     "peer_outliers",
+    "target_prescribers",
+    "model_evaluation",
+    "model_importance",
 )
 RUN_DATE = "2024-03-01"
 
@@ -134,6 +138,31 @@ def test_cost_tables_match_the_reference(statins):
     same(statins["peer_outliers"], outliers, ["presc_id", "measure"])
 
 
+def test_the_lookalike_model_scores_every_prescriber_of_the_sample(statins):
+    prescribers = {r["presc_id"]: r for r in statins["market_prescribers"]}
+    targets = statins["target_prescribers"]
+    # every prescriber scored once, with the deciles market_prescribers gives it
+    assert sorted(r["presc_id"] for r in targets) == sorted(prescribers)
+    for r in targets:
+        market = prescribers[r["presc_id"]]
+        assert r["decile"] == market["decile"]
+        assert r["specialty_decile"] == market["specialty_decile"]
+        assert r["adoption"] == ("high" if market["decile"] >= 8 else "low")
+    evaluation = statins["model_evaluation"]
+    auc = {r["model"]: r["value"] for r in evaluation if r["metric"] == "roc_auc"}
+    # the specialty alone is far behind the model on the sample's statins
+    assert auc["lookalike"] > auc["specialty_rate"] + 0.05
+    shown = auc["lookalike"] > max(auc["specialty_rate"], auc["volume_decile"])
+    assert {r["status"] for r in evaluation if r["model"] == "lookalike"} == {
+        "shown" if shown else "below_baseline"
+    }
+    (positives,) = [r["value"] for r in evaluation
+                    if (r["model"], r["metric"]) == ("lookalike", "positives")]  # fmt: skip
+    assert positives == sum(1 for p in prescribers.values() if p["decile"] >= 8)
+    ranks = sorted(r["rank"] for r in statins["model_importance"])
+    assert ranks == list(range(1, len(ranks) + 1))
+
+
 def test_geography_counts_every_prescriber_with_a_known_state(statins):
     geography = statins["market_geography"]
     states = [r for r in geography if r["level"] == "state"]
@@ -195,6 +224,29 @@ def test_a_failing_analysis_is_recorded_and_the_reports_delivered(
         )
         == 1
     )
+
+
+def test_a_failing_model_costs_the_market_tables_nothing(statins, tmp_path, monkeypatch):
+    def broken(inputs):
+        raise RuntimeError("model broke")
+
+    # a fault injected into the lookalike model
+    monkeypatch.setattr(targets_stage, "score_prescribers", broken)
+    got = run(tmp_path)
+    (record,) = got["pipeline_runs"]
+    assert (record["status"], record["analysis_error"]) == ("success", None)
+    keys = {"market_prescribers": ["presc_id"], "market_deciles": ["decile"],
+            "market_products": ["brand_name", "generic_name"],
+            "market_specialties": ["specialty"], "market_summary": ["market"],
+            "market_geography": ["level", "state_id", "city_id"]}  # fmt: skip
+    for name, key in keys.items():  # the market's tables, whole
+        want = [{k: v for k, v in r.items() if k != "delivery_date"} for r in statins[name]]
+        same(got[name], want, key)
+    assert got["target_prescribers"] == [] and got["model_importance"] == []
+    reason = "the model failed: RuntimeError: model broke"
+    assert {(r["metric"], r["status"], r["note"]) for r in got["model_evaluation"]} == {
+        (metric, "skipped", reason) for metric in ("prescribers", "positives", "prevalence")
+    }
 
 
 def test_analysis_tables_failing_their_checks_are_dropped_not_the_delivery(

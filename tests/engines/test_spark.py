@@ -800,6 +800,7 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
     from healthanalytics.analysis.outliers import peer_outliers
     from healthanalytics.analysis.segments import city_features
     from healthanalytics.analysis.specialties import market_specialties
+    from healthanalytics.analysis.targets.features import model_inputs, prescriber_features
 
     # 3,000 prescriber-drug rows: volumes rising with the NPI, tied among neighbours; blank
     # specialties, states and day supplies, suppressed counts
@@ -820,11 +821,19 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
         lines=pa.array([1] * len(rows), pa.int64()),
         claims_unknown=pa.array([int(c is None) for c in data["claims"]], pa.int64()),
         fills=pa.array([None if d is None else d / 30 for d in data["day_supply"]]),
+        bene_count=pa.array([None if i % 13 == 0 else 11 + i % 40 for i in range(3_000)]),
     )
     places_path = _parquet(
         tmp_path,
         presc_id=pa.array(range(1_000_000_000, 1_000_000_700), pa.int64()),
         presc_state=pa.array([["NY", "XX", None, "CA"][i % 4] for i in range(700)]),
+        years_of_exp=pa.array([None if i % 5 == 0 else 10 + i % 30 for i in range(700)]),
+    )
+    # the cities' segments (the lookalike model's input): two of the six cities
+    segments_path = _parquet(
+        tmp_path,
+        city_id=pa.array([0, 2], pa.int64()),
+        segment_name=pa.array(["large metro, high demand", "small town"]),
     )
     # the lines matched to cities: NY prescribers in three cities or none, CA in two (one
     # tiny); a city of population 0, one of unknown population, one without prescribers
@@ -855,6 +864,7 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
         places = on.read_parquet(resolve_input(places_path, "fact"))
         matched = on.read_parquet(resolve_input(matched_path, "fact"))
         cities = on.read_parquet(resolve_input(cities_path, "fact"))
+        segments = on.read_parquet(resolve_input(segments_path, "fact"))
         keys = on.materialize(generic_keys(drugs, map_keys, basket.ingredient_keys), "keys")
         lines = on.materialize(market_lines(drugs, keys), "lines")
         prescribers = on.materialize(market_prescribers(drugs, places, lines), "prescribers")
@@ -872,6 +882,9 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
             "state_cost": state_cost(cost),
             "peer_outliers": peer_outliers(prescribers, cost),
         }
+        features = prescriber_features(drugs, keys, places, prescribers, matched, segments)
+        tables["prescriber_features"] = features
+        tables["model_inputs"] = model_inputs(features, drugs, prescribers)
         return {name: on.to_arrow(table) for name, table in tables.items()}
 
     spark, duckdb = analysed(engine), analysed(duckdb_engine)

@@ -7,6 +7,7 @@ from healthanalytics.contracts.cost import PEER_OUTLIERS, PRESCRIBER_COST, STATE
 from healthanalytics.contracts.model import Accepted, Column, Range, TableContract
 from healthanalytics.contracts.reports import DELIVERY, FLOAT, INT, TEXT
 from healthanalytics.contracts.segments import SEGMENT_TABLES
+from healthanalytics.contracts.targets import TARGET_TABLES
 
 FILLS = "30-day fills"
 SHARE = "share 0..1"
@@ -200,4 +201,5 @@ ANALYSIS_TABLES = (
     PRESCRIBER_COST,
     STATE_COST,
     PEER_OUTLIERS,
+    *TARGET_TABLES,
 )

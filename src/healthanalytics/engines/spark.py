@@ -287,9 +287,9 @@ class SparkEngine(Engine):
     def _frame(self, table: ir.Table) -> DataFrame:
         """The table as a Spark DataFrame whose column types are the ones Ibis declares
         (Spark's ROW_NUMBER is an INT where Ibis promises an int64, for one)."""
-        # a memtable (a driver-side result handed back, e.g. the city segments) is a view the
-        # session must hold before its SQL names it; Ibis registers it only on its own execute
-        self.con._register_in_memory_tables(table)
+        # an in-memory table (a model's result handed back, ibis.memtable) is registered as
+        # a view first, as Ibis' own calls do; compile alone does not
+        self.con._run_pre_execute_hooks(table)
         frame = self.session.sql(self.con.compile(table))
         wanted = PySparkSchema.from_ibis(table.schema())
         if frame.schema.fields == wanted.fields:

@@ -32,6 +32,7 @@ from healthanalytics.engines import Engine
 from healthanalytics.stages.clean import Cleaned
 from healthanalytics.stages.reports import Reports
 from healthanalytics.stages.segments import segment_tables
+from healthanalytics.stages.targets import target_tables
 from healthanalytics.stages.timing import store
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,10 @@ def _market_tables(
         "state_cost": states_cost,
         "peer_outliers": outliers,
     }
+    # the model takes each prescriber's city segment (computed without the market's lines)
+    tables |= target_tables(
+        engine, cleaned, reports, keys, prescribers, tables.get("city_segments")
+    )
     return Analysis(tables, engine.one_row(summary))
 
 
