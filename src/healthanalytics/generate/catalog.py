@@ -53,8 +53,10 @@ class Catalog:
     drug_generic: pa.Array
     drug_cost_per_day: np.ndarray
     drug_days: np.ndarray
-    # flat: mix m = specialty * brand levels + brand level occupies [m*D, (m+1)*D), m + its cdf
-    drug_cdf: np.ndarray
+    # Alias tables (Walker/Vose), flat: mix m = specialty * brand levels + brand level occupies
+    # [m*D, (m+1)*D); a draw is one lookup whatever the number of mixes.
+    drug_keep: np.ndarray  # probability of keeping slot k rather than taking its alias
+    drug_alias: np.ndarray
     drug_claims: np.ndarray  # flat [s*D + d]: claims multiplier of drug d for specialty s
     specialty: pa.Array
     specialty_cdf: np.ndarray
@@ -104,6 +106,23 @@ def cdf(weights: np.ndarray | list[float]) -> np.ndarray:
     total /= total[-1]
     total[-1] = 1.0
     return total
+
+
+def alias_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vose's alias table of `weights`: slot k (chosen uniformly) is kept with probability
+    keep[k], else alias[k] is drawn; every index comes out in proportion to its weight."""
+    n = len(weights)
+    keep = np.asarray(weights, dtype=np.float64) * n / float(np.sum(weights))
+    alias = np.arange(n, dtype=np.int64)
+    small = [i for i in range(n) if keep[i] < 1.0]
+    large = [i for i in range(n) if keep[i] >= 1.0]
+    while small and large:
+        less, more = small.pop(), large.pop()
+        alias[less] = more
+        keep[more] -= 1.0 - keep[less]
+        (small if keep[more] < 1.0 else large).append(more)
+    keep[small + large] = 1.0  # what is left is 1 up to rounding
+    return keep, alias
 
 
 def _zipf_cdf(count: int) -> np.ndarray:
@@ -181,14 +200,14 @@ def _load_drugs(specialties: list[dict[str, str]], planted: Planted) -> dict[str
         other = float(row["other"]) if planted.focus else 1.0
         boost = np.array([float(focus.get(c, other)) for c in category])
         claims.append(np.where(np.isin(category, list(focus)), planted.focus_claims, 1.0))
-        per_mix += [cdf(weight * boost * np.where(brand, m, 1.0)) for m in multipliers]
-    offsets = np.arange(len(per_mix), dtype=np.float64)[:, None]
+        per_mix += [alias_table(weight * boost * np.where(brand, m, 1.0)) for m in multipliers]
     return {
         "drug_brand": pa.array([row["brand_name"] for row in drugs], pa.string()),
         "drug_generic": pa.array([row["generic_name"] for row in drugs], pa.string()),
         "drug_cost_per_day": np.array([float(row["cost_per_day"]) for row in drugs]),
         "drug_days": np.array([int(row["days_per_claim"]) for row in drugs], dtype=np.int64),
-        "drug_cdf": (np.vstack(per_mix) + offsets).ravel(),
+        "drug_keep": np.concatenate([keep for keep, _ in per_mix]),
+        "drug_alias": np.concatenate([alias for _, alias in per_mix]),
         "drug_claims": np.concatenate(claims),
     }
 

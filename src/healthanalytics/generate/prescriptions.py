@@ -102,9 +102,13 @@ def _draw_prescribers(
 
 
 def _draw_drugs(rng: np.random.Generator, cat: Catalog, mix: np.ndarray) -> np.ndarray:
-    # One searchsorted over every (specialty, brand level) cdf laid end to end, offset by `mix`.
-    found = np.searchsorted(cat.drug_cdf, mix + rng.random(len(mix)), side="right")
-    return found - mix * cat.drug_count
+    # One uniform per draw: its whole part picks the slot of mix's alias table, its fraction
+    # whether the slot or its alias is taken.
+    d = cat.drug_count
+    spot = rng.random(len(mix)) * d
+    slot = np.minimum(spot.astype(np.int64), d - 1)
+    at = mix * d + slot
+    return np.where(spot - slot < cat.drug_keep[at], slot, cat.drug_alias[at])
 
 
 def _distinct_drugs(
