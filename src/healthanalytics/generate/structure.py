@@ -45,7 +45,7 @@ CENSUS_REGIONS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 # A prescriber's brand multiplier is exp(step * k) for k in -LEVELS..LEVELS: a few discrete
-# levels keep the drug draw one searchsorted over every (specialty, level) cdf laid end to end.
+# levels let the catalog hold one alias table per (specialty, level) for whole-array draws.
 BRAND_STEP = 0.3
 BRAND_LEVELS = 4
 
