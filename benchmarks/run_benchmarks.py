@@ -1,5 +1,6 @@
 """End-to-end benchmarks: generate (and cache) course-layout files, run the CLI on each as a user
-would, and compare with a bare DuckDB scan of the same file. Prints a table, writes JSON.
+would, and compare with a bare DuckDB scan of the same file, and the run with the launch
+analysis with the same run without it (`--no-analysis`). Prints tables, writes JSON.
 
     make bench              # 1M, 5M and 25M rows, median of 3; PostgreSQL and Spark columns
     .venv/bin/python benchmarks/run_benchmarks.py --sizes 1000000 --repeat 1
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,14 +34,20 @@ from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
-STAGE_LINE = re.compile(r"stage (\w+): end after ([0-9.]+) s")
+# Part of a cached file's name: raise it when the generator's output changes (2: the planted
+# market structure), so an older cached file is not taken for the new one.
+GENERATOR_VERSION = 2
+STAGE_LINE = re.compile(r"stage (\w+): end after ([0-9.]+) s(?: \((.*)\))?$", re.MULTILINE)
+STAGE_ORDER = ["connect", "ingest", "clean", "reports", "analysis", "quality", "files", "persist",
+               "brief"]  # fmt: skip
+WITH_ANALYSIS, WITHOUT_ANALYSIS = "duckdb", "duckdb --no-analysis"
 console = Console(width=200)
 
 
 def cached_file(rows: int) -> tuple[Path, float | None]:
     """A generated course-layout CSV of `rows` rows, made once and kept in benchmarks/.cache;
     with the seconds generation took (None when the file came from the cache)."""
-    path = CACHE / f"course_{rows}.csv"
+    path = CACHE / f"course_{rows}_v{GENERATOR_VERSION}.csv"
     if path.exists():
         return path, None
     CACHE.mkdir(exist_ok=True)
@@ -106,7 +114,9 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> Measured:
 
 
 def pipeline_run(fact: Path, work: Path, extra: list[str]) -> dict:
-    """One `healthanalytics run` on `fact`: wall time, peak RSS, seconds per stage."""
+    """One `healthanalytics run` on `fact`: wall time, peak RSS, seconds per stage, and the
+    analysis stage's outcome (its log detail: the market's summary, `skipped ...` or
+    `failed ...`)."""
     log = work / "run.log"
     log.unlink(missing_ok=True)
     command = [
@@ -125,12 +135,15 @@ def pipeline_run(fact: Path, work: Path, extra: list[str]) -> dict:
     if "--db" not in extra:
         (work / "out" / "healthanalytics.duckdb").unlink(missing_ok=True)
     run = measure(command)
-    stages = {m.group(1): float(m.group(2)) for m in STAGE_LINE.finditer(log.read_text())}
+    ends = list(STAGE_LINE.finditer(log.read_text()))
+    stages = {m.group(1): float(m.group(2)) for m in ends}
+    analysis = next((m.group(3) or "" for m in ends if m.group(1) == "analysis"), "not run")
     return {
         "seconds": run.seconds,
         "cpu_seconds": run.cpu_seconds,
         "peak_rss": run.peak_rss,
         "stages": stages,
+        "analysis": analysis,
     }
 
 
@@ -165,6 +178,7 @@ def median_of(runs: list[dict]) -> dict:
         "each_bare_scan_seconds": [round(r["bare_scan_seconds"], 2) for r in runs],
         "ratio_to_bare_scan": statistics.median(ratios),
         "each_ratio": [round(ratio, 2) for ratio in ratios],
+        "analysis": sorted({r["analysis"] for r in runs}),
     }
 
 
@@ -188,6 +202,14 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000, 25_000_000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
+        "--analysis-sizes",
+        type=int,
+        nargs="*",
+        default=None,
+        help="sizes that also run on DuckDB with --no-analysis, by turns with the run with it "
+        "(default: every size; none: --analysis-sizes alone)",
+    )
+    parser.add_argument(
         "--postgres",
         default="auto",
         help="postgresql:// target for the PostgreSQL column; 'auto' starts a throwaway "
@@ -197,6 +219,8 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="2GB", help="extra run on the largest file")
     parser.add_argument("--json", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
+    if args.analysis_sizes is None:
+        args.analysis_sizes = list(args.sizes)
 
     results: list[dict] = []
     generated: dict[int, float] = {}
@@ -208,22 +232,30 @@ def main() -> None:
             results += bench_size(rows, fact, args, pg_url)
 
     show(results)
+    analysis = analysis_cost(results)
+    if analysis:
+        show_analysis(analysis)
     for rows, seconds in generated.items():
         console.print(f"generating {rows:,} rows took {seconds:.1f} s")
     growth = time_growth(results, sorted(args.sizes))
     if growth:
         console.print(growth)
     args.json.write_text(
-        json.dumps({"runs": results, "generate_seconds": generated}, indent=2) + "\n"
+        json.dumps({"runs": results, "analysis": analysis, "generate_seconds": generated}, indent=2)
+        + "\n"
     )
     console.print(f"figures written to {args.json}")
 
 
 def bench_size(rows: int, fact: Path, args: argparse.Namespace, pg_url: str | None) -> list[dict]:
-    """Every variant on one file: median of `repeat` runs each. Each run follows its own bare
-    scan of the file, so that the ratio compares figures taken a moment apart: on a shared
-    machine the scan alone moved by half from one hour to the next."""
-    variants: dict[str, list[str]] = {"duckdb": []}
+    """Every variant on one file: median of `repeat` runs each, the variants by turns (one run
+    of each, then the next round), so that the runs with and without the analysis, say, are
+    taken minutes apart, not a whole variant apart. Each run follows its own bare scan of the
+    file, so that the ratio compares figures taken a moment apart: on a shared machine the scan
+    alone moved by half from one hour to the next."""
+    variants: dict[str, list[str]] = {WITH_ANALYSIS: []}
+    if rows in args.analysis_sizes:
+        variants[WITHOUT_ANALYSIS] = ["--no-analysis"]
     if pg_url:
         variants["duckdb -> postgresql"] = ["--db", pg_url]
     if rows in args.spark_sizes and importlib.util.find_spec("pyspark"):
@@ -233,23 +265,97 @@ def bench_size(rows: int, fact: Path, args: argparse.Namespace, pg_url: str | No
             "--memory-limit",
             args.memory_limit,
         ]
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    with ExitStack() as stack:
+        work = {
+            name: Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ha-bench-")))
+            for name in variants
+        }
+        for turn in range(args.repeat):
+            for name, extra in variants.items():
+                if turn > 0 and "--memory-limit" in extra:
+                    continue  # one run: it only shows the memory a limit saves
+                scan = bare_scan(fact)
+                run = pipeline_run(fact, work[name], extra)
+                runs[name].append({"bare_scan_seconds": scan, **run})
+                shutil.rmtree(work[name] / "out", ignore_errors=True)  # disk: one output at a time
     entries = []
-    for name, extra in variants.items():
-        repeat = 1 if "--memory-limit" in extra else args.repeat
-        with tempfile.TemporaryDirectory(prefix="ha-bench-") as tmp:
-            runs = [
-                {"bare_scan_seconds": bare_scan(fact), **pipeline_run(fact, Path(tmp), extra)}
-                for _ in range(repeat)
-            ]
+    for name, done in runs.items():
         entry = {"rows": rows, "variant": name, "file_bytes": fact.stat().st_size,
-                 **median_of(runs)}  # fmt: skip
+                 **median_of(done)}  # fmt: skip
         entry["rows_per_second"] = rows / entry["seconds"]
+        entry["each_stages"] = [r["stages"] for r in done]
         entries.append(entry)
         console.print(
             f"{rows:,} rows, {name}: {entry['seconds']:.1f} s, "
             f"{entry['ratio_to_bare_scan']:.2f}x the bare scan"
         )
     return entries
+
+
+def analysis_cost(results: list[dict]) -> list[dict]:
+    """Per size run both ways: the analysis stage's seconds (and the brief's, which only a run
+    with the analysis writes), the whole run with and without the analysis, their ratio (each
+    turn's too), both CPU seconds (steadier than wall time on a shared machine) and both peak
+    RSS."""
+    by = {(r["rows"], r["variant"]): r for r in results}
+    cost = []
+    for rows in sorted({r["rows"] for r in results}):
+        with_, without = by.get((rows, WITH_ANALYSIS)), by.get((rows, WITHOUT_ANALYSIS))
+        if with_ is None or without is None:
+            continue
+        pairs = zip(with_["each_seconds"], without["each_seconds"], strict=True)
+        cost.append({
+            "rows": rows,
+            "analysis_seconds": with_["stages"].get("analysis", 0.0),
+            "each_analysis_seconds": [s.get("analysis", 0.0) for s in with_["each_stages"]],
+            "brief_seconds": with_["stages"].get("brief", 0.0),
+            "with_seconds": with_["seconds"],
+            "without_seconds": without["seconds"],
+            "added_seconds": with_["seconds"] - without["seconds"],
+            "ratio": with_["seconds"] / without["seconds"],
+            "each_ratio": [round(a / b, 2) for a, b in pairs],
+            "with_cpu_seconds": with_["cpu_seconds"],
+            "without_cpu_seconds": without["cpu_seconds"],
+            "with_peak_rss": with_["peak_rss"],
+            "without_peak_rss": without["peak_rss"],
+            "analysis": with_["analysis"],
+        })  # fmt: skip
+    return cost
+
+
+def _outcome(details: list[str]) -> str:
+    """`ok`, or the analysis stage's `failed ...` detail (the JSON keeps every detail)."""
+    failed = [d for d in details if not d.startswith("market ")]
+    return "; ".join(failed)[:80] if failed else "ok"
+
+
+def show_analysis(cost: list[dict]) -> None:
+    table = Table(
+        title="launch analysis: the run with it against the same run with --no-analysis "
+        "(DuckDB, median wall seconds; target at 25M rows: ratio <= 1.35, peak RSS <= 6 GB)"
+    )
+    for column in ["rows", "analysis s (each)", "brief s", "with s", "without s", "added s",
+                   "ratio (each)", "CPU s with", "CPU s without", "peak RSS MB with",
+                   "peak RSS MB without", "analysis"]:  # fmt: skip
+        table.add_column(column, justify="right")
+    for c in cost:
+        each = ", ".join(f"{s:.2f}" for s in c["each_analysis_seconds"])
+        table.add_row(
+            f"{c['rows']:,}",
+            f"{c['analysis_seconds']:.2f} ({each})",
+            f"{c['brief_seconds']:.2f}",
+            f"{c['with_seconds']:.2f}",
+            f"{c['without_seconds']:.2f}",
+            f"{c['added_seconds']:.2f}",
+            f"{c['ratio']:.2f} ({', '.join(f'{r:.2f}' for r in c['each_ratio'])})",
+            f"{c['with_cpu_seconds']:.1f}",
+            f"{c['without_cpu_seconds']:.1f}",
+            f"{c['with_peak_rss'] / 1e6:,.0f}",
+            f"{c['without_peak_rss'] / 1e6:,.0f}",
+            _outcome(c["analysis"]),
+        )
+    console.print(table)
 
 
 def time_growth(results: list[dict], sizes: list[int]) -> str | None:
@@ -264,10 +370,8 @@ def time_growth(results: list[dict], sizes: list[int]) -> str | None:
 
 
 def show(results: list[dict]) -> None:
-    stages = sorted(
-        {s for r in results for s in r.get("stages", {})},
-        key=["connect", "ingest", "clean", "reports", "quality", "files", "persist"].index,
-    )
+    found = {s for r in results for s in r.get("stages", {})}
+    stages = [s for s in STAGE_ORDER if s in found] + sorted(found - set(STAGE_ORDER))
     table = Table(title="healthanalytics run (median wall seconds)")
     for column in [
         "rows",

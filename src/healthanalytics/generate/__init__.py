@@ -7,7 +7,13 @@ Rows come in chunks built with whole-array NumPy/Arrow code (optionally in worke
 and are streamed to a temporary file renamed into place at the end. The same
 (rows, layout, fmt, seed, dirty_rate) always gives the same bytes.
 
-The bundled sample `data/prescriber_fact_100k.csv.gz` was made with:
+The data carries the market structure real data has (`structure.py`): specialties that write
+mostly in their therapeutic areas, a prescriber propensity that makes claims per prescriber
+heavy-tailed and ties a prescriber's volume in one class to its volume and breadth in others,
+and brand uptake that varies by Census region and by prescriber.
+
+The bundled sample `data/prescriber_fact_100k.csv.gz` was made, before that structure was
+planted (commit c17b495's generator), with:
 
     from healthanalytics.generate import generate_prescriptions
     generate_prescriptions(100_000, "src/healthanalytics/data/prescriber_fact_100k.csv.gz",

@@ -1,7 +1,8 @@
 """The bundled reference data the generator draws from: drugs, specialties, names and places.
 
 Everything a chunk needs is here as Arrow dictionaries (strings, taken by index) and NumPy
-weights, loaded once per process; the chunk builder never touches a Python string per row.
+weights, loaded once per process; the chunk builder never touches a Python string per row. The
+drug weights carry the planted structure of `structure.py` (specialty focus, brand uptake).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from importlib import resources
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from healthanalytics.generate.structure import BRAND_LEVELS, BRAND_STEP, PLANTED, Planted
 
 DIMENSION_FILE = "us_cities_dimension.parquet"
 
@@ -50,7 +53,11 @@ class Catalog:
     drug_generic: pa.Array
     drug_cost_per_day: np.ndarray
     drug_days: np.ndarray
-    drug_cdf: np.ndarray  # flat: specialty s occupies [s*D, (s+1)*D) holding s + its own cdf
+    # Alias tables (Walker/Vose), flat: mix m = specialty * brand levels + brand level occupies
+    # [m*D, (m+1)*D); a draw is one lookup whatever the number of mixes.
+    drug_keep: np.ndarray  # probability of keeping slot k rather than taking its alias
+    drug_alias: np.ndarray
+    drug_claims: np.ndarray  # flat [s*D + d]: claims multiplier of drug d for specialty s
     specialty: pa.Array
     specialty_cdf: np.ndarray
     specialty_rows: np.ndarray  # typical number of distinct drugs per prescriber
@@ -67,6 +74,8 @@ class Catalog:
     unlisted_count: int
     state: pa.Array
     state_fips: pa.Array
+    state_brand_shift: np.ndarray  # brand log-multiplier shift per state index
+    planted: Planted
 
     @property
     def drug_count(self) -> int:
@@ -97,6 +106,23 @@ def cdf(weights: np.ndarray | list[float]) -> np.ndarray:
     total /= total[-1]
     total[-1] = 1.0
     return total
+
+
+def alias_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vose's alias table of `weights`: slot k (chosen uniformly) is kept with probability
+    keep[k], else alias[k] is drawn; every index comes out in proportion to its weight."""
+    n = len(weights)
+    keep = np.asarray(weights, dtype=np.float64) * n / float(np.sum(weights))
+    alias = np.arange(n, dtype=np.int64)
+    small = [i for i in range(n) if keep[i] < 1.0]
+    large = [i for i in range(n) if keep[i] >= 1.0]
+    while small and large:
+        less, more = small.pop(), large.pop()
+        alias[less] = more
+        keep[more] -= 1.0 - keep[less]
+        (small if keep[more] < 1.0 else large).append(more)
+    keep[small + large] = 1.0  # what is left is 1 up to rounding
+    return keep, alias
 
 
 def _zipf_cdf(count: int) -> np.ndarray:
@@ -161,23 +187,28 @@ def _unlisted_places(
     return places, place_states
 
 
-def _load_drugs(specialties: list[dict[str, str]]) -> dict[str, object]:
+def _load_drugs(specialties: list[dict[str, str]], planted: Planted) -> dict[str, object]:
     drugs = sorted(_read_rows("drugs.csv"), key=lambda row: row["brand_name"])
     category = [row["category"] for row in drugs]
     weight = np.array([float(row["weight"]) for row in drugs])
-    per_specialty = []
+    # The analysis' rule: a brand is a product whose brand name is not its generic name.
+    brand = np.array([row["brand_name"] != row["generic_name"] for row in drugs])
+    multipliers = np.exp(BRAND_STEP * np.arange(-BRAND_LEVELS, BRAND_LEVELS + 1))
+    per_mix, claims = [], []
     for row in specialties:
-        focus = dict(item.split(":") for item in row["focus"].split())
-        other = float(row["other"])
+        focus = dict(item.split(":") for item in row["focus"].split()) if planted.focus else {}
+        other = float(row["other"]) if planted.focus else 1.0
         boost = np.array([float(focus.get(c, other)) for c in category])
-        per_specialty.append(cdf(weight * boost))
-    offsets = np.arange(len(specialties), dtype=np.float64)[:, None]
+        claims.append(np.where(np.isin(category, list(focus)), planted.focus_claims, 1.0))
+        per_mix += [alias_table(weight * boost * np.where(brand, m, 1.0)) for m in multipliers]
     return {
         "drug_brand": pa.array([row["brand_name"] for row in drugs], pa.string()),
         "drug_generic": pa.array([row["generic_name"] for row in drugs], pa.string()),
         "drug_cost_per_day": np.array([float(row["cost_per_day"]) for row in drugs]),
         "drug_days": np.array([int(row["days_per_claim"]) for row in drugs], dtype=np.int64),
-        "drug_cdf": (np.vstack(per_specialty) + offsets).ravel(),
+        "drug_keep": np.concatenate([keep for keep, _ in per_mix]),
+        "drug_alias": np.concatenate([alias for _, alias in per_mix]),
+        "drug_claims": np.concatenate(claims),
     }
 
 
@@ -223,14 +254,18 @@ def _load_places() -> dict[str, object]:
 
 
 @cache
-def load_catalog() -> Catalog:
-    """The generator's reference data, read once per process from the package's data folder."""
+def load_catalog(planted: Planted = PLANTED) -> Catalog:
+    """The generator's reference data with `planted` structure, read once per process (and
+    setting) from the package's data folder."""
     specialties = _read_rows("specialties.csv")
+    places = _load_places()
     return Catalog(
-        **_load_drugs(specialties),
+        **_load_drugs(specialties, planted),
         specialty=pa.array([row["specialty"] for row in specialties], pa.string()),
         specialty_cdf=cdf(np.array([float(row["weight"]) for row in specialties])),
         specialty_rows=np.array([float(row["drugs_per_prescriber"]) for row in specialties]),
         **_load_names(),
-        **_load_places(),
+        **places,
+        state_brand_shift=planted.state_brand_shift(places["state"].to_pylist()),
+        planted=planted,
     )

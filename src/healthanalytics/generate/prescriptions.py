@@ -2,7 +2,8 @@
 
 A chunk is a run of whole prescribers in ascending NPI order, each with distinct drugs in
 brand-name order, like the real CMS file. Everything random comes from the chunk's own generator,
-so a chunk is the same whichever process builds it and whenever.
+so a chunk is the same whichever process builds it and whenever. The catalog's `planted` settings
+(`structure.py`) give prescribers their specialty focus, volume propensity and brand uptake.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import pyarrow.compute as pc
 from healthanalytics.generate.catalog import CITY_VARIANT_SHARES, CITY_VARIANTS, Catalog, cdf
 from healthanalytics.generate.columns import LAYOUT_COLUMNS, MONEY, schema
 from healthanalytics.generate.npi import with_check_digit
+from healthanalytics.generate.structure import BRAND_LEVELS, BRAND_STEP
 
 ROWS_PER_PRESCRIBER = 25.0
-ROWS_SPREAD = 1.0  # sigma of the lognormal drug count: most prescribers few, some hundreds
 MAX_DRUG_SHARE = 0.7  # of the catalog, so distinct drugs per prescriber can always be found
 MIN_CLAIMS = 11  # CMS leaves out prescriber-drug pairs with fewer claims
 BLANK_CLAIMS_RATE = 0.02
@@ -64,44 +65,60 @@ def _draw(rng: np.random.Generator, cdf: np.ndarray, size: int) -> np.ndarray:
     return np.searchsorted(cdf, rng.random(size), side="right")
 
 
+def _loaded(rng: np.random.Generator, z: np.ndarray, sigma: float, loading: float) -> np.ndarray:
+    """Lognormal factors of mean 1 and log-sigma `sigma` whose normal part loads `z` by
+    `loading` (the rest independent noise)."""
+    normal = loading * z + np.sqrt(1.0 - loading**2) * rng.standard_normal(len(z))
+    return np.exp(sigma * normal - 0.5 * sigma**2)
+
+
 def _draw_prescribers(
     rng: np.random.Generator, cat: Catalog, rows: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Specialty and drug count of just enough prescribers to fill `rows` rows."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Specialty, drug count and volume propensity z of just enough prescribers to fill `rows`
+    rows."""
+    planted = cat.planted
     shares = np.diff(cat.specialty_cdf, prepend=0.0)
     # The cap trims the lognormal's tail more than rounding small counts up to 1 adds back.
     scale = ROWS_PER_PRESCRIBER / float(shares @ cat.specialty_rows) * 1.035
     cap = int(MAX_DRUG_SHARE * cat.drug_count)
-    specialties, counts, total = [], [], 0
+    specialties, counts, propensities, total = [], [], [], 0
     while total < rows:
         size = int(rows / ROWS_PER_PRESCRIBER * 1.1) + 16
         specialty = _draw(rng, cat.specialty_cdf, size)
-        spread = rng.lognormal(-0.5 * ROWS_SPREAD**2, ROWS_SPREAD, size)
+        z = rng.standard_normal(size)
+        spread = _loaded(rng, z, planted.rows_sigma, planted.propensity)
         count = np.clip(np.rint(cat.specialty_rows[specialty] * scale * spread), 1, cap)
         specialties.append(specialty)
         counts.append(count.astype(np.int64))
+        propensities.append(z)
         total += int(counts[-1].sum())
     specialty, count = np.concatenate(specialties), np.concatenate(counts)
     ends = np.cumsum(count)
     last = int(np.searchsorted(ends, rows))
     count = count[: last + 1]
     count[last] -= int(ends[last]) - rows  # the chunk edge cuts the last prescriber's list short
-    return specialty[: last + 1], count
+    return specialty[: last + 1], count, np.concatenate(propensities)[: last + 1]
 
 
-def _draw_drugs(rng: np.random.Generator, cat: Catalog, specialty: np.ndarray) -> np.ndarray:
-    # One searchsorted over every specialty's cdf laid end to end, offset by the specialty number.
-    found = np.searchsorted(cat.drug_cdf, specialty + rng.random(len(specialty)), side="right")
-    return found - specialty * cat.drug_count
+def _draw_drugs(rng: np.random.Generator, cat: Catalog, mix: np.ndarray) -> np.ndarray:
+    # One uniform per draw: its whole part picks the slot of mix's alias table, its fraction
+    # whether the slot or its alias is taken.
+    d = cat.drug_count
+    spot = rng.random(len(mix)) * d
+    slot = np.minimum(spot.astype(np.int64), d - 1)
+    at = mix * d + slot
+    return np.where(spot - slot < cat.drug_keep[at], slot, cat.drug_alias[at])
 
 
 def _distinct_drugs(
-    rng: np.random.Generator, cat: Catalog, specialty: np.ndarray, counts: np.ndarray
+    rng: np.random.Generator, cat: Catalog, mix: np.ndarray, counts: np.ndarray
 ) -> np.ndarray:
-    """Sorted keys prescriber * D + drug: `counts[p]` distinct drugs for each prescriber p."""
+    """Sorted keys prescriber * D + drug: `counts[p]` distinct drugs for each prescriber p,
+    drawn from the cdf `mix[p]` (its specialty and brand level)."""
     d = cat.drug_count
     prescriber = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-    keys = prescriber * d + _draw_drugs(rng, cat, specialty[prescriber])
+    keys = prescriber * d + _draw_drugs(rng, cat, mix[prescriber])
     keys.sort()
     # Redraw repeats within the prescribers that have them, narrowing to those each round;
     # whole prescribers stay in their places, so the keys stay sorted.
@@ -119,10 +136,7 @@ def _distinct_drugs(
         dup = np.flatnonzero(sub[1:] == sub[:-1]) + 1
         who = sub[dup] // d
         # A few rounds keep the specialty's preferences; then any drug, so long lists finish.
-        if attempt < 4:
-            fresh = _draw_drugs(rng, cat, specialty[who])
-        else:
-            fresh = rng.integers(0, d, len(who))
+        fresh = _draw_drugs(rng, cat, mix[who]) if attempt < 4 else rng.integers(0, d, len(who))
         sub[dup] = who * d + fresh
         sub.sort()
         keys[rows] = sub
@@ -172,6 +186,7 @@ class _Prescribers:
     """Per-prescriber draws; rows pick theirs by prescriber number."""
 
     specialty: np.ndarray
+    mix: np.ndarray  # specialty * brand levels + brand level: which drug cdf it draws from
     counts: np.ndarray  # rows (distinct drugs) of each prescriber
     npis: np.ndarray
     last: np.ndarray  # indexes into the catalog's string dictionaries
@@ -180,7 +195,7 @@ class _Prescribers:
     state: np.ndarray
     source: np.ndarray
     years: np.ndarray
-    volume: np.ndarray  # busy prescribers have more claims on every drug
+    volume: np.ndarray  # busy prescribers have more claims on every drug (and more drugs)
     old_share: np.ndarray  # share of the prescriber's patients aged 65 or more
 
 
@@ -188,7 +203,8 @@ def _draw_people(
     rng: np.random.Generator, cat: Catalog, plan: ChunkPlan, rows: int
 ) -> _Prescribers:
     """Who the chunk's prescribers are, where they practise and since when."""
-    specialty, counts = _draw_prescribers(rng, cat, rows)
+    planted = cat.planted
+    specialty, counts, z = _draw_prescribers(rng, cat, rows)
     m = len(counts)
     span = plan.npi_high - plan.npi_low
     if m > span:
@@ -207,17 +223,21 @@ def _draw_people(
     unlisted = rng.random(m) < UNLISTED_PLACE_RATE
     pick = rng.integers(0, cat.unlisted_count, m)
     variants = len(CITY_VARIANTS)
+    state = cat.city_state[np.where(unlisted, cat.city_count + pick, city)]
+    brand = cat.state_brand_shift[state] + planted.brand_spread * rng.standard_normal(m)
+    level = np.clip(np.rint(brand / BRAND_STEP), -BRAND_LEVELS, BRAND_LEVELS).astype(np.int64)
     return _Prescribers(
         specialty=specialty,
+        mix=specialty * (2 * BRAND_LEVELS + 1) + level + BRAND_LEVELS,
         counts=counts,
         npis=npis,
         last=last,
         first=first,
         place=np.where(unlisted, cat.city_count * variants + pick, city * variants + variant),
-        state=cat.city_state[np.where(unlisted, cat.city_count + pick, city)],
+        state=state,
         source=(rng.random(m) < 0.06).astype(np.int64),
         years=1 + np.floor(59 * rng.beta(1.7, 2.6, m)).astype(np.int64),
-        volume=rng.lognormal(0.0, 0.6, m),
+        volume=_loaded(rng, z, planted.volume_sigma, planted.propensity),
         # A fifth mostly treat younger (disabled) beneficiaries: hence the `*` on 65+ columns.
         old_share=np.where(rng.random(m) < 0.2, rng.beta(2.0, 3.0, m), rng.beta(8.0, 1.2, m)),
     )
@@ -230,7 +250,8 @@ def _draw_measures(
     size = len(p)
     days = cat.drug_days[drug]
     monthly = (days >= 28) & (days <= 30)
-    claims = MIN_CLAIMS + np.floor(people.volume[p] * rng.lognormal(np.log(12.0), 1.0, size))
+    volume = people.volume[p] * cat.drug_claims[people.specialty[p] * cat.drug_count + drug]
+    claims = MIN_CLAIMS + np.floor(volume * rng.lognormal(np.log(12.0), 1.0, size))
     claims = np.minimum(claims, 50_000).astype(np.int64)
     ninety = np.where(monthly, rng.beta(1.0, 2.5, size), 0.0)  # share of 90-day fills
     fills = np.rint(claims * (1.0 + 2.0 * ninety) * 10).astype(np.int64)  # tenths
@@ -296,7 +317,7 @@ def build_chunk(plan: ChunkPlan, seed: int, layout: str, cat: Catalog) -> Chunk:
     rng = chunk_rng(seed, plan.index)
     base = plan.rows - plan.duplicate_row  # duplicates are inserted last
     people = _draw_people(rng, cat, plan, base)
-    keys = _distinct_drugs(rng, cat, people.specialty, people.counts)
+    keys = _distinct_drugs(rng, cat, people.mix, people.counts)
     p, drug = keys // cat.drug_count, keys % cat.drug_count
     measures = _draw_measures(rng, cat, people, p, drug)
     invalid, missing, order = _place_dirt(rng, plan, people, p)
