@@ -19,7 +19,7 @@ import pytest
 from healthanalytics.io.publish import PointerOutput
 from healthanalytics.io.report_files import read_report_files
 from healthanalytics.io.s3 import S3Files
-from tests.conftest import RUN_DATE, SAMPLE, read_tables, run_case
+from tests.conftest import RUN_DATE, SAMPLE, read_tables, run_case, run_cli
 from tests.s3_faults import fault_proxy
 from tests.s3_server import Bucket
 
@@ -217,3 +217,19 @@ def test_other_output_schemes_and_missing_buckets_are_refused(s3_endpoint, tmp_p
         "--output gs://bucket/out: the duckdb engine writes its outputs to a local folder or "
         "an s3:// prefix"
     ), other.error
+
+
+def test_the_command_publishes_to_s3_keeping_the_runs_asked_for(s3_bucket, tmp_path):
+    # the installed command, twice, with --keep-runs 1: only the published run stays
+    args = ("--fact", str(SAMPLE), "--output", s3_bucket.uri("out"), "--db",
+            str(tmp_path / "w.duckdb"), "--run-date", RUN_DATE.isoformat(), "--no-analysis",
+            "--keep-runs", "1", "--log-file", str(tmp_path / "run.log"))  # fmt: skip
+    for _ in range(2):
+        done = run_cli(*args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    pointer, manifest = published(s3_bucket)
+    assert pointer["kept_runs"] == [pointer["run_id"]]
+    assert run_ids(s3_bucket) == {pointer["run_id"]}
+    assert {entry["key"] for entry in manifest["files"]} >= {
+        "quality_checks.json", "city_report/_SUCCESS", "prescriber_report/_SUCCESS"
+    }  # fmt: skip
