@@ -115,7 +115,9 @@ class FaultProxy:
             self._forward(client, lines, body)
 
     def _forward(self, client: socket.socket, lines: list[str], body: bytes) -> None:
-        kept = [line for line in lines[1:] if line and not line.lower().startswith("connection:")]
+        # the body is read already: no second `100 Continue` for the client from the server
+        dropped = ("connection:", "expect:")
+        kept = [line for line in lines[1:] if line and not line.lower().startswith(dropped)]
         request = "\r\n".join([lines[0], *kept, "Connection: close", "", ""]).encode("latin-1")
         with socket.create_connection(self._upstream) as server:
             server.sendall(request + body)
@@ -132,11 +134,14 @@ def _read_request(client: socket.socket) -> tuple[bytes, bytes]:
             return b"", b""
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
+    length, expect = 0, False
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             length = int(value)
+        expect |= name.strip().lower() == b"expect" and b"100-continue" in value.lower()
+    if expect and len(body) < length:  # the client (aiohttp: s3fs writes) waits for this
+        client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
     while len(body) < length:
         chunk = client.recv(1 << 16)
         if not chunk:

@@ -92,9 +92,8 @@ def test_hadoop_uri_on_duckdb_points_to_spark(refuse):
 def test_uri_output_on_duckdb_points_to_spark(tmp_path):
     outcome = refused(SAMPLE, output="viewfs://cluster/out", db=str(tmp_path / "w.duckdb"))
     assert outcome.error == (
-        "--output viewfs://cluster/out: the duckdb engine writes its outputs to a local "
-        "folder only; give --output a local folder, or run with --engine spark to write to a "
-        "cluster file system URI"
+        "--output viewfs://cluster/out: the duckdb engine writes its outputs to a local folder "
+        "or an s3:// prefix; run with --engine spark to write to another cluster file system URI"
     )
     # refused before any stage ran; the run is recorded as failed, as every failed run is
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.duckdb"]

@@ -105,6 +105,10 @@ def run(
             "or delivery date \\[default: 0, refuse at once]."
         ),
     ] = None,
+    keep_runs: Annotated[
+        int | None,
+        typer.Option(help="Published runs kept per date of an s3:// output \\[default: 2]."),
+    ] = None,
     top_n: Annotated[
         int | None, typer.Option(help="Prescribers kept per state \\[default: 5].")
     ] = None,
@@ -169,6 +173,7 @@ def run(
             allow_smaller_delivery=allow_smaller_delivery or None,  # unset: config decides
             min_delivery_share=min_delivery_share,
             lock_timeout=lock_timeout,
+            keep_runs=keep_runs,
             top_n=top_n,
             min_years=min_years,
             max_years=max_years,

@@ -100,6 +100,8 @@ class Settings(BaseSettings, DuckDBOptions, SparkOptions):
     min_delivery_share: float = Field(default=0.5, ge=0, le=1)
     allow_smaller_delivery: bool = False
     lock_timeout: float = Field(default=0, ge=0)
+    # an s3:// output keeps this many published runs per delivery date (io/publish.py)
+    keep_runs: int = Field(default=2, ge=1)
 
     top_n: int = Field(default=5, ge=1)
     min_years: int = 20

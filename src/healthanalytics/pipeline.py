@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from healthanalytics.config import Settings
 from healthanalytics.engines import create_engine
 from healthanalytics.io.integrity import checking_inputs
+from healthanalytics.io.publish import open_output
 from healthanalytics.io.warehouse import mask_url
 from healthanalytics.quality import CheckResult
 from healthanalytics.stages.analysis import analyze
@@ -55,6 +56,9 @@ def run_pipeline(settings: Settings, listener: StageListener = quiet) -> RunResu
         with closing(create_engine(settings)) as engine, checking_inputs() as verify:
             # the engine refuses a folder it cannot write to before any work is done
             outputs = engine.output_access(settings.output)
+            # where this run writes; on S3 the delivery's pointer is read now (io/publish.py)
+            place = open_output(settings.output, outputs, settings.run_date,
+                                run.record.run_id, settings.keep_runs)  # fmt: skip
             ingested = timer.run("ingest", ingest, settings, engine, verify)
             run.update(layout=ingested.fact.layout.name)
             cleaned = timer.run("clean", clean, engine, ingested, verify)
@@ -65,11 +69,11 @@ def run_pipeline(settings: Settings, listener: StageListener = quiet) -> RunResu
             # a failed analysis is recorded and the reports delivered without it
             analysis = timer.run("analysis", analyze, settings, engine, cleaned, reports)
             checked = timer.run("quality", check_quality, settings, engine, outputs, cleaned,
-                                reports, analysis)  # fmt: skip
+                                reports, analysis, place.folder)  # fmt: skip
             if checked.analysis_error:  # its tables failed their checks: dropped likewise
                 analysis = analysis.failed(checked.analysis_error)
             run.update(analysis_error=analysis.error)
-            staged = timer.run("files", write_report_folders, settings, engine, outputs, reports)
+            staged = timer.run("files", write_report_folders, settings, engine, place, reports)
             with staged:  # persist publishes the report folders; what it did not is removed
                 timer.run("persist", persist, settings, engine, warehouse, reports, cleaned,
                           staged, run.record, analysis)  # fmt: skip

@@ -15,6 +15,7 @@ from healthanalytics.engines import create_engine
 from healthanalytics.io.files import LOCAL_FILES
 from healthanalytics.io.inputs import bundled
 from healthanalytics.io.integrity import checking_inputs
+from healthanalytics.io.publish import LocalOutput
 from healthanalytics.io.warehouse import open_warehouse
 from healthanalytics.quality import QualityCheckError
 from healthanalytics.stages.clean import DeliveryShrinkError, clean, refuse_smaller_delivery
@@ -117,14 +118,21 @@ def test_report_folders_stay_hidden_until_published(settings):
     with closing(create_engine(settings)) as engine, checking_inputs() as verify:
         ingested = ingest(settings, engine, verify)
         reports = build_reports(settings, engine, ingested, clean(engine, ingested, verify))
-        with write_report_folders(settings, engine, LOCAL_FILES, reports) as staged:
+        with write_report_folders(
+            settings, engine, LocalOutput(settings.output, LOCAL_FILES), reports
+        ) as staged:
             hidden = sorted(p.name.split(".tmp-")[0] for p in out.iterdir())
             assert hidden == [".city_report", ".prescriber_report"]
             staged.publish()
         assert sorted(p.name for p in out.iterdir()) == ["city_report", "prescriber_report"]
         # written but never published: removed when the block ends
         failing = pytest.raises(RuntimeError, match="load failed")
-        with failing, write_report_folders(settings, engine, LOCAL_FILES, reports):
+        with (
+            failing,
+            write_report_folders(
+                settings, engine, LocalOutput(settings.output, LOCAL_FILES), reports
+            ),
+        ):
             raise RuntimeError("load failed")
         assert sorted(p.name for p in out.iterdir()) == ["city_report", "prescriber_report"]
 

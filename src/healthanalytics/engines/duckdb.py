@@ -32,10 +32,10 @@ from healthanalytics.engines.duckdb_csv import (
 from healthanalytics.engines.duckdb_s3 import S3ReadSetupError, enable_s3, s3_failure
 from healthanalytics.errors import first_line
 from healthanalytics.io.csv_lines import find_bad_line, open_bytes
-from healthanalytics.io.files import LOCAL_FILES, FileAccess, uri_scheme
+from healthanalytics.io.files import LOCAL_FILES, FileAccess, StoreUnavailableError, uri_scheme
 from healthanalytics.io.inputs import InputFiles
 from healthanalytics.io.locks import new_locked_file, take_lock
-from healthanalytics.io.report_files import write_report_files
+from healthanalytics.io.report_files import write_report_parts
 from healthanalytics.io.s3 import S3Files, S3Settings, S3SetupError, resolve_s3_settings
 
 log = logging.getLogger(__name__)
@@ -219,8 +219,38 @@ class DuckDBEngine(Engine):
         stored = self.materialize(table, f"_stream_{self._streams}")
         return stored.to_pyarrow_batches(chunk_size=_BATCH_ROWS)
 
+    def output_access(self, folder: str) -> FileAccess:
+        """A local folder through fsspec; an s3:// prefix through s3fs with the run's S3
+        settings (its bucket must exist); any other URI refused."""
+        scheme = uri_scheme(folder)
+        if scheme is None:
+            return super().output_access(folder)
+        if scheme != "s3":
+            raise EngineError(
+                f"--output {folder}: the duckdb engine writes its outputs to a local folder or "
+                "an s3:// prefix; run with --engine spark to write to another cluster file "
+                "system URI"
+            )
+        files = self.file_access(folder)
+        bucket = "s3://" + folder.removeprefix("s3://").split("/", 1)[0]
+        try:
+            found = files.exists(bucket)
+        except (OSError, StoreUnavailableError) as err:
+            raise EngineError(f"--output {folder} cannot be written: {err}") from err
+        if not found:
+            raise EngineError(
+                f"--output {folder}: the bucket {bucket} does not exist (or is not visible with "
+                "these AWS credentials); create it or check AWS_ENDPOINT_URL and the profile"
+            )
+        return files
+
     def write_report(self, table: ir.Table, dest: str, spec: ReportFileSettings) -> None:
-        write_report_files(self.to_arrow(table), dest, spec.format, spec.compression, spec.files)
+        # pyarrow writes the parts (DuckDB's COPY writes neither ORC nor bzip2), into the
+        # folder the pipeline staged: a local path, or an s3:// prefix through s3fs
+        access = self._s3_files if uri_scheme(dest) == "s3" and self._s3_files else LOCAL_FILES
+        write_report_parts(
+            self.to_arrow(table), dest, spec.format, spec.compression, spec.files, access
+        )
 
     def close(self) -> None:
         self.con.disconnect()

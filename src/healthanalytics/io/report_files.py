@@ -181,20 +181,38 @@ def remove_stale_staging(folder: str) -> list[str]:
 def write_report_files(
     table: pa.Table, dest: Path | str, fmt: str, compression: str | None, files: int
 ) -> list[Path]:
-    """Write `table` as `files` part files under the local folder `dest`; returns the parts."""
+    """Write `table` as `files` part files under the local folder `dest`, staged beside it and
+    moved in whole (replacing an earlier report); returns the parts."""
     check_format(fmt, compression)
-    writer = _WRITERS[fmt]
     dest = Path(dest)
     with staged_folder(str(dest)) as folder:
-        staging = Path(folder)
-        staging.mkdir(parents=True)
-        names = []
-        for index, part in enumerate(_split(table, files)):
-            name = part_name(index, fmt, compression)
-            writer(part, staging / name, compression)
-            names.append(name)
-        (staging / SUCCESS).touch()
+        names = write_report_parts(table, folder, fmt, compression, files)
     return [dest / name for name in names]
+
+
+def write_report_parts(
+    table: pa.Table,
+    folder: str,
+    fmt: str,
+    compression: str | None,
+    files: int,
+    access: FileAccess = LOCAL_FILES,
+) -> list[str]:
+    """Write `table` as `files` part files into `folder` (a local path or a URI that `access`
+    reaches: an s3:// prefix is written through s3fs), `_SUCCESS` last; returns the part
+    names. The folder is the caller's staging place: nothing here makes the parts visible
+    all at once, and a failure leaves what was written for the caller to discard."""
+    check_format(fmt, compression)
+    writer = _WRITERS[fmt]
+    names = []
+    for index, part in enumerate(_split(table, files)):
+        name = part_name(index, fmt, compression)
+        with access.create(join_path(folder, name)) as raw:
+            writer(part, pa.PythonFile(raw, mode="w"), compression)
+        names.append(name)
+    with access.create(join_path(folder, SUCCESS)):
+        pass
+    return names
 
 
 def _split(table: pa.Table, files: int) -> Iterator[pa.Table]:
@@ -207,18 +225,18 @@ def _split(table: pa.Table, files: int) -> Iterator[pa.Table]:
         offset += length
 
 
-def _open_text(path: Path, compression: str | None) -> pa.NativeFile:
+def _open_text(sink: pa.NativeFile, compression: str | None) -> pa.NativeFile:
     if compression is None:
-        return pa.OSFile(str(path), "wb")
-    return pa.CompressedOutputStream(str(path), _STREAM_CODEC[compression])
+        return sink
+    return pa.CompressedOutputStream(sink, _STREAM_CODEC[compression])
 
 
 def _json_value(value: object) -> object:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def _write_json(table: pa.Table, path: Path, compression: str | None) -> None:
-    with _open_text(path, compression) as out:
+def _write_json(table: pa.Table, sink: pa.NativeFile, compression: str | None) -> None:
+    with _open_text(sink, compression) as out:
         for batch in table.to_batches(max_chunksize=50_000):
             lines = (
                 json.dumps(row, default=_json_value, ensure_ascii=False, allow_nan=False)
@@ -227,20 +245,20 @@ def _write_json(table: pa.Table, path: Path, compression: str | None) -> None:
             out.write("".join(f"{line}\n" for line in lines).encode())
 
 
-def _write_csv(table: pa.Table, path: Path, compression: str | None) -> None:
-    with _open_text(path, compression) as out:
+def _write_csv(table: pa.Table, sink: pa.NativeFile, compression: str | None) -> None:
+    with _open_text(sink, compression) as out:
         pacsv.write_csv(table, out)
 
 
-def _write_parquet(table: pa.Table, path: Path, compression: str | None) -> None:
-    pq.write_table(table, path, compression=compression or "none")
+def _write_parquet(table: pa.Table, sink: pa.NativeFile, compression: str | None) -> None:
+    pq.write_table(table, sink, compression=compression or "none")
 
 
-def _write_orc(table: pa.Table, path: Path, compression: str | None) -> None:
-    orc.write_table(table, str(path), compression=compression or "uncompressed")
+def _write_orc(table: pa.Table, sink: pa.NativeFile, compression: str | None) -> None:
+    orc.write_table(table, sink, compression=compression or "uncompressed")
 
 
-_WRITERS: dict[str, Callable[[pa.Table, Path, str | None], None]] = {
+_WRITERS: dict[str, Callable[[pa.Table, pa.NativeFile, str | None], None]] = {
     "json": _write_json,
     "csv": _write_csv,
     "parquet": _write_parquet,

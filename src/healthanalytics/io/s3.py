@@ -165,6 +165,10 @@ def _configured_endpoint(session: Any, scoped: dict[str, Any]) -> str | None:
     return found.rstrip("/") if found else None
 
 
+class ConditionalWriteError(RuntimeError):
+    """A conditional write refused: the object is not as the writer last read it."""
+
+
 class S3Files(FsspecFiles):
     """s3:// objects and prefixes through s3fs with the run's settings (a folder is a
     prefix). Failures name the object: a missing one FileNotFoundError, a refused one
@@ -207,6 +211,39 @@ class S3Files(FsspecFiles):
         with self._failing(path):
             super().remove(path)
 
+    def read_tagged(self, path: str) -> tuple[bytes, str] | None:
+        """The object's bytes and its ETag, None when there is no object. The ETag is read
+        first: a write in between makes a later If-Match with it fail, never pass wrongly."""
+        fs, root = self._fs(path)
+        bucket, key, _ = fs.split_path(root)
+        with self._failing(path):
+            try:
+                head = fs.call_s3("head_object", Bucket=bucket, Key=key)
+            except FileNotFoundError:
+                return None
+            return fs.cat_file(root), head["ETag"]
+
+    def write_if(self, path: str, data: bytes, etag: str | None) -> str:
+        """`data` at `path` in one request, only if the object there still has `etag`
+        (`If-Match`) or, when `etag` is None, only if there is none (`If-None-Match: *`);
+        returns the new ETag. ConditionalWriteError when S3 refuses (412 Precondition
+        Failed, or 409 for a conflicting write meanwhile)."""
+        fs, root = self._fs(path)
+        bucket, key, _ = fs.split_path(root)
+        condition = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
+        try:
+            answer = fs.call_s3(
+                "put_object", Bucket=bucket, Key=key, Body=data,
+                ContentType="application/json", **condition,
+            )  # fmt: skip
+        except Exception as err:
+            if _refused_condition(err):
+                raise ConditionalWriteError(f"{path} changed meanwhile") from err
+            with self._failing(path):
+                raise
+        fs.invalidate_cache(root)
+        return str(answer.get("ETag", ""))
+
     @contextmanager
     def _failing(self, path: str) -> Iterator[None]:
         """botocore's errors (a reset, a timeout, throttling past the retries), which s3fs
@@ -228,6 +265,24 @@ def unavailable(path: str, attempts: int, reason: str) -> str:
         f"{path}: the S3 request failed {attempts} times ({reason}): the store is unreachable "
         "or throttling; check the endpoint and the network, or try again later"
     )
+
+
+_CONDITION_CODES = ("PreconditionFailed", "ConditionalRequestConflict")
+
+
+def _refused_condition(err: BaseException | None) -> bool:
+    """Whether S3 refused a conditional write: 412 PreconditionFailed, or 409
+    ConditionalRequestConflict (s3fs passes them on as OSErrors caused by botocore's)."""
+    seen = 0
+    while err is not None and seen < 5:
+        response = getattr(err, "response", None)
+        if isinstance(response, dict):
+            code = (response.get("Error") or {}).get("Code", "")
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            if code in _CONDITION_CODES or status in (409, 412):
+                return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
 
 
 def _reason(err: BaseException) -> str:

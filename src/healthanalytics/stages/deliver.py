@@ -1,8 +1,9 @@
 """Stages `files` and `persist`: the delivery written to report folders and the warehouse.
 
-Each report folder is written beside its place (`files`) and moved in only once the warehouse
-has committed the delivery (`persist`): a failed write or load leaves every earlier output as
-it was."""
+Each report folder is written where the run's output place says (`files`: beside its place in
+a local folder, inside the run's own prefix on S3, io/publish.py) and made visible only once
+the warehouse has committed the delivery (`persist`): a failed write or load leaves every
+earlier output as it was."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from healthanalytics.config import Settings
 from healthanalytics.contracts import TABLES
 from healthanalytics.contracts.analysis import ANALYSIS_TABLES
 from healthanalytics.engines import Engine
-from healthanalytics.io.files import FileAccess, join_path
-from healthanalytics.io.report_files import StagedFolder
+from healthanalytics.io.publish import OutputPlace, ReportPlace
 from healthanalytics.io.warehouse import Warehouse, mask_url
 from healthanalytics.stages.analysis import Analysis
 from healthanalytics.stages.clean import Cleaned
@@ -31,12 +31,20 @@ class StagedReports:
     """Report folders written and not yet visible: `publish` moves them in; leaving the
     `with` block removes what was not published."""
 
-    folders: tuple[StagedFolder, ...]
+    folders: tuple[ReportPlace, ...]
     notes: tuple[str, ...]
+    place: OutputPlace
+    rows: dict[str, int]
+
+    def check_current(self) -> None:
+        """Raise when the outputs can no longer be published (another run published the
+        date on S3 since this run started), before the warehouse commits."""
+        self.place.check_current()
 
     def publish(self) -> None:
         for folder in self.folders:
             folder.publish()
+        self.place.publish(self.rows)
 
     def __enter__(self) -> StagedReports:
         return self
@@ -47,26 +55,27 @@ class StagedReports:
 
     @property
     def outputs(self) -> dict[str, str]:
-        return {folder.dest.rsplit("/", 1)[-1]: folder.dest for folder in self.folders}
+        return self.place.outputs([folder.dest.rsplit("/", 1)[-1] for folder in self.folders])
 
     def summary(self) -> str:
         return "; ".join(self.notes)
 
 
 def write_report_folders(
-    settings: Settings, engine: Engine, outputs: FileAccess, reports: Reports
+    settings: Settings, engine: Engine, place: OutputPlace, reports: Reports
 ) -> StagedReports:
-    """Both reports written by the engine, with their `delivery_date`, into staging folders
-    beside `<output>/city_report` and `<output>/prescriber_report`, in the configured format,
-    compression and number of part files."""
-    folders: list[StagedFolder] = []
+    """Both reports written by the engine, with their `delivery_date`, into the folders
+    `place` gives for `city_report` and `prescriber_report` (staging folders beside them
+    locally, the run's prefix on S3), in the configured format, compression and number of
+    part files."""
+    folders: list[ReportPlace] = []
     notes = []
     try:
         for name, table, spec in (
             ("city_report", reports.city_report, settings.city_report),
             ("prescriber_report", reports.prescriber_report, settings.prescriber_report),
         ):
-            folder = StagedFolder(join_path(settings.output, name), outputs)
+            folder = place.report_folder(name)
             folders.append(folder)
             engine.write_report(TABLES[name].persisted(table, settings.run_date), folder.path, spec)
             notes.append(f"{name}: {spec.format}/{spec.compression or 'none'} x{spec.files}")
@@ -74,7 +83,11 @@ def write_report_folders(
         for folder in folders:
             folder.discard()
         raise
-    return StagedReports(tuple(folders), tuple(notes))
+    rows = {
+        "city_report": reports.counts.city_report_rows,
+        "prescriber_report": reports.counts.prescriber_report_rows,
+    }
+    return StagedReports(tuple(folders), tuple(notes), place, rows)
 
 
 @dataclass(frozen=True)
@@ -100,7 +113,9 @@ def persist(
     """Replace the date's delivery in the warehouse (reports, quarantine, unmatched cities,
     the analysis tables) and record the run a success, in one transaction; then move the
     report folders in. Without analysis tables (skipped or failed) the date's analysis rows
-    are removed: a delivery's tables always come from one run."""
+    are removed: a delivery's tables always come from one run. On S3 the pointer is checked
+    first (StalePublishError when another run published the date since this run started)."""
+    staged.check_current()
     success = {"status": "success", "finished_at": dt.datetime.now(dt.UTC)}
     held = analysis.tables if analysis is not None else {}
     analysis_rows = {

@@ -46,9 +46,11 @@ def check_quality(
     cleaned: Cleaned,
     reports: Reports,
     analysis: Analysis | None = None,
+    folder: str | None = None,
 ) -> Checked:
     """Run every data test the contracts declare for the delivery's tables (the analysis'
-    too, when it ran), write all results to `<output>/quality_checks.json`, then raise
+    too, when it ran), write all results to `<folder>/quality_checks.json` (the run's output
+    folder: `<output>` locally, the run's own prefix on S3), then raise
     QualityCheckError naming each failed check of the reports' tables, if any failed. A failed
     check of an analysis table raises nothing: it is returned as `analysis_error`."""
     tables = {
@@ -61,9 +63,8 @@ def check_quality(
     checks = tuple(run_quality_checks(tables, params, engine))
     analysis_tables = analysis.tables if analysis is not None else {}
     analysis_checks = tuple(run_quality_checks(analysis_tables, params, engine))
-    path = write_quality_checks(
-        checks + analysis_checks, join_path(settings.output, "quality_checks.json"), outputs
-    )
+    where = join_path(folder or settings.output, "quality_checks.json")
+    path = write_quality_checks(checks + analysis_checks, where, outputs)
     require_passed(checks)
     try:
         require_passed(analysis_checks)

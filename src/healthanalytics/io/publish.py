@@ -1,0 +1,275 @@
+"""Where a run writes its outputs and how they become visible: one staging and publish
+mechanism, chosen by what the output's file access offers, owned by the pipeline.
+
+- A local folder (or a cluster file system the Spark engine reaches through Hadoop): each
+  report folder is written under a hidden sibling and renamed in place (`StagedFolder`,
+  `_SUCCESS` inside); `quality_checks.json` is moved in likewise.
+- An object store with conditional writes (S3: no rename, a copy-then-delete "move" can be
+  seen half done): the pattern of Hadoop's S3A committers, Iceberg and Delta. Every run writes
+  under a prefix of its own, `<output>/runs/<delivery_date>/<run_id>/` (the report folders,
+  `quality_checks.json`), then `manifest.json` there last (every file: its key, bytes and
+  SHA-256; each report's rows), then switches the delivery date's pointer
+  `<output>/deliveries/<delivery_date>.json` to it with a conditional write: `If-None-Match: *`
+  when the date had no pointer when the run started, `If-Match: <the ETag read then>` when it
+  had one. A run whose pointer changed meanwhile (another writer published the date) is
+  refused in one line and changes nothing visible. After the switch, the run prefixes of the
+  date beyond the last `keep_runs` published ones are removed.
+
+A reader reads the pointer, then the manifest it names, then the files the manifest lists;
+never a listing of `runs/`, which holds runs still writing or stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import posixpath
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from healthanalytics.io.files import FileAccess, join_path
+from healthanalytics.io.report_files import SUCCESS, ReportFileError, StagedFolder
+
+log = logging.getLogger(__name__)
+
+RUNS = "runs"
+DELIVERIES = "deliveries"
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "healthanalytics-delivery/1"
+_HASH_CHUNK = 8 << 20
+
+
+class StalePublishError(RuntimeError):
+    """Another run published the same delivery date after this run started: this run's
+    outputs are not published (the other run's delivery stays visible)."""
+
+
+@runtime_checkable
+class ConditionalStore(Protocol):
+    """A FileAccess that can read an object with its ETag and write one conditionally
+    (io/s3.py `S3Files`); such outputs are published by pointer, not by rename."""
+
+    def read_tagged(self, path: str) -> tuple[bytes, str] | None: ...
+
+    def write_if(self, path: str, data: bytes, etag: str | None) -> str: ...
+
+
+class ReportPlace(Protocol):
+    """A report folder being written: the engine fills `path`; `publish` checks (and, locally,
+    moves it in as `dest`); `discard` removes what was not published."""
+
+    @property
+    def dest(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    def publish(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+class OutputPlace(Protocol):
+    """Where one run writes its outputs (`folder`) and how they become visible."""
+
+    folder: str
+
+    def report_folder(self, name: str) -> ReportPlace: ...
+
+    def check_current(self) -> None: ...
+
+    def publish(self, rows: dict[str, int]) -> None: ...
+
+    def outputs(self, names: list[str]) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class LocalOutput:
+    """The output folder itself: reports staged beside their place and renamed in."""
+
+    folder: str
+    files: FileAccess
+
+    def report_folder(self, name: str) -> ReportPlace:
+        return StagedFolder(join_path(self.folder, name), self.files)
+
+    def check_current(self) -> None:
+        """Nothing to check: the output folder's lock keeps other runs out."""
+
+    def publish(self, rows: dict[str, int]) -> None:
+        """Nothing more: the report folders moved in themselves."""
+
+    def outputs(self, names: list[str]) -> dict[str, str]:
+        return {name: join_path(self.folder, name) for name in names}
+
+
+@dataclass
+class RunFolder:
+    """A report folder inside a run's own prefix: written in place (nothing else reads it
+    before the pointer names the run); its `_SUCCESS` is checked when the manifest is made."""
+
+    dest: str
+    files: FileAccess
+    published: bool = False
+
+    @property
+    def path(self) -> str:
+        return self.dest
+
+    def publish(self) -> None:
+        self.published = True  # kept from now on: the pointer may name it
+
+    def discard(self) -> None:
+        if not self.published:
+            with suppress(OSError):  # must not hide the error that stopped the run
+                self.files.remove(self.dest)
+
+
+@dataclass
+class PointerOutput:
+    """A run's outputs on an object store, published by switching the date's pointer (see
+    the module's text). The pointer is read when this is made, at the start of the run."""
+
+    output: str
+    delivery_date: dt.date
+    run_id: str
+    files: Any  # a FileAccess that is a ConditionalStore
+    keep_runs: int = 2
+    _etag: str | None = field(default=None, init=False)
+    _previous: dict[str, Any] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        found = self.files.read_tagged(self.pointer)
+        if found is not None:
+            self._previous, self._etag = json.loads(found[0]), found[1]
+
+    @property
+    def pointer(self) -> str:
+        return join_path(self.output, f"{DELIVERIES}/{self.delivery_date.isoformat()}.json")
+
+    @property
+    def runs(self) -> str:
+        """The prefix holding the delivery date's runs."""
+        return join_path(self.output, f"{RUNS}/{self.delivery_date.isoformat()}")
+
+    @property
+    def folder(self) -> str:
+        return join_path(self.runs, self.run_id)
+
+    def report_folder(self, name: str) -> ReportPlace:
+        return RunFolder(join_path(self.folder, name), self.files)
+
+    def check_current(self) -> None:
+        """StalePublishError when the pointer is no longer the one read at the start (asked
+        before the warehouse commits, so a stale run usually stops before it)."""
+        self._refuse_if_moved()
+
+    def _refuse_if_moved(self) -> None:
+        found = self.files.read_tagged(self.pointer)
+        if (found[1] if found else None) != self._etag:
+            raise self._stale()
+
+    def publish(self, rows: dict[str, int]) -> None:
+        """`manifest.json` written last into the run's prefix, then the pointer switched to it
+        (conditionally), then the runs beyond `keep_runs` removed."""
+        manifest = self._manifest(rows)
+        keys = {entry["key"] for entry in manifest["files"]}
+        for name in rows:
+            if f"{name}/{SUCCESS}" not in keys:
+                # a run that published the date meanwhile removes the prefixes it does not keep
+                self._refuse_if_moved()
+                raise ReportFileError(
+                    f"{join_path(self.folder, name)}: the writer finished without a {SUCCESS} "
+                    "marker"
+                )
+        self.files.write_if(join_path(self.folder, MANIFEST), _json(manifest), None)
+        kept = [self.run_id, *(self._previous or {}).get("kept_runs", [])][: self.keep_runs]
+        pointer = {
+            "format": MANIFEST_FORMAT,
+            "delivery_date": self.delivery_date.isoformat(),
+            "run_id": self.run_id,
+            "manifest": f"{RUNS}/{self.delivery_date.isoformat()}/{self.run_id}/{MANIFEST}",
+            "published_at": manifest["created_at"],
+            "kept_runs": kept,
+        }
+        from healthanalytics.io.s3 import ConditionalWriteError
+
+        try:
+            self.files.write_if(self.pointer, _json(pointer), self._etag)
+        except ConditionalWriteError as err:
+            # a retried request whose first try went through is refused by its own write
+            found = self.files.read_tagged(self.pointer)
+            if found is None or json.loads(found[0]).get("run_id") != self.run_id:
+                raise self._stale() from err
+        log.info("delivery %s published: %s names run %s", self.delivery_date, self.pointer,
+                 self.run_id)  # fmt: skip
+        self._remove_old_runs(set(kept))
+
+    def outputs(self, names: list[str]) -> dict[str, str]:
+        return {"delivery": self.pointer, **{n: join_path(self.folder, n) for n in names}}
+
+    def _stale(self) -> StalePublishError:
+        return StalePublishError(
+            f"{self.pointer} changed after this run started: another run published delivery "
+            f"{self.delivery_date} meanwhile, so this run's outputs ({self.folder}) were not "
+            "published and that run's delivery stays visible; run again to replace it"
+        )
+
+    def _manifest(self, rows: dict[str, int]) -> dict[str, Any]:
+        """Every file of the run's prefix (hidden names left out), read back from the store:
+        the key below the prefix, its bytes and SHA-256."""
+        prefix = self.folder.rstrip("/") + "/"
+        entries = []
+        for entry in sorted(self.files.list_files(self.folder), key=lambda e: e.path):
+            key = entry.path.split(prefix.split("://", 1)[-1], 1)[-1]
+            if posixpath.basename(key).startswith(".") or key == MANIFEST:
+                continue
+            entries.append({"key": key, "bytes": entry.size, "sha256": self._sha256(entry.path)})
+        return {
+            "format": MANIFEST_FORMAT,
+            "delivery_date": self.delivery_date.isoformat(),
+            "run_id": self.run_id,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "reports": {name: {"rows": count} for name, count in rows.items()},
+            "files": entries,
+        }
+
+    def _sha256(self, path: str) -> str:
+        digest = hashlib.sha256()
+        with self.files.open(path) as source:
+            while chunk := source.read(_HASH_CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def _remove_old_runs(self, kept: set[str]) -> None:
+        """The date's run prefixes not kept (older runs, and runs that stopped) removed; a
+        failure is a warning: the delivery is published."""
+        prefix = self.runs.rstrip("/").split("://", 1)[-1] + "/"
+        try:
+            found = {
+                entry.path.split(prefix, 1)[-1].split("/", 1)[0]
+                for entry in self.files.list_files(self.runs)
+            }
+            for run_id in sorted(found - kept):
+                self.files.remove(join_path(self.runs, run_id))
+                log.info("removed run %s of delivery %s (beyond the last %d kept)", run_id,
+                         self.delivery_date, self.keep_runs)  # fmt: skip
+        except OSError as err:
+            log.warning("old runs of delivery %s not removed: %s", self.delivery_date, err)
+
+
+def _json(value: dict[str, Any]) -> bytes:
+    return (json.dumps(value, indent=2) + "\n").encode()
+
+
+def open_output(
+    output: str, files: FileAccess, delivery_date: dt.date, run_id: str, keep_runs: int
+) -> OutputPlace:
+    """Where this run writes: a PointerOutput when `files` writes conditionally (S3), the
+    output folder itself otherwise."""
+    if isinstance(files, ConditionalStore):
+        return PointerOutput(output, delivery_date, run_id, files, keep_runs)
+    return LocalOutput(output, files)

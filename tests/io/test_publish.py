@@ -1,0 +1,111 @@
+"""The output place a run gets (io/publish.py), on an in-memory store with conditional writes;
+the S3 behaviour end to end is in tests/engines/test_duckdb_s3_output.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+
+import pytest
+
+from healthanalytics.io.files import LOCAL_FILES, FsspecFiles
+from healthanalytics.io.publish import LocalOutput, PointerOutput, StalePublishError, open_output
+from healthanalytics.io.s3 import ConditionalWriteError
+
+DATE = dt.date(2026, 1, 15)
+
+
+class MemoryStore(FsspecFiles):
+    """memory:// with S3's conditional writes: an object's ETag is the MD5 of its bytes."""
+
+    def read_tagged(self, path: str) -> tuple[bytes, str] | None:
+        if not self.exists(path):
+            return None
+        with self.open(path) as source:
+            data = source.read()
+        return data, hashlib.md5(data).hexdigest()
+
+    def write_if(self, path: str, data: bytes, etag: str | None) -> str:
+        found = self.read_tagged(path)
+        if (found[1] if found else None) != etag:
+            raise ConditionalWriteError(f"{path} changed meanwhile")
+        with self.create(path) as out:
+            out.write(data)
+        return hashlib.md5(data).hexdigest()
+
+
+@pytest.fixture
+def store() -> tuple[MemoryStore, str]:
+    return MemoryStore(), f"memory://out-{uuid.uuid4().hex[:8]}"
+
+
+def written_run(store: MemoryStore, root: str, run_id: str, keep: int = 2) -> PointerOutput:
+    place = open_output(root, store, DATE, run_id, keep)
+    assert isinstance(place, PointerOutput)
+    folder = place.report_folder("city_report")
+    for name, data in (("part-00000.csv", b"a\n1\n"), ("_SUCCESS", b"")):
+        with store.create(f"{folder.path}/{name}") as out:
+            out.write(data)
+    folder.publish()
+    return place
+
+
+def test_a_local_folder_is_published_by_rename(tmp_path):
+    place = open_output(str(tmp_path), LOCAL_FILES, DATE, "r1", 2)
+    assert isinstance(place, LocalOutput) and place.folder == str(tmp_path)
+
+
+def test_the_manifest_lists_every_file_and_the_pointer_names_it(store):
+    files, root = store
+    written_run(files, root, "r1").publish({"city_report": 1})
+    pointer = json.loads(files.read_tagged(f"{root}/deliveries/2026-01-15.json")[0])
+    assert (pointer["run_id"], pointer["kept_runs"]) == ("r1", ["r1"])
+    manifest = json.loads(files.read_tagged(f"{root}/{pointer['manifest']}")[0])
+    assert manifest["files"] == [
+        {"key": "city_report/_SUCCESS", "bytes": 0, "sha256": hashlib.sha256(b"").hexdigest()},
+        {
+            "key": "city_report/part-00000.csv",
+            "bytes": len(b"a\n1\n"),
+            "sha256": hashlib.sha256(b"a\n1\n").hexdigest(),
+        },
+    ]
+    assert manifest["reports"] == {"city_report": {"rows": 1}}
+
+
+def test_a_writer_that_started_before_another_publish_is_refused(store):
+    files, root = store
+    early = written_run(files, root, "early")  # reads no pointer
+    written_run(files, root, "other").publish({"city_report": 1})
+    with pytest.raises(StalePublishError, match="changed after this run started"):
+        early.publish({"city_report": 1})
+    assert json.loads(files.read_tagged(f"{root}/deliveries/2026-01-15.json")[0])["run_id"] == (
+        "other"
+    )
+
+
+def test_a_retried_pointer_write_refused_by_its_own_first_try_succeeds(store, monkeypatch):
+    # the first try went through but its answer was lost; the retry meets its own pointer
+    files, root = store
+    place = written_run(files, root, "r1")
+    write_if = MemoryStore.write_if
+
+    def lost_answer(self, path, data, etag):
+        write_if(self, path, data, etag)
+        if path.endswith("2026-01-15.json"):
+            raise ConditionalWriteError(f"{path} changed meanwhile")
+        return "etag"
+
+    monkeypatch.setattr(MemoryStore, "write_if", lost_answer)
+    place.publish({"city_report": 1})  # no error
+
+
+def test_runs_beyond_the_kept_number_and_stopped_runs_are_removed(store):
+    files, root = store
+    written_run(files, root, "stopped")  # never published
+    for run_id in ("r1", "r2", "r3"):
+        written_run(files, root, run_id).publish({"city_report": 1})
+    found = {e.path.split("/runs/2026-01-15/")[1].split("/")[0] for e in files.list_files(root)
+             if "/runs/" in e.path}  # fmt: skip
+    assert found == {"r3", "r2"}
