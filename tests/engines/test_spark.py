@@ -172,18 +172,21 @@ def _in_process_run(out: Path, engine: str, fact: str, **settings) -> Path:
 
 @pytest.fixture(scope="session")
 def run_outputs(request, tmp_path_factory, facts) -> Callable[..., Path]:
-    """`(fact, mode[, db])` -> the output folder of that run; each run happens once. Mode
+    """`(fact, mode[, db, analysis])` -> the output folder of that run; each run happens once
+    (analysis: by default on the sample's runs without a `db`). Mode
     "cluster" is the CLI on the standalone cluster, "local" the pipeline on the in-process
     local session, "duckdb" the pipeline on DuckDB in process."""
     done: dict[tuple[str, str, str | None], Path] = {}
 
-    def produce(fact: str, mode: str, db: str | None = None) -> Path:
-        key = (fact, mode, db)
+    def produce(fact: str, mode: str, db: str | None = None, analysis: bool | None = None) -> Path:
+        # the launch analysis in the sample's own runs only: on the larger generated inputs,
+        # and beside PostgreSQL, it costs minutes on two cores and proves nothing new; its
+        # parity has tests of its own (test_analysis_tables_are_the_same_on_both_engines)
+        if analysis is None:
+            analysis = fact == "sample" and db is None
+        key = (fact, mode, db, analysis)
         if key not in done:
             out = tmp_path_factory.mktemp(f"{fact}-{mode}")
-            # the launch analysis on the sample only: on the larger generated inputs it costs
-            # minutes on two cores; its parity has tests of its own (test_analysis_tables_...)
-            analysis = fact == "sample"
             if mode == "cluster":
                 master = request.getfixturevalue("cluster").master_url
                 given = ["--db", db] if db else []
@@ -231,7 +234,7 @@ def test_cluster_run_ran_on_the_cluster(run_outputs, cluster):
 @pytest.mark.postgres
 def test_spark_run_loads_postgresql(run_outputs, pg_url):
     spark_out = run_outputs("sample", "cluster", db=pg_url)
-    assert_same_run(spark_out, run_outputs("sample", "duckdb"), spark_db=pg_url)
+    assert_same_run(spark_out, run_outputs("sample", "duckdb", analysis=False), spark_db=pg_url)
 
 
 # --- inputs through Hadoop -------------------------------------------------------------------
@@ -277,9 +280,12 @@ def test_viewfs_run_on_the_cluster_matches_duckdb_run_on_the_local_files(
     fact, city = HADOOP_RUNS["cluster"]
     spark_out, duckdb_out = tmp_path / "spark", tmp_path / "duckdb"
     spark_out.mkdir()
+    # the reports through Hadoop; the analysis' parity is proven on the sample's runs
     _cluster_run(spark_out, cluster.master_url, "--fact", f"{VIEWFS}/{fact}",
-                 "--city", f"{VIEWFS}/{city}", conf=viewfs_mount(hadoop_data))  # fmt: skip
-    _in_process_run(duckdb_out, "duckdb", str(hadoop_data / fact), city=hadoop_data / city)
+                 "--city", f"{VIEWFS}/{city}", "--no-analysis",
+                 conf=viewfs_mount(hadoop_data))  # fmt: skip
+    _in_process_run(duckdb_out, "duckdb", str(hadoop_data / fact), city=hadoop_data / city,
+                    analysis=False)  # fmt: skip
     assert_same_run(spark_out, duckdb_out, fact_source=f"{VIEWFS}/{fact}")
 
 
@@ -287,15 +293,17 @@ def test_viewfs_run_in_process_matches_duckdb_run_on_the_local_files(engine, tmp
     fact, city = HADOOP_RUNS["local"]
     root = _mount(engine, hadoop_data)  # viewfs://mountN/data shows hadoop_data
     spark_out, duckdb_out = tmp_path / "spark", tmp_path / "duckdb"
-    _in_process_run(spark_out, "spark", f"{root}/{fact}", city=f"{root}/{city}")
-    _in_process_run(duckdb_out, "duckdb", str(hadoop_data / fact), city=hadoop_data / city)
+    _in_process_run(spark_out, "spark", f"{root}/{fact}", city=f"{root}/{city}", analysis=False)
+    _in_process_run(duckdb_out, "duckdb", str(hadoop_data / fact), city=hadoop_data / city,
+                    analysis=False)  # fmt: skip
     assert_same_run(spark_out, duckdb_out, fact_source=f"{root}/{fact}")
 
 
 def test_viewfs_output_holds_what_the_duckdb_run_wrote_locally(engine, tmp_path, run_outputs):
     # the reports and the quality checks go through Hadoop alone: fsspec has no viewfs
     out, db = tmp_path / "out", tmp_path / "spark.duckdb"
-    outcome = run_case(SAMPLE, output=_mount(engine, out), db=str(db), engine="spark")
+    outcome = run_case(SAMPLE, output=_mount(engine, out), db=str(db), engine="spark",
+                       analysis=False)  # fmt: skip
     assert outcome.error is None, outcome.error
     # no staging folder and no Hadoop checksum file left anywhere
     assert sorted(p.name for p in out.iterdir()) == [
@@ -305,7 +313,7 @@ def test_viewfs_output_holds_what_the_duckdb_run_wrote_locally(engine, tmp_path,
         assert {p.name for p in (out / name).iterdir() if not p.name.startswith("part-")} == {
             "_SUCCESS"
         }
-    duckdb_out = run_outputs("sample", "duckdb")
+    duckdb_out = run_outputs("sample", "duckdb", analysis=False)
     assert_same_run(out, duckdb_out, spark_db=str(db))
     assert json.loads((out / "quality_checks.json").read_text()) == json.loads(
         (duckdb_out / "quality_checks.json").read_text()
