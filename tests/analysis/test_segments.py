@@ -1,7 +1,7 @@
 """City segmentation: the features on DuckDB (tiny tables compared whole, and unchanged when
 the market's own lines change), the choice of k, the segments' order and names on planted
-groups of cities, and independence of row order. k-means, the silhouette and the adjusted Rand
-index are scikit-learn's, not tested here."""
+groups of cities, and independence of row order and thread count. k-means, the silhouette and
+the adjusted Rand index are scikit-learn's, not tested here."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
 
 from healthanalytics.analysis.segments import (
     MIN_SEGMENT_SHARE,
@@ -202,6 +203,18 @@ def test_same_tables_whatever_the_row_order():
         assert again.cities.equals(first.cities)
         assert again.segments.equals(first.segments)
         assert again.selection.equals(first.selection)
+
+
+def test_same_tables_whatever_the_threads():
+    # KMeans' OpenMP threads add up their partial sums in an order that follows their number:
+    # enough cities for several chunks (256 rows each), fitted under 1 and 8 OpenMP threads
+    features = planted([(g[0] * 40, *g[1:]) for g in THREE_GROUPS])
+    with threadpool_limits(limits=1, user_api="openmp"):
+        first = segment_cities(features)
+    with threadpool_limits(limits=8, user_api="openmp"):
+        again = segment_cities(features)
+    assert again.selection.equals(first.selection)
+    assert again.cities.equals(first.cities)
 
 
 def test_a_handful_of_megacities_makes_no_segment_of_their_own():

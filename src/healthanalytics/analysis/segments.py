@@ -28,8 +28,8 @@ highest silhouette among those meeting the share alone; when none meets the shar
 the largest smallest segment (ties: the smaller k). So a handful of mega-cities never make a
 segment of their own (the brief's k = 3 on raw counts did: clusters of 10,474 / 91 / 8).
 
-Every fit sees the cities sorted by `city_id` and fixed seeds, so the same input gives the same
-segments, numbers and names whatever its row order.
+Every fit sees the cities sorted by `city_id` and fixed seeds, on one thread, so the same input
+gives the same segments, numbers and names whatever its row order and the machine's cores.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ import pyarrow as pa
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from healthanalytics.analysis.geography import PER, prescriber_cities
 
@@ -180,22 +181,26 @@ def _fit_all(x: np.ndarray, ks: list[int]) -> tuple[dict[int, np.ndarray], list[
     """For each k: the labels of the lowest-inertia fit of SEEDS, and its figures."""
     labels: dict[int, np.ndarray] = {}
     figures = []
-    for k in ks:
-        fits = [KMeans(k, n_init=N_INIT, random_state=seed).fit(x) for seed in SEEDS]
-        best = min(fits, key=lambda f: f.inertia_)  # the first at a tie
-        pairs = [adjusted_rand_score(a.labels_, b.labels_) for a, b in combinations(fits, 2)]
-        labels[k] = best.labels_.astype(np.int64)
-        counts = np.bincount(labels[k], minlength=k)
-        figures.append(
-            {
-                "k": k,
-                "cities": len(x),
-                "min_segment_share": float(counts.min() / len(x)),
-                "stability": float(np.mean(pairs)),
-                "inertia": float(best.inertia_),
-                "silhouette": _silhouette(x, labels[k]),
-            }
-        )
+    # one thread: KMeans adds up its OpenMP threads' partial sums in an order that depends on
+    # their number, so the last bits (and, at a near tie, a label) would follow the machine's
+    # cores; the cities are few, and one thread is fast
+    with threadpool_limits(limits=1):
+        for k in ks:
+            fits = [KMeans(k, n_init=N_INIT, random_state=seed).fit(x) for seed in SEEDS]
+            best = min(fits, key=lambda f: f.inertia_)  # the first at a tie
+            pairs = [adjusted_rand_score(a.labels_, b.labels_) for a, b in combinations(fits, 2)]
+            labels[k] = best.labels_.astype(np.int64)
+            counts = np.bincount(labels[k], minlength=k)
+            figures.append(
+                {
+                    "k": k,
+                    "cities": len(x),
+                    "min_segment_share": float(counts.min() / len(x)),
+                    "stability": float(np.mean(pairs)),
+                    "inertia": float(best.inertia_),
+                    "silhouette": _silhouette(x, labels[k]),
+                }
+            )
     return labels, figures
 
 
