@@ -1,7 +1,7 @@
 """City segmentation: the features on DuckDB (tiny tables compared whole, and unchanged when
-the market's own lines change), k-means and its diagnostics against hand-worked values, the
-choice of k, the segments' order and names on planted groups of cities, and independence of
-row order."""
+the market's own lines change), the choice of k, the segments' order and names on planted
+groups of cities, and independence of row order and thread count. k-means, the silhouette and
+the adjusted Rand index are scikit-learn's, not tested here."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import ibis
 import numpy as np
 import pyarrow as pa
 import pytest
+from sklearn.metrics import adjusted_rand_score
+from threadpoolctl import threadpool_limits
 
-from healthanalytics.analysis.clustering import adjusted_rand, kmeans, silhouettes
 from healthanalytics.analysis.segments import (
     MIN_SEGMENT_SHARE,
     SEGMENT_COLUMNS,
@@ -107,33 +108,6 @@ def test_features_do_not_read_the_market_lines(con):
     assert rows(city_features(*feature_inputs(changed)), ["city_id"]) == before
 
 
-def test_adjusted_rand_index():
-    labels = np.array([0, 0, 1, 1, 2, 2])
-    # the same partition under other labels
-    assert adjusted_rand(labels, np.array([5, 5, 3, 3, 4, 4])) == 1.0
-    # hand-worked: table [[2, 0], [0, 1], [0, 1]] -> index 1, rows 2, cols 1, total 6 pairs;
-    # expected 2 x 1 / 6 = 1/3, max 3/2 -> (1 - 1/3) / (3/2 - 1/3) = 4/7
-    assert math.isclose(adjusted_rand(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 2])), 4 / 7)
-    # crossed halves: worse than chance
-    assert math.isclose(adjusted_rand(np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])), -0.5)
-
-
-def test_silhouette_by_hand():
-    x = np.array([[0.0], [1.0], [10.0]])
-    # row 0: a = 1, b = 10 -> 0.9; row 1: a = 1, b = 9 -> 8/9; row 2 alone in its cluster -> 0
-    got = silhouettes(x, {"two": np.array([0, 0, 1]), "one": np.array([0, 0, 0])})
-    assert math.isclose(got["two"], (0.9 + 8 / 9 + 0) / 3)
-    assert got["one"] == 0.0  # one cluster: no silhouette
-
-
-def test_kmeans_finds_two_blobs():
-    x = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1], [5.0, 5.0], [5.1, 5.0]])
-    fit = kmeans(x, 2, seed=3, n_init=1)
-    assert adjusted_rand(fit.labels, np.array([0, 0, 0, 1, 1])) == 1.0
-    # centres (1/30, 1/30) and (5.05, 5): (2 + 5 + 5) / 900 + 2 x 0.05^2
-    assert math.isclose(fit.inertia, 12 / 900 + 0.005)
-
-
 @pytest.mark.parametrize(
     ("figures", "chosen"),
     [
@@ -197,7 +171,7 @@ def test_three_planted_groups_give_three_named_segments():
     cities = result.cities.to_pylist()
     group = [0] * 10 + [1] * 20 + [2] * 15
     # each planted group is one segment
-    assert adjusted_rand(np.array(group), np.array([c["segment"] for c in cities])) == 1.0
+    assert adjusted_rand_score(np.array(group), np.array([c["segment"] for c in cities])) == 1.0
     # the national rate: all claims / all residents; each segment's index against it
     national = sum(c["non_market_claims"] for c in cities) / sum(c["population"] for c in cities)
     profiles = result.segments.to_pylist()
@@ -229,6 +203,18 @@ def test_same_tables_whatever_the_row_order():
         assert again.cities.equals(first.cities)
         assert again.segments.equals(first.segments)
         assert again.selection.equals(first.selection)
+
+
+def test_same_tables_whatever_the_threads():
+    # KMeans' OpenMP threads add up their partial sums in an order that follows their number:
+    # enough cities for several chunks (256 rows each), fitted under 1 and 8 OpenMP threads
+    features = planted([(g[0] * 40, *g[1:]) for g in THREE_GROUPS])
+    with threadpool_limits(limits=1, user_api="openmp"):
+        first = segment_cities(features)
+    with threadpool_limits(limits=8, user_api="openmp"):
+        again = segment_cities(features)
+    assert again.selection.equals(first.selection)
+    assert again.cities.equals(first.cities)
 
 
 def test_a_handful_of_megacities_makes_no_segment_of_their_own():

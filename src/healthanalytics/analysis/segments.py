@@ -7,26 +7,29 @@ Three steps:
    city as `geography.prescriber_cities` gives it), with the features in original units. The
    market's own lines are never read: the lookalike model uses the segment as a feature, and
    changing the market's claims must change no feature.
-2. `segment_cities` (numpy, on the driver, over the compact city table): the features log-
-   transformed and standard-scaled, k-means for k = 2..8 (bounded by the cities), k chosen by
-   the rules below, the segments ordered by demand and named from their figures.
+2. `segment_cities` (scikit-learn, on the driver, over the compact city table): the features
+   log-transformed and standard-scaled (`StandardScaler`), k-means (`KMeans`: Lloyd from
+   k-means++ seeds) for k = 2..8 (bounded by the cities), k chosen by the rules below, the
+   segments ordered by demand and named from their figures.
 3. `segment_profiles` (pure Ibis): the segments' figures with the market's fills of the
    prescribers located in their cities (descriptive only: never a clustering feature).
 
 `stages/segments.py` wires them (the model's results go back to the engine as memtables);
 `prescriber_segments` gives each prescriber its city's segment, for the lookalike model.
 
-Choosing k: for each k the mean silhouette (on a fixed-seed sample of at most
-SILHOUETTE_SAMPLE cities), the smallest segment's share of the cities and the stability (the
-mean adjusted Rand index between the fits of SEEDS) are kept. Among the k whose smallest
+Choosing k: for each k the mean silhouette (scikit-learn's `silhouette_score`, Euclidean, on
+all the cities, or on its sample of SILHOUETTE_SAMPLE drawn with SAMPLE_SEED when there are
+more), the smallest segment's share of the cities and the stability (the mean
+`adjusted_rand_score` between the fits of SEEDS, one `KMeans` fit with `n_init=1` per seed) are
+kept. Among the k whose smallest
 segment holds at least MIN_SEGMENT_SHARE of the cities and whose stability is at least
 MIN_STABILITY, the highest silhouette wins (ties: the smaller k). When no k meets both, the
 highest silhouette among those meeting the share alone; when none meets the share, the k with
 the largest smallest segment (ties: the smaller k). So a handful of mega-cities never make a
 segment of their own (the brief's k = 3 on raw counts did: clusters of 10,474 / 91 / 8).
 
-Every fit sees the cities sorted by `city_id` and fixed seeds, so the same input gives the same
-segments, numbers and names whatever its row order.
+Every fit sees the cities sorted by `city_id` and fixed seeds, on one thread, so the same input
+gives the same segments, numbers and names whatever its row order and the machine's cores.
 """
 
 from __future__ import annotations
@@ -38,15 +41,18 @@ from itertools import combinations
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
-from healthanalytics.analysis.clustering import adjusted_rand, kmeans, silhouettes, standard_scale
 from healthanalytics.analysis.geography import PER, prescriber_cities
 
 K_RANGE = range(2, 9)  # k tried: 2..8, bounded by the cities
 N_INIT = 1  # k-means++ starts per seed: the segmentation is the best of the SEEDS fits
-SEEDS = (0, 1, 2, 3, 4)  # one fit per seed; stability = their mean pairwise adjusted Rand index
+SEEDS = (0, 1, 2, 3, 4)  # KMeans random_state, one fit each; stability = their mean pairwise ARI
 SILHOUETTE_SAMPLE = 10_000  # cities the silhouette is computed on, at most (bounded time)
-SAMPLE_SEED = 0
+SAMPLE_SEED = 0  # silhouette_score's random_state for that sample
 MIN_SEGMENT_SHARE = 0.05  # the smallest segment's share of the cities, at least
 MIN_STABILITY = 0.8  # mean adjusted Rand index between the seeds' fits, at least
 # size words from the segment's median population (residents), largest first
@@ -155,30 +161,46 @@ def _demand_word(index: float | None) -> str:
     return "high" if index >= HIGH_DEMAND else "low"
 
 
+def _silhouette(x: np.ndarray, labels: np.ndarray) -> float:
+    """scikit-learn's mean silhouette of `labels` (Euclidean; a city alone in its cluster
+    scores 0) over every row, or over `silhouette_score`'s own sample of SILHOUETTE_SAMPLE
+    rows (random_state SAMPLE_SEED) when there are more; 0 when the rows scored hold a single
+    cluster (undefined: `silhouette_score` would raise)."""
+    if len(x) <= SILHOUETTE_SAMPLE:
+        return float(silhouette_score(x, labels)) if len(np.unique(labels)) > 1 else 0.0
+    # the rows silhouette_score draws (RandomState(seed).permutation), to check them first
+    sample = np.random.RandomState(SAMPLE_SEED).permutation(len(x))[:SILHOUETTE_SAMPLE]
+    if len(np.unique(labels[sample])) < 2:
+        return 0.0
+    return float(
+        silhouette_score(x, labels, sample_size=SILHOUETTE_SAMPLE, random_state=SAMPLE_SEED)
+    )
+
+
 def _fit_all(x: np.ndarray, ks: list[int]) -> tuple[dict[int, np.ndarray], list[dict]]:
     """For each k: the labels of the lowest-inertia fit of SEEDS, and its figures."""
     labels: dict[int, np.ndarray] = {}
     figures = []
-    for k in ks:
-        fits = [kmeans(x, k, seed, N_INIT) for seed in SEEDS]
-        best = min(fits, key=lambda f: f.inertia)  # the first at a tie
-        pairs = [adjusted_rand(a.labels, b.labels) for a, b in combinations(fits, 2)]
-        labels[k] = best.labels
-        counts = np.bincount(best.labels, minlength=k)
-        figures.append(
-            {
-                "k": k,
-                "cities": len(x),
-                "min_segment_share": float(counts.min() / len(x)),
-                "stability": float(np.mean(pairs)),
-                "inertia": best.inertia,
-            }
-        )
-    n = len(x)
-    sample = np.sort(np.random.default_rng(SAMPLE_SEED).permutation(n)[:SILHOUETTE_SAMPLE])
-    scores = silhouettes(x[sample], {k: labels[k][sample] for k in ks})
-    for row in figures:
-        row["silhouette"] = scores[row["k"]]
+    # one thread: KMeans adds up its OpenMP threads' partial sums in an order that depends on
+    # their number, so the last bits (and, at a near tie, a label) would follow the machine's
+    # cores; the cities are few, and one thread is fast
+    with threadpool_limits(limits=1):
+        for k in ks:
+            fits = [KMeans(k, n_init=N_INIT, random_state=seed).fit(x) for seed in SEEDS]
+            best = min(fits, key=lambda f: f.inertia_)  # the first at a tie
+            pairs = [adjusted_rand_score(a.labels_, b.labels_) for a, b in combinations(fits, 2)]
+            labels[k] = best.labels_.astype(np.int64)
+            counts = np.bincount(labels[k], minlength=k)
+            figures.append(
+                {
+                    "k": k,
+                    "cities": len(x),
+                    "min_segment_share": float(counts.min() / len(x)),
+                    "stability": float(np.mean(pairs)),
+                    "inertia": float(best.inertia_),
+                    "silhouette": _silhouette(x, labels[k]),
+                }
+            )
     return labels, figures
 
 
@@ -201,7 +223,8 @@ def segment_cities(features: pa.Table) -> Segmentation:
     table = features.sort_by("city_id")
     frame = {name: table[name].to_numpy(zero_copy_only=False) for name in table.column_names}
     n = table.num_rows
-    x, _, _ = standard_scale(_transform(frame)) if n else (np.empty((0, 4)), None, None)
+    # population std; a constant feature is divided by 1
+    x = StandardScaler().fit_transform(_transform(frame)) if n else np.empty((0, 4))
     distinct = len(np.unique(x, axis=0)) if n else 0
     ks = [k for k in K_RANGE if k <= min(n - 1, distinct)]
     if ks:
