@@ -223,3 +223,48 @@ def test_segments_chart_names_the_first_segment():
     )
     empty = charts.segments_chart(cities.iloc[0:0])
     assert empty.takeaway == "No city was segmented"
+
+
+def test_lift_chart_compares_the_top_decile_with_the_baselines():
+    lift = pd.DataFrame(
+        {
+            "model": ["lookalike"] * 2 + ["specialty_rate"] * 2 + ["volume_decile"],
+            # the volume baseline's tied scores left it its top decile only
+            "score_decile": [10, 1, 10, 1, 10],
+            "lift": [4.0, 0.25, 2.0, 0.5, 3.5],
+        }
+    )
+    chart = charts.lift_chart(lift)
+    assert_png(chart)
+    assert chart.name == "model_lift"
+    assert chart.takeaway == (
+        "The model's top score decile has 4.0x the overall rate (baselines: specialty rate "
+        "2.0x, all-drug volume decile 3.5x)"
+    )
+
+
+def test_lift_chart_without_the_model_says_so():
+    lift = pd.DataFrame({"model": ["specialty_rate"], "score_decile": [10], "lift": [2.0]})
+    chart = charts.lift_chart(lift)
+    assert_png(chart)
+    assert chart.takeaway == "The model has no lift figure for its top score decile"
+
+
+def test_calibration_chart_names_the_top_bin_and_the_largest_gap():
+    bins = pd.DataFrame(
+        {
+            "bin": [1, 2, 3],
+            "prescribers": [10, 10, 10],
+            "mean_probability": [0.01, 0.1, 0.5],
+            # the middle bin is 5 points under-predicted, the top bin 10 points over
+            "observed_share": [0.0, 0.15, 0.4],
+        }
+    )
+    chart = charts.calibration_chart(bins)
+    assert_png(chart)
+    assert chart.name == "model_calibration"
+    assert chart.takeaway == (
+        "Top bin: predicted 50.0%, observed 40.0%; largest gap over 3 bins 10.0 points"
+    )
+    empty = charts.calibration_chart(bins.iloc[0:0])
+    assert empty.takeaway == "No prescriber was scored"

@@ -19,10 +19,11 @@ from PIL import Image
 from tests.conftest import RUN_DATE, SAMPLE, read_tables, run_case
 from tests.test_cli_inputs import cms_copy
 
-SECTIONS = ("headline", "products", "deciles", "geography", "specialties", "targets",
-            "data-quality", "methods")  # fmt: skip
+SECTIONS = ("headline", "products", "deciles", "geography", "specialties", "segments",
+            "targets", "cost", "data-quality", "methods")  # fmt: skip
 CHARTS = ("product_shares", "concentration", "deciles", "state_tiles", "cities", "specialties",
-          "data_quality")
+          "segments", "state_cost", "data_quality")
+MODEL_CHARTS = ("model_lift", "model_calibration")
 
 
 @pytest.fixture(scope="module")
@@ -145,9 +146,12 @@ def test_sample_brief_in_chromium(sample_run, tmp_path):
                 key=lambda r: r["opportunity_rank"])  # fmt: skip
     assert found["tables"]["opportunity_cities"][0][:3] == ["1", first["state_id"], first["city"]]
     assert f"{run['rows_read']:,}" in found["text"]
-    assert "segments and the prescriber model are not computed in this version" in (
-        found["text"].lower()
-    )
+    assert_segments_and_cost(found, tables)
+    # the sample is too small for the model: the page says so and why, with no model chart
+    [note] = {r["note"] for r in tables["model_evaluation"].to_pylist()
+              if r["model"] == "lookalike" and r["status"] == "skipped"}  # fmt: skip
+    assert f"the model was skipped in this run ({note})" in found["text"]
+    assert not any(n in alt for alt, _, _ in found["images"] for n in ("Lift", "Reliability"))
     assert "CMS Medicare Part D Prescribers by Provider and Drug" in found["text"]
     assert "simplemaps US Cities Basic, CC BY 4.0" in found["text"]
     assert "Years of experience are not shown" not in found["text"]
@@ -155,8 +159,88 @@ def test_sample_brief_in_chromium(sample_run, tmp_path):
     for name in CHARTS:
         assert (out / "charts" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
     for name in ("headline", "products", "deciles", "states", "opportunity_cities",
-                 "specialties", "targets",
+                 "specialties", "targets", "segment_profiles", "state_cost", "peer_outliers",
                  "data_quality", "unmatched_cities", "quality_checks"):  # fmt: skip
+        assert (out / "charts" / f"{name}.csv").stat().st_size > 0
+
+
+def assert_segments_and_cost(found: dict, tables: dict) -> None:
+    """The segments and cost sections show the warehouse's profiles, outlier counts and the
+    state with the highest price index."""
+    profiles = sorted(tables["segment_profiles"].to_pylist(), key=lambda r: r["segment"])
+    assert profiles  # the sample's cities are segmented
+    assert found["tables"]["segment_profiles"] == [
+        [str(r["segment"]), r["segment_name"], f"{r['cities']:,}", f"{r['population']:,}",
+         f"{100 * r['population_share']:.1f}%", f"{r['demand_index']:,.2f}",
+         f"{r['market_writers']:,}", f"{r['market_fills_per_1000']:,.2f}"] for r in profiles
+    ]  # fmt: skip
+    flags = tables["peer_outliers"].to_pylist()
+    assert found["tables"]["peer_outliers"] == [
+        [measure, *(str(sum(1 for r in flags if r["measure"] == measure and want(r)))
+                    for want in (lambda r: r["direction"] == "high",
+                                 lambda r: r["direction"] == "low", lambda r: True))]
+        for measure in ("market_fills", "cost_per_day")
+    ]  # fmt: skip
+    states = [r for r in tables["state_cost"].to_pylist() if r["price_index"] is not None]
+    top = max(states, key=lambda r: (r["price_index"], [-ord(c) for c in r["presc_state"]]))
+    assert (f"{top['presc_state']} pays the most against the national median "
+            f"({top['price_index']:.2f}x)") in found["text"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def scored_run(tmp_path_factory) -> tuple[Path, str]:
+    """The bundled 100,000-line sample: enough prescribers for the model to be validated."""
+    from tests.analysis.test_analysis_run import SAMPLE_100K
+
+    out = tmp_path_factory.mktemp("scored")
+    db = str(out / "warehouse.duckdb")
+    outcome = run_case(SAMPLE_100K, output=out / "out", db=db)
+    assert outcome.error is None, outcome.error
+    return out / "out", db
+
+
+def test_scored_brief_shows_the_model_beside_its_baselines(scored_run, tmp_path):
+    out, db = scored_run
+    screenshot = tmp_path / "scored.png"
+    found = open_page(out / "launch_brief.html", screenshot)
+    assert_shows_a_page(found, screenshot)
+    assert len(found["images"]) == len(CHARTS) + len(MODEL_CHARTS)
+    assert found["print_pages"] == len(SECTIONS)
+    tables = read_tables(db)
+    assert_segments_and_cost(found, tables)
+    evaluation = tables["model_evaluation"].to_pylist()
+    [(status, note)] = {(r["status"], r["note"]) for r in evaluation if r["model"] == "lookalike"}
+    assert status != "skipped"
+    assert f"({status.replace('_', ' ')}): {note}." in found["text"]
+
+    def figure(model: str, metric: str) -> float:
+        [value] = [r["value"] for r in evaluation if (r["model"], r["metric"]) == (model, metric)]
+        return value
+
+    # the model's figures and its baselines', as model_evaluation holds them
+    shown = {row[0]: row[1:4] for row in found["tables"]["model_metrics"]}
+    assert shown == {
+        model: [f"{figure(model, m):.3f}" for m in ("roc_auc", "pr_auc", "brier")]
+        for model in ("lookalike", "specialty_rate", "volume_decile")
+    }
+    top_lift = [r["value"] for r in evaluation
+                if (r["model"], r["metric"], r["score_decile"]) == ("lookalike", "lift", 10)]
+    assert f"The model's top score decile has {top_lift[0]:.1f}x the overall rate" in (
+        found["text"]
+    )  # fmt: skip
+    # the first prescribers by tier, then probability (then NPI), as target_prescribers ranks
+    targets = sorted(tables["target_prescribers"].to_pylist(),
+                     key=lambda r: (r["priority_tier"], -r["probability"], r["presc_id"]))
+    rows = found["tables"]["priority_targets"]
+    assert len(rows) == 10
+    assert [(r[1], r[6], r[7], r[8]) for r in rows] == [
+        (str(t["presc_id"]), f"{100 * t['probability']:.1f}%", t["segment"],
+         str(t["priority_tier"])) for t in targets[:10]
+    ]  # fmt: skip
+    assert [r[9] for r in rows] == [t["reasons"] or "-" for t in targets[:10]]
+    for name in MODEL_CHARTS:
+        assert (out / "charts" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    for name in ("priority_targets", "model_metrics", "model_lift", "model_calibration"):
         assert (out / "charts" / f"{name}.csv").stat().st_size > 0
 
 

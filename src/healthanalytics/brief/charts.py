@@ -353,3 +353,70 @@ def segments_chart(cities: pd.DataFrame) -> Chart:
         takeaway += f"; {outside:,} cities outside the contiguous US not drawn"
     alt = f"Scatter of city locations sized by population, coloured by segment; {takeaway}."
     return Chart("segments", title, alt, takeaway, _png(fig))
+
+
+MODEL_LABELS = {"lookalike": "lookalike model", "specialty_rate": "baseline: specialty rate",
+                "volume_decile": "baseline: all-drug volume decile"}  # fmt: skip
+MODEL_COLOURS = {"lookalike": BLUE, "specialty_rate": GREY, "volume_decile": ORANGE}
+
+
+def lift_chart(lift: pd.DataFrame) -> Chart:
+    """Grouped bars of the lift by score decile (model_evaluation's lift rows: `model`,
+    `score_decile`, `lift` = positive rate of the decile / prevalence) of the lookalike model
+    and its two baselines, the highest scores on the left; a dashed line at 1 (no better than
+    chance). Tied scores share a decile, so a model may lack some deciles."""
+    title = "Lift by score decile: the model against its baselines"
+    fig, ax = _figure(title, (7.0, 3.8))
+    models = [m for m in MODEL_LABELS if m in set(lift["model"])]
+    deciles = list(range(10, 0, -1))
+    width = 0.8 / max(len(models), 1)
+    for i, model in enumerate(models):
+        rows = lift[lift["model"] == model].set_index("score_decile")["lift"]
+        xs = [j + (i - (len(models) - 1) / 2) * width for j, d in enumerate(deciles)
+              if d in rows.index]  # fmt: skip
+        ys = [float(rows[d]) for d in deciles if d in rows.index]
+        ax.bar(xs, ys, width=width, color=MODEL_COLOURS[model], label=MODEL_LABELS[model])
+    ax.axhline(1.0, color="#1d2733", linestyle="--", linewidth=0.8)
+    ax.set_xticks(range(len(deciles)), [str(d) for d in deciles])
+    ax.set_xlabel("score decile (10 = the highest tenth of scores)")
+    ax.set_ylabel("lift (deciles 8-10 rate / overall rate, x)")
+    ax.legend(loc="upper right", frameon=False, fontsize=8)
+    tops = {m: lift[(lift["model"] == m) & (lift["score_decile"] == 10)]["lift"] for m in models}
+    tops = {m: float(v.iloc[0]) for m, v in tops.items() if len(v)}
+    if "lookalike" in tops:
+        others = ", ".join(f"{MODEL_LABELS[m].removeprefix('baseline: ')} {v:.1f}x"
+                           for m, v in tops.items() if m != "lookalike")  # fmt: skip
+        takeaway = f"The model's top score decile has {tops['lookalike']:.1f}x the overall rate"
+        takeaway += f" (baselines: {others})" if others else ""
+    else:
+        takeaway = "The model has no lift figure for its top score decile"
+    alt = f"Grouped bar chart of lift by score decile for the model and baselines; {takeaway}."
+    return Chart("model_lift", title, alt, takeaway, _png(fig))
+
+
+def calibration_chart(bins: pd.DataFrame) -> Chart:
+    """The lookalike model's reliability diagram: per equal-count bin of its out-of-fold
+    probabilities (`mean_probability`), the observed share of deciles 8-10 writers
+    (`observed_share`), against the diagonal of a perfectly calibrated model."""
+    title = "Calibration: predicted probability against observed share"
+    fig, ax = _figure(title, (5.6, 4.4))
+    predicted = 100 * bins["mean_probability"].astype(float)
+    observed = 100 * bins["observed_share"].astype(float)
+    top = max([1.0, *predicted.tolist(), *observed.tolist()]) * 1.05
+    ax.plot([0, top], [0, top], color=GREY, linestyle="--", label="perfect calibration")
+    ax.plot(predicted, observed, color=BLUE, marker="o", label="lookalike model (bins)")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("mean predicted probability of deciles 8-10 (%)")
+    ax.set_ylabel("observed share in deciles 8-10 (%)")
+    ax.legend(loc="upper left", frameon=False, fontsize=8)
+    if len(bins):
+        last = bins.iloc[-1]
+        gap = float((bins["mean_probability"] - bins["observed_share"]).abs().max())
+        takeaway = (f"Top bin: predicted {_pct(float(last['mean_probability']))}, observed "
+                    f"{_pct(float(last['observed_share']))}; largest gap over {len(bins)} bins "
+                    f"{100 * gap:.1f} points")  # fmt: skip
+    else:
+        takeaway = "No prescriber was scored"
+    alt = f"Reliability diagram of the model's probabilities in equal-count bins; {takeaway}."
+    return Chart("model_calibration", title, alt, takeaway, _png(fig))

@@ -22,6 +22,12 @@ BRIEF_TABLES = (
     "market_specialties",
     "market_summary",
     "market_geography",
+    "city_segments",
+    "segment_profiles",
+    "target_prescribers",
+    "model_evaluation",
+    "state_cost",
+    "peer_outliers",
 )
 QUARANTINE_REASONS = ("invalid_npi", "missing_drug", "invalid_number", "duplicate_row")
 
@@ -111,3 +117,94 @@ def top_targets(data: BriefData, limit: int = 20) -> pd.DataFrame:
     if data.has_experience:
         keep.append("years_of_exp")
     return top[keep].reset_index(drop=True)
+
+
+def priority_targets(data: BriefData, limit: int = 10) -> pd.DataFrame:
+    """The first `limit` prescribers of target_prescribers by priority tier (1 first), then
+    probability (highest first), then NPI; with the name from prescriber_report when it keeps
+    the prescriber (only the top prescribers of each state by claims), else blank."""
+    targets = data.tables["target_prescribers"]
+    if targets.empty:
+        return pd.DataFrame()
+    ranked = targets.sort_values(["priority_tier", "probability", "presc_id"],
+                                 ascending=[True, False, True]).head(limit)  # fmt: skip
+    names = data.tables["prescriber_report"].drop_duplicates("presc_id")
+    ranked = ranked.merge(names[["presc_id", "presc_fullname"]], on="presc_id", how="left")
+    ranked.insert(0, "rank", range(1, len(ranked) + 1))
+    return ranked[["rank", "presc_id", "presc_fullname", "specialty", "presc_state", "decile",
+                   "probability", "segment", "priority_tier", "reasons"]].reset_index(drop=True)
+
+
+def model_status(evaluation: pd.DataFrame) -> tuple[str | None, str | None]:
+    """The lookalike model's status and note in model_evaluation ((None, None) when the
+    delivery holds no evaluation: the model was not run)."""
+    rows = evaluation[evaluation["model"] == "lookalike"]
+    if rows.empty:
+        return None, None
+    first = rows.iloc[0]
+    note = first["note"] if pd.notna(first["note"]) else None
+    return str(first["status"]), note
+
+
+MODEL_METRICS = ("roc_auc", "pr_auc", "brier")
+
+
+def model_metrics(evaluation: pd.DataFrame) -> pd.DataFrame:
+    """One row per model (the lookalike first, then its baselines) with its ROC AUC, PR AUC,
+    Brier score (lower is better), precision at the top 10% and lift of the top score decile,
+    as model_evaluation holds them (blank when absent)."""
+    models = ["lookalike", "specialty_rate", "volume_decile"]
+    rows = []
+    for model in models:
+        figures = evaluation[evaluation["model"] == model]
+        if figures.empty:
+            continue
+        row: dict[str, object] = {"model": model}
+        for metric in MODEL_METRICS:
+            hit = figures[figures["metric"] == metric]["value"]
+            row[metric] = float(hit.iloc[0]) if len(hit) else None
+        at = figures[(figures["metric"] == "precision_at_k")
+                     & (figures["k_share"].round(6) == 0.1)]["value"]  # fmt: skip
+        row["precision_top_10pct"] = float(at.iloc[0]) if len(at) else None
+        top = figures[figures["metric"] == "lift"].sort_values("score_decile").tail(1)
+        row["top_decile_lift"] = float(top["value"].iloc[0]) if len(top) else None
+        rows.append(row)
+    columns = ["model", *MODEL_METRICS, "precision_top_10pct", "top_decile_lift"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def lift_rows(evaluation: pd.DataFrame) -> pd.DataFrame:
+    """model_evaluation's lift rows: model, score_decile (10 = the highest scores), lift."""
+    rows = evaluation[(evaluation["metric"] == "lift") & evaluation["value"].notna()]
+    rows = rows.rename(columns={"value": "lift"})[["model", "score_decile", "lift"]]
+    return rows.sort_values(["model", "score_decile"]).reset_index(drop=True)
+
+
+def calibration_bins(targets: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
+    """target_prescribers' out-of-fold probabilities in `bins` equal-count bins (ordered by
+    probability, then NPI, so ties split deterministically): per bin the prescribers, mean
+    probability and the observed share in deciles 8-10 (adoption high)."""
+    if targets.empty:
+        return pd.DataFrame(columns=["bin", "prescribers", "mean_probability", "observed_share"])
+    ordered = targets.sort_values(["probability", "presc_id"]).reset_index(drop=True)
+    count = min(bins, len(ordered))
+    ordered["bin"] = (ordered.index * count) // len(ordered) + 1
+    ordered["positive"] = (ordered["decile"] >= 8).astype(float)
+    grouped = ordered.groupby("bin").agg(prescribers=("presc_id", "size"),
+                                         mean_probability=("probability", "mean"),
+                                         observed_share=("positive", "mean"))  # fmt: skip
+    return grouped.reset_index()
+
+
+OUTLIER_MEASURES = ("market_fills", "cost_per_day")
+
+
+def outlier_counts(outliers: pd.DataFrame) -> pd.DataFrame:
+    """peer_outliers' flags by measure: high, low and all (every measure listed, 0 when
+    none)."""
+    rows = []
+    for measure in OUTLIER_MEASURES:
+        flags = outliers[outliers["measure"] == measure]
+        high = int((flags["direction"] == "high").sum())
+        rows.append((measure, high, len(flags) - high, len(flags)))
+    return pd.DataFrame(rows, columns=["measure", "high", "low", "flags"])

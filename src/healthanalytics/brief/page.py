@@ -15,6 +15,12 @@ from healthanalytics.brief import charts as ch
 from healthanalytics.brief.data import (
     BriefData,
     analysis_missing_reason,
+    calibration_bins,
+    lift_rows,
+    model_metrics,
+    model_status,
+    outlier_counts,
+    priority_targets,
     quarantine_counts,
     top_targets,
 )
@@ -61,10 +67,13 @@ def _cell(value: Any, column: str) -> str:
     if isinstance(value, numbers.Integral):
         return _number(value)
     if isinstance(value, numbers.Real):
-        share = column.endswith("share") or column == "penetration"
-        if share:
+        share = column.endswith("share") or column in ("penetration", "probability")
+        if share or column.startswith("precision"):
             return _pct(value)
-        return _number(value, 2 if column == "index" or "per_1000" in column else 1)
+        if column in ("roc_auc", "pr_auc", "brier"):
+            return _number(value, 3)
+        two = column.endswith("index") or "per_1000" in column or column.endswith("lift")
+        return _number(value, 2 if two else 1)
     return str(value)
 
 
@@ -120,6 +129,43 @@ def geography_rows(geography: pd.DataFrame, level: str, limit: int | None = None
     return (rows.head(limit) if limit else rows)[columns].reset_index(drop=True)
 
 
+SEGMENT_COLUMNS = ["segment", "segment_name", "cities", "population", "population_share",
+                   "demand_index", "market_writers", "market_fills_per_1000"]  # fmt: skip
+
+
+def _segments_targets_cost(
+    data: BriefData, charts: dict[str, ch.Chart], page_tables: dict[str, pd.DataFrame]
+) -> dict[str, Any]:
+    """The segments, targets and cost sections' charts and tables (added to `charts` and
+    `page_tables`); returns the model's status, note and whether its charts are shown."""
+    tables = data.tables
+    if not tables["segment_profiles"].empty:
+        page_tables["segment_profiles"] = tables["segment_profiles"].sort_values("segment")[
+            SEGMENT_COLUMNS].reset_index(drop=True)
+        charts["segments"] = ch.segments_chart(tables["city_segments"])
+    evaluation = tables["model_evaluation"]
+    status, note = model_status(evaluation)
+    scored = status not in (None, "skipped") and not tables["target_prescribers"].empty
+    if scored:
+        page_tables["priority_targets"] = priority_targets(data)
+        page_tables["model_metrics"] = model_metrics(evaluation)
+        lift = lift_rows(evaluation)
+        page_tables["model_lift"] = lift
+        charts["model_lift"] = ch.lift_chart(lift)
+        bins = calibration_bins(tables["target_prescribers"])
+        page_tables["model_calibration"] = bins
+        charts["model_calibration"] = ch.calibration_chart(bins)
+    else:
+        page_tables["targets"] = top_targets(data)
+    if not tables["state_cost"].empty:
+        charts["state_cost"] = ch.state_cost_chart(tables["state_cost"])
+        page_tables["state_cost"] = tables["state_cost"].sort_values("presc_state")[
+            ["presc_state", "prescribers", "days", "drug_cost", "days_per_dollar",
+             "price_index", "priced_prescribers"]].reset_index(drop=True)  # fmt: skip
+    page_tables["peer_outliers"] = outlier_counts(tables["peer_outliers"])
+    return {"status": status, "note": note, "scored": scored}
+
+
 def build_brief(data: BriefData) -> Brief:
     """The page of `data`, its charts and its tables."""
     tables = data.tables
@@ -146,7 +192,6 @@ def build_brief(data: BriefData) -> Brief:
         page_tables["specialties"] = tables["market_specialties"].sort_values("rank").head(15)[
             ["rank", "specialty", "writers", "prescribers", "penetration", "fills",
              "fills_share", "high_decile_writers"]]  # fmt: skip
-        page_tables["targets"] = top_targets(data)
     if summary is not None and not tables["market_geography"].empty:
         page_tables["states"] = geography_rows(tables["market_geography"], "state")
         page_tables["opportunity_cities"] = geography_rows(tables["market_geography"], "city", 10)
@@ -156,6 +201,9 @@ def build_brief(data: BriefData) -> Brief:
         page_tables["top_cities"] = tables["city_report"].sort_values(
             "trx_counts", ascending=False).head(10)[
             ["city", "state_id", "population", "trx_counts", "presc_counts"]]  # fmt: skip
+    model = None
+    if summary is not None:
+        model = _segments_targets_cost(data, charts, page_tables)
     counts = quarantine_counts(data.run)
     charts["data_quality"] = ch.quality_chart(counts)
     page_tables["data_quality"] = counts
@@ -178,5 +226,6 @@ def build_brief(data: BriefData) -> Brief:
         source_credit=SOURCE_CREDIT,
         cities_credit=CITIES_CREDIT,
         failed_checks=sum(not c["passed"] for c in data.checks or []),
+        model=model,
     )
     return Brief(html, tuple(charts.values()), page_tables)

@@ -1,0 +1,153 @@
+"""The brief's readings of the segments, targets and cost tables, from tiny tables: the
+priority order, the model's figures beside its baselines, the calibration bins and the
+outlier counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from healthanalytics.brief.data import (
+    BriefData,
+    calibration_bins,
+    lift_rows,
+    model_metrics,
+    model_status,
+    outlier_counts,
+    priority_targets,
+)
+
+
+def evaluation_rows(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["model", "metric", "k_share", "score_decile", "value",
+                                       "rows", "status", "note"])  # fmt: skip
+
+
+def test_priority_targets_by_tier_then_probability_with_names():
+    targets = pd.DataFrame(
+        {
+            "presc_id": [1, 2, 3, 4, 5],
+            "specialty": ["A", "B", "A", "C", "A"],
+            "presc_state": ["NY", "TX", "NY", "CA", None],
+            "decile": [10, 3, 0, 9, 8],
+            "probability": [0.5, 0.9, 0.8, 0.5, 0.2],
+            "segment": ["defend", "grow", "grow", "defend", "maintain"],
+            # tier before probability: prescriber 2 (0.9) in tier 2 comes after tier 1
+            "priority_tier": [1, 2, 1, 1, 3],
+            "reasons": ["r1", "r2", None, "r4", "r5"],
+        }
+    )
+    # prescriber_report keeps some prescribers only, one of them on two rows
+    names = pd.DataFrame({"presc_id": [1, 1, 4], "presc_fullname": ["ANN LEE", "ANN LEE", "BO"]})
+    data = BriefData(dt.date(2026, 1, 15), {},
+                     {"target_prescribers": targets, "prescriber_report": names})  # fmt: skip
+    got = priority_targets(data, limit=4)
+    expected = pd.DataFrame(
+        {
+            "rank": [1, 2, 3, 4],
+            # probability ties (1 and 4) ordered by NPI
+            "presc_id": [3, 1, 4, 2],
+            "presc_fullname": [None, "ANN LEE", "BO", None],
+            "specialty": ["A", "A", "C", "B"],
+            "presc_state": ["NY", "NY", "CA", "TX"],
+            "decile": [0, 10, 9, 3],
+            "probability": [0.8, 0.5, 0.5, 0.9],
+            "segment": ["grow", "defend", "defend", "grow"],
+            "priority_tier": [1, 1, 1, 2],
+            "reasons": [None, "r1", "r4", "r2"],
+        }
+    )
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    # the model did not run: no rows
+    empty = BriefData(dt.date(2026, 1, 15), {}, {"target_prescribers": targets.iloc[0:0],
+                                                 "prescriber_report": names})  # fmt: skip
+    assert priority_targets(empty).empty
+
+
+def test_model_metrics_beside_the_baselines():
+    nan = None
+    evaluation = evaluation_rows([
+        ("lookalike", "roc_auc", nan, nan, 0.9, 100, "shown", "n"),
+        ("lookalike", "pr_auc", nan, nan, 0.4, 100, "shown", "n"),
+        ("lookalike", "brier", nan, nan, 0.02, 100, "shown", "n"),
+        ("lookalike", "precision_at_k", 0.05, nan, 0.5, 5, "shown", "n"),
+        ("lookalike", "precision_at_k", 0.10, nan, 0.3, 10, "shown", "n"),
+        ("lookalike", "lift", nan, 9, 1.5, 10, "shown", "n"),
+        ("lookalike", "lift", nan, 10, 6.0, 10, "shown", "n"),
+        # a baseline without PR AUC and precision: blank, not dropped
+        ("specialty_rate", "roc_auc", nan, nan, 0.7, 100, "baseline", "b"),
+        ("specialty_rate", "brier", nan, nan, 0.03, 100, "baseline", "b"),
+        ("specialty_rate", "lift", nan, 10, 2.0, 12, "baseline", "b"),
+    ])  # fmt: skip
+    got = model_metrics(evaluation)
+    expected = pd.DataFrame(
+        {
+            "model": ["lookalike", "specialty_rate"],
+            "roc_auc": [0.9, 0.7],
+            "pr_auc": [0.4, None],
+            "brier": [0.02, 0.03],
+            "precision_top_10pct": [0.3, None],
+            "top_decile_lift": [6.0, 2.0],
+        }
+    )
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert model_status(evaluation) == ("shown", "n")
+    assert lift_rows(evaluation).to_dict("records") == [
+        {"model": "lookalike", "score_decile": 9, "lift": 1.5},
+        {"model": "lookalike", "score_decile": 10, "lift": 6.0},
+        {"model": "specialty_rate", "score_decile": 10, "lift": 2.0},
+    ]
+
+
+def test_model_status_of_a_skipped_and_of_a_missing_model():
+    skipped = evaluation_rows([("lookalike", "prescribers", None, None, 96.0, 96, "skipped",
+                                "96 prescribers: at least 100 are needed")])  # fmt: skip
+    assert model_status(skipped) == ("skipped", "96 prescribers: at least 100 are needed")
+    # a delivery without the model's tables (an older release)
+    assert model_status(skipped.iloc[0:0]) == (None, None)
+
+
+def test_calibration_bins_equal_counts_ordered_by_probability():
+    targets = pd.DataFrame(
+        {
+            "presc_id": [6, 5, 4, 3, 2, 1],
+            "probability": [0.1, 0.1, 0.2, 0.6, 0.9, 0.3],
+            # deciles 8-10 are the positives; decile 7 is not
+            "decile": [0, 8, 0, 7, 10, 9],
+        }
+    )
+    got = calibration_bins(targets, bins=3)
+    expected = pd.DataFrame(
+        {
+            "bin": [1, 2, 3],
+            "prescribers": [2, 2, 2],
+            # ties at 0.1 ordered by NPI: 5 then 6, both in bin 1
+            "mean_probability": [0.1, 0.25, 0.75],
+            "observed_share": [0.5, 0.5, 0.5],
+        }
+    )
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    # fewer prescribers than bins: one bin each
+    assert calibration_bins(targets.head(2), bins=10)["prescribers"].tolist() == [1, 1]
+    assert calibration_bins(targets.iloc[0:0]).empty
+
+
+@pytest.mark.parametrize("empty", [True, False])
+def test_outlier_counts_by_measure_and_direction(empty):
+    outliers = pd.DataFrame(
+        {
+            "measure": ["cost_per_day", "cost_per_day", "market_fills", "cost_per_day"],
+            "direction": ["high", "low", "high", "high"],
+        }
+    )
+    if empty:  # no flag at all: every measure listed with 0
+        outliers = outliers.iloc[0:0]
+    got = outlier_counts(outliers).to_dict("records")
+    assert got == [
+        {"measure": "market_fills", "high": 0 if empty else 1, "low": 0,
+         "flags": 0 if empty else 1},
+        {"measure": "cost_per_day", "high": 0 if empty else 2, "low": 0 if empty else 1,
+         "flags": 0 if empty else 3},
+    ]  # fmt: skip
