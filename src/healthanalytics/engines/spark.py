@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyspark
@@ -131,6 +132,7 @@ class SparkEngine(Engine):
         self.con = ibis.pyspark.connect(self.session)
         self.con.compiler = _Compiler()
         self._input_bytes = 0
+        self._memtable_views: set[str] = set()
         self._views = itertools.count()
         self._hadoop_files = HadoopFiles(self.session)
         self._csv_sources: list[SparkCsvSource] = []
@@ -284,12 +286,26 @@ class SparkEngine(Engine):
     def close(self) -> None:
         self.session.stop()
 
+    def _register_memtables(self, table: ir.Table) -> None:
+        """Each in-memory table the table reads (a driver-side result handed back as an
+        ibis.memtable: the segments, the model's scores) as a session view of its name.
+        Compiling alone does not register them, and Ibis' own registration goes through
+        pandas rows that executors decode in Python (executors may have none): Arrow
+        batches are decoded by the JVM."""
+        for memtable in table.op().find(ops.InMemoryTable):
+            if memtable.name in self._memtable_views:
+                continue
+            arrow = memtable.data.to_pyarrow(memtable.schema)
+            schema = PySparkSchema.from_ibis(memtable.schema)
+            self.session.createDataFrame(arrow, schema=schema).createOrReplaceTempView(
+                memtable.name
+            )
+            self._memtable_views.add(memtable.name)
+
     def _frame(self, table: ir.Table) -> DataFrame:
         """The table as a Spark DataFrame whose column types are the ones Ibis declares
         (Spark's ROW_NUMBER is an INT where Ibis promises an int64, for one)."""
-        # an in-memory table (a model's result handed back, ibis.memtable) is registered as
-        # a view first, as Ibis' own calls do; compile alone does not
-        self.con._run_pre_execute_hooks(table)
+        self._register_memtables(table)
         frame = self.session.sql(self.con.compile(table))
         wanted = PySparkSchema.from_ibis(table.schema())
         if frame.schema.fields == wanted.fields:
