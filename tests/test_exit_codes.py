@@ -74,7 +74,8 @@ def test_an_output_folder_in_use_is_4(tmp_path):
 def test_an_unreachable_s3_endpoint_is_5(tmp_path):
     # nothing listens on the port: every attempt is refused
     aws = fake_aws_environment(f"http://127.0.0.1:{free_port()}", tmp_path)
-    env = {key: value for key, value in aws.items() if value is not None} | {"AWS_MAX_ATTEMPTS": "2"}
+    env = {key: value for key, value in aws.items() if value is not None}
+    env["AWS_MAX_ATTEMPTS"] = "2"
     done = run_in(tmp_path, "--fact", "s3://lake/fact.csv", env=env)
     assert done.returncode == ExitCode.UNAVAILABLE == 5, done.stderr
     assert "the S3 request failed 2 times" in error_line(done)
