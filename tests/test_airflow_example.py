@@ -2,7 +2,8 @@
 heavy and not a dependency of the package, so the few names the DAG file imports from it are
 stood in for here. Checked: the file compiles and defines one yearly DAG; the command line it
 builds is accepted by `healthanalytics run` and gives the settings meant; only the retryable
-exit codes are retried; no credential reaches the command line.
+exit codes are retried; no credential reaches the command line; and the task, run as a worker
+runs it, delivers a data year from the loopback S3 server to S3 and PostgreSQL.
 
 When HEALTHANALYTICS_AIRFLOW_PYTHON names the Python of an environment with Airflow 3
 installed, the file is also loaded by Airflow's own DagBag there."""
@@ -24,6 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from healthanalytics.errors import ExitCode
+from tests.conftest import CITIES, SAMPLE, read_tables
 
 DAG_FILE = Path(__file__).resolve().parents[1] / "examples" / "airflow" / "launch_delivery_dag.py"
 
@@ -207,3 +209,58 @@ def test_airflow_loads_the_dag_file(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "healthanalytics_launch_delivery" in done.stdout
+
+
+def test_the_task_delivers_a_data_year_from_s3_to_s3_and_postgresql(
+    dag_module, s3_bucket, s3_endpoint, pg_url, tmp_path, monkeypatch
+):
+    # the task as a worker runs it, with the real command: inputs and outputs on the loopback
+    # S3 server, tables in PostgreSQL, credentials from the two connections only
+    from urllib.parse import urlsplit
+
+    from healthanalytics.io.publish import read_delivery
+    from tests.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+
+    s3_bucket.put("cms/partd/2021/part-0.csv", SAMPLE)
+    s3_bucket.put("reference/us_cities.parquet", CITIES)
+    command = tmp_path / "healthanalytics"
+    command.write_text(f'#!/bin/sh\nexec {sys.executable} -m healthanalytics "$@"\n')
+    command.chmod(0o755)
+    for name, value in (("COMMAND", str(command)),
+                        ("FACT_URI", s3_bucket.uri("cms/partd/{year}/")),
+                        ("CITY_URI", s3_bucket.uri("reference/us_cities.parquet")),
+                        ("OUTPUT_URI", s3_bucket.uri("out"))):  # fmt: skip
+        monkeypatch.setattr(dag_module, name, value)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)  # the AWS connection alone gives them
+    monkeypatch.chdir(tmp_path)  # the command's default log file
+    url = urlsplit(pg_url)
+    CONNECTIONS.clear()
+    CONNECTIONS["healthanalytics_warehouse"] = FakeConnection(
+        "healthanalytics_warehouse", host=url.hostname, port=url.port, login=url.username,
+        password=url.password, schema=url.path.lstrip("/"),
+    )  # fmt: skip
+    CONNECTIONS["aws_default"] = FakeConnection(
+        "aws_default", login=ACCESS_KEY_ID, password=SECRET_ACCESS_KEY,
+        extra={"region_name": REGION, "endpoint_url": s3_endpoint},
+    )  # fmt: skip
+    [(deliver, _)] = FakeDAG.made[-1].tasks
+    runs = []
+    for _ in range(2):  # a re-run of the date replaces its delivery: no clean-up in between
+        deliver(ds="2021-01-01")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)  # for this process' reader
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        monkeypatch.setenv("AWS_REGION", REGION)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+        delivery = read_delivery(s3_bucket.uri("out"), "2021-01-01", checksums=True)
+        runs.append(delivery.run_id)
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+                     "AWS_ENDPOINT_URL"):  # fmt: skip
+            monkeypatch.delenv(name)
+    tables = read_tables(pg_url)
+    assert [(r["run_id"], r["status"], r["run_date"]) for r in
+            tables["pipeline_runs"].to_pylist()] == [
+        (run, "success", dt.date(2021, 1, 1)) for run in runs
+    ]  # fmt: skip
+    assert runs[0] != runs[1]
+    assert tables["city_report"].num_rows > 0
