@@ -185,7 +185,7 @@ def test_database_url_from_environment_is_masked(tmp_path):
     env = {"HEALTHANALYTICS_DB_URL": "postgresql://analyst:env-pw-123@127.0.0.1:1/launch"}
     done = run_cli("--fact", str(SAMPLE), "--output", str(tmp_path / "out"),
                    "--log-file", str(tmp_path / "run.log"), cwd=tmp_path, env=env)  # fmt: skip
-    assert done.returncode == 1
+    assert done.returncode == 5  # unreachable: tests/test_exit_codes.py
     message = error_line(done)
     assert "env-pw-123" not in message and "127.0.0.1" in message
     assert "env-pw-123" not in done.stderr

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from healthanalytics.config import load_settings
-from healthanalytics.errors import user_error_message
+from healthanalytics.errors import ExitCode, exit_code, user_error_message
 from healthanalytics.io.warehouse import mask_url
 from healthanalytics.logging_setup import configure_logging
 
@@ -29,16 +29,18 @@ log = logging.getLogger("healthanalytics.cli")
 logging.getLogger("healthanalytics").addHandler(logging.NullHandler())
 
 
-USAGE_ERROR = 2  # as click exits on an unknown option: the command line itself is wrong
+USAGE_ERROR = ExitCode.USAGE  # as click exits on an unknown option: the command line is wrong
 
 
-def _fail(err: BaseException, verbose: bool, code: int = 1) -> None:
+def _fail(err: BaseException, verbose: bool, code: ExitCode | None = None) -> None:
+    """Log and print the one line for `err`, then exit with `code` (default: the code of the
+    error's kind, errors.exit_code)."""
     message = user_error_message(err)
     log.error("run failed: %s", message)
     if verbose:
         console.print_exception()
     console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
-    raise typer.Exit(code=code)
+    raise typer.Exit(code=int(exit_code(err) if code is None else code))
 
 
 @app.command()
@@ -216,7 +218,7 @@ def run(
                 f"the run was stopped ({err or 'Ctrl-C'}): its pipeline_runs row says whether it "
                 "had delivered; if not, the date's earlier delivery is unchanged"
             )
-            _fail(stopped, verbose, 130)
+            _fail(stopped, verbose, ExitCode.INTERRUPTED)
         except Exception as err:
             _fail(err, verbose)
     console.print(_summary(result.record.row(), result.outputs))

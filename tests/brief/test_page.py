@@ -296,6 +296,6 @@ def test_brief_command_reports_a_busy_warehouse_in_one_line(sample_run, tmp_path
     _, db = sample_run
     with duckdb.connect(db):  # another process holds the DuckDB file
         done = brief_cli("--db", db, "--run-date", RUN_DATE.isoformat(), cwd=tmp_path)
-    assert done.returncode == 1
+    assert done.returncode == 4  # BUSY: retry later (errors.ExitCode)
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("error: ") and db in " ".join(done.stderr.split())

@@ -176,13 +176,13 @@ class DuckDBEngine(Engine):
 
     def _binding(self, action: Callable[[], _T]) -> _T:
         """The action (a view over inputs, which DuckDB opens to bind it); an S3 request
-        failing past its retries as an EngineError naming the object, other errors as they
+        failing past its retries as a StoreUnavailableError naming the object, other errors as they
         are (the integrity check names a corrupt input in their place)."""
         try:
             return action()
         except duckdb.Error as err:
             if (failure := self._s3_failure(str(err))) is not None:
-                raise EngineError(failure) from err
+                raise StoreUnavailableError(failure) from err
             raise
 
     def materialize(self, table: ir.Table, name: str) -> ir.Table:
@@ -262,13 +262,14 @@ class DuckDBEngine(Engine):
 
     def _reading(self, action: Callable[[], _T]) -> _T:
         """The action's result; when it fails on a CSV input, the input read another way and
-        the action run again, or an EngineError naming the first bad line."""
+        the action run again, or an EngineError naming the first bad line (a
+        StoreUnavailableError naming the object when an S3 request fails past its retries)."""
         while True:
             try:
                 return action()
             except duckdb.Error as err:
                 if (failure := self._s3_failure(str(err))) is not None:
-                    raise EngineError(failure) from err
+                    raise StoreUnavailableError(failure) from err
                 if not self._recover(err):
                     raise EngineError(
                         csv_problem(str(err))

@@ -16,7 +16,8 @@ mechanism, chosen by what the output's file access offers, owned by the pipeline
   date beyond the last `keep_runs` published ones are removed.
 
 A reader reads the pointer, then the manifest it names, then the files the manifest lists;
-never a listing of `runs/`, which holds runs still writing or stopped.
+never a listing of `runs/`, which holds runs still writing or stopped (`read_delivery` does
+this, for other programs too).
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ _HASH_CHUNK = 8 << 20
 class StalePublishError(RuntimeError):
     """Another run published the same delivery date after this run started: this run's
     outputs are not published (the other run's delivery stays visible)."""
+
+
+class IncompleteDeliveryError(RuntimeError):
+    """A published delivery whose manifest lists a file that is missing, or of another size or
+    SHA-256: a run never publishes one (its pointer is switched after every file and the
+    manifest are written), so something removed or changed the run's files since."""
 
 
 @runtime_checkable
@@ -238,11 +245,7 @@ class PointerOutput:
         }
 
     def _sha256(self, path: str) -> str:
-        digest = hashlib.sha256()
-        with self.files.open(path) as source:
-            while chunk := source.read(_HASH_CHUNK):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return _sha256(self.files, path)
 
     def _remove_old_runs(self, kept: set[str]) -> None:
         """The date's run prefixes not kept (older runs, and runs that stopped) removed; a
@@ -259,6 +262,113 @@ class PointerOutput:
                          self.delivery_date, self.keep_runs)  # fmt: skip
         except OSError as err:
             log.warning("old runs of delivery %s not removed: %s", self.delivery_date, err)
+
+
+@dataclass(frozen=True)
+class PublishedDelivery:
+    """One delivery found through its pointer: the pointer, the manifest it names, and the
+    prefix of the run they name (`<output>/runs/<delivery_date>/<run_id>`)."""
+
+    pointer: dict[str, Any]
+    manifest: dict[str, Any]
+    folder: str
+
+    @property
+    def run_id(self) -> str:
+        return str(self.pointer["run_id"])
+
+    def paths(self, report: str | None = None) -> list[str]:
+        """The full paths of the files the manifest lists, in its order; only those of
+        `report` (a report folder's name, e.g. `city_report`) when given, `_SUCCESS` left out."""
+        keys = [entry["key"] for entry in self.manifest["files"]]
+        if report is not None:
+            keys = [k for k in keys if k.startswith(f"{report}/") and not k.endswith(SUCCESS)]
+        return [join_path(self.folder, key) for key in keys]
+
+
+def read_delivery(
+    output: str,
+    delivery_date: dt.date | str,
+    files: FileAccess | None = None,
+    *,
+    checksums: bool = False,
+) -> PublishedDelivery | None:
+    """The delivery `delivery_date` (a date or YYYY-MM-DD) of a pointer-published `output`
+    (an s3:// prefix), read the way a reader must: the pointer
+    `<output>/deliveries/<date>.json`, then the manifest it names, then one listing of the
+    run's prefix, checking every file the manifest lists is there with the listed bytes (and,
+    with `checksums`, SHA-256, which reads every file). None when the date was never published.
+
+    `files`: the store's FileAccess; default, for an s3:// output, S3Files with the standard
+    AWS settings of the environment (io/s3.py). Raises IncompleteDeliveryError when a listed
+    file is missing or differs, StoreUnavailableError when S3 cannot be reached past its
+    retries, ValueError for an output that is not published by pointer (a local folder's
+    report folders are read in place)."""
+    if files is None:
+        if not output.startswith("s3://"):
+            raise ValueError(
+                f"{output}: deliveries are published by pointer on s3:// outputs only; read a "
+                "local output's report folders in place"
+            )
+        from healthanalytics.io.s3 import S3Files, resolve_s3_settings
+
+        files = S3Files(resolve_s3_settings())
+    day = delivery_date if isinstance(delivery_date, str) else delivery_date.isoformat()
+    found = _read_whole(files, join_path(output, f"{DELIVERIES}/{day}.json"))
+    if found is None:
+        return None
+    pointer = json.loads(found)
+    manifest_path = join_path(output, pointer["manifest"])
+    manifest_bytes = _read_whole(files, manifest_path)
+    if manifest_bytes is None:
+        raise IncompleteDeliveryError(
+            f"{manifest_path}: the manifest the pointer of delivery {day} names is missing"
+        )
+    manifest = json.loads(manifest_bytes)
+    delivery = PublishedDelivery(pointer, manifest, posixpath.dirname(manifest_path))
+    prefix = delivery.folder.split("://", 1)[-1].rstrip("/") + "/"
+    sizes = {
+        entry.path.split("://", 1)[-1].removeprefix(prefix): entry.size
+        for entry in files.list_files(delivery.folder)
+    }
+    for entry in manifest["files"]:
+        where = join_path(delivery.folder, entry["key"])
+        if entry["key"] not in sizes:
+            raise IncompleteDeliveryError(
+                f"{where}: listed in the manifest of delivery {day} (run {delivery.run_id}) "
+                "but missing"
+            )
+        if sizes[entry["key"]] != entry["bytes"]:
+            raise IncompleteDeliveryError(
+                f"{where}: {sizes[entry['key']]} bytes, the manifest of delivery {day} lists "
+                f"{entry['bytes']}"
+            )
+        if checksums and _sha256(files, where) != entry["sha256"]:
+            raise IncompleteDeliveryError(
+                f"{where}: its SHA-256 is not the one the manifest of delivery {day} lists"
+            )
+    return delivery
+
+
+def _read_whole(files: FileAccess, path: str) -> bytes | None:
+    """The object's bytes from one GET (None when missing): s3fs's `open` checks the ETag it
+    read first on every later read, so a pointer switched in between fails the read."""
+    if isinstance(files, ConditionalStore):
+        found = files.read_tagged(path)
+        return None if found is None else found[0]
+    try:
+        with files.open(path) as source:
+            return source.read()
+    except FileNotFoundError:
+        return None
+
+
+def _sha256(files: FileAccess, path: str) -> str:
+    digest = hashlib.sha256()
+    with files.open(path) as source:
+        while chunk := source.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _json(value: dict[str, Any]) -> bytes:

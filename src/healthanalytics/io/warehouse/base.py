@@ -24,6 +24,12 @@ class WarehouseError(RuntimeError):
     """The database cannot be reached, refuses the login or holds tables of another shape."""
 
 
+class WarehouseUnavailableError(WarehouseError):
+    """The database server cannot be reached or refused the connection (down, restarting, a
+    network fault; also a refused login, which psycopg does not tell apart): running again
+    later may succeed."""
+
+
 def mask_url(text: str) -> str:
     """`text` with any password (in a URL or a key=value DSN) replaced by ***."""
     text = _URL_PASSWORD.sub(r"\1***@", text)

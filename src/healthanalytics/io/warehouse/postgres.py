@@ -19,6 +19,7 @@ from healthanalytics.io.warehouse.base import (
     Rows,
     Warehouse,
     WarehouseError,
+    WarehouseUnavailableError,
     abandoned_error,
     columns_query,
     conform,
@@ -60,7 +61,9 @@ class PostgresWarehouse(Warehouse):
         try:
             self.conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
         except psycopg.Error as err:
-            raise WarehouseError(
+            # OperationalError: the server is not reached or refuses the connection
+            unusable = isinstance(err, psycopg.OperationalError)
+            raise (WarehouseUnavailableError if unusable else WarehouseError)(
                 f"cannot connect to PostgreSQL at {self.url}: {mask_url(_one_line(err))} "
                 "(check host, port, user, password and database name)"
             ) from None
