@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from healthanalytics.errors import ExitCode
 from healthanalytics.io.report_files import read_report_files
 from tests.integrity.conftest import CITIES, RUN_DATE, SAMPLE, read_tables, run_case
 
@@ -290,13 +291,13 @@ def test_second_run_sharing_the_output_folder_is_refused(cli, db, tmp_path):
     first = cli("first", db=db, stop_at="ingest")
     first.wait_stopped_at("ingest")  # it holds the output folder, the warehouse and the date
     second = cli("second", db=db)
-    assert second.finish() == 1
+    assert second.finish() == ExitCode.BUSY
     assert second.error_line() == (
         f"error: another run (pid {first.pid} on host {HOST}) is using the output folder "
         f"{tmp_path / 'out'}: {WAIT}"
     )
     waited = cli("waited", "--lock-timeout", "0.5", db=db)
-    assert waited.finish() == 1
+    assert waited.finish() == ExitCode.BUSY
     assert waited.error_line() == (
         f"error: another run (pid {first.pid} on host {HOST}) is using the output folder "
         f"{tmp_path / 'out'} after waiting 0.5 s: {WAIT}"
@@ -311,7 +312,7 @@ def test_second_run_of_the_same_date_into_the_same_warehouse_is_refused(cli, db,
     first = cli("first", db=db, stop_at="ingest")
     first.wait_stopped_at("ingest")
     second = cli("second", out="out2", db=db)
-    assert second.finish() == 1
+    assert second.finish() == ExitCode.BUSY
     if db.startswith("postgresql://"):
         holder = f"another run (pid {first.pid} on host {HOST}) is delivering 2026-01-15 into {db}"
     else:
@@ -416,7 +417,7 @@ def test_a_live_runs_leftovers_are_left_alone(cli, db, tmp_path):
     assert beside.finish() == 0, beside.stderr_path.read_text()
     # the same output folder: refused before touching anything
     same_folder = cli("same_folder", db=str(tmp_path / "third.duckdb"), date="2026-01-17")
-    assert same_folder.finish() == 1
+    assert same_folder.finish() == ExitCode.BUSY
     assert sorted((tmp_path / "scratch").iterdir()) == scratch
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == staged
     if on_pg:
@@ -437,7 +438,7 @@ def test_refusal_of_a_smaller_delivery_exits_non_zero_and_can_be_allowed(cli, tm
     before = output_files(tmp_path / "out")
     fact = write_fact(tmp_path / "first_42_lines.csv", lines=42)  # 40 kept
     refused = cli("refused", "--fact", str(fact), db=db)
-    assert refused.finish() == 1
+    assert refused.finish() == ExitCode.REFUSED
     assert refused.error_line().startswith(f"error: {fact}: keeps 40 rows, fewer than ")
     assert output_files(tmp_path / "out") == before
     allowed = cli("allowed", "--fact", str(fact), "--allow-smaller-delivery", db=db)
