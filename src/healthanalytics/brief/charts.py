@@ -176,9 +176,7 @@ def specialty_chart(specialties: pd.DataFrame, top: int = 12) -> Chart:
 
 def cities_chart(cities: pd.DataFrame) -> Chart:
     """The matched cities as a longitude/latitude scatter sized by claims (no base map)."""
-    known = cities.dropna(subset=["lat", "lng"])
-    inside = known[known["lat"].between(*CONTIGUOUS["lat"])
-                   & known["lng"].between(*CONTIGUOUS["lng"])]  # fmt: skip
+    inside, outside = _contiguous(cities)
     title = "Cities by claims (contiguous US)"
     fig, ax = _figure(title, (7.0, 4.2))
     claims = inside["trx_counts"].astype(float)
@@ -195,7 +193,6 @@ def cities_chart(cities: pd.DataFrame) -> Chart:
                     f"({_pct(claims_top / total)})")  # fmt: skip
     else:
         takeaway = "No claims matched a city"
-    outside = len(known) - len(inside)
     if outside:
         takeaway += f"; {outside:,} cities outside the contiguous US not drawn"
     alt = f"Scatter of city locations sized by claims; {takeaway}."
@@ -314,9 +311,7 @@ def segments_chart(cities: pd.DataFrame) -> Chart:
     """The segmented cities (city_segments: `lat`, `lng`, `population`, `segment`,
     `segment_name`) as a longitude/latitude scatter sized by population and coloured by
     segment (no base map; cities outside the contiguous US counted, not drawn)."""
-    known = cities.dropna(subset=["lat", "lng"])
-    inside = known[known["lat"].between(*CONTIGUOUS["lat"])
-                   & known["lng"].between(*CONTIGUOUS["lng"])]  # fmt: skip
+    inside, outside = _contiguous(cities)
     title = "City segments (contiguous US)"
     fig, ax = _figure(title, (7.0, 4.4))
     colours = matplotlib.colormaps["tab10"]
@@ -348,7 +343,6 @@ def segments_chart(cities: pd.DataFrame) -> Chart:
                     f"cities and {_pct(share)} of their residents")  # fmt: skip
     else:
         takeaway = "No city was segmented"
-    outside = len(known) - len(inside)
     if outside:
         takeaway += f"; {outside:,} cities outside the contiguous US not drawn"
     alt = f"Scatter of city locations sized by population, coloured by segment; {takeaway}."
@@ -420,3 +414,12 @@ def calibration_chart(bins: pd.DataFrame) -> Chart:
         takeaway = "No prescriber was scored"
     alt = f"Reliability diagram of the model's probabilities in equal-count bins; {takeaway}."
     return Chart("model_calibration", title, alt, takeaway, _png(fig))
+
+
+def _contiguous(cities: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The cities with coordinates inside the contiguous US (the ones a map draws), and how
+    many other cities have coordinates (counted in the takeaway, not drawn)."""
+    known = cities.dropna(subset=["lat", "lng"])
+    inside = known[known["lat"].between(*CONTIGUOUS["lat"])
+                   & known["lng"].between(*CONTIGUOUS["lng"])]  # fmt: skip
+    return inside, len(known) - len(inside)
