@@ -13,8 +13,8 @@ from healthanalytics.analysis.cost import (
     national_cost_per_day,
     prescriber_cost,
     state_cost,
-    with_median,
 )
+from healthanalytics.analysis.medians import with_median
 from tests.analysis.test_deciles import drugs_table
 from tests.transforms.conftest import rows
 

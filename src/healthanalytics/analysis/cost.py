@@ -11,38 +11,15 @@ the versions it chooses (brand or generic, costlier strengths), not its drug mix
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import ibis
 import ibis.expr.types as ir
+
+from healthanalytics.analysis.medians import with_median
 
 # Below 50 known claims a prescriber's cost per day rests on a few fills: with costs per claim
 # varying by a factor of about one (CV ~1, generics next to brands), the relative standard
 # error of a mean over n claims is ~1/sqrt(n): ~30 % at CMS's 11-claim line floor, ~14 % at 50.
 MIN_CLAIMS_FOR_COST = 50
-
-
-def with_median(
-    table: ir.Table, value: str, member: ir.BooleanValue, group_by: Sequence[str], name: str
-) -> ir.Table:
-    """`table` with a column `name`: the exact median of `value` over the rows of its group
-    (`group_by` columns; a null key is its own group) where `member` is true and `value` is not
-    null — the middle one, or the mean of the middle two for an even count; null when the group
-    has no such row. Rows of equal value are interchangeable, so no row order matters."""
-    inside = member & table[value].notnull()
-    by = list(group_by)
-    counted = table.mutate(
-        _inside=inside,
-        _place=ibis.row_number().over(group_by=by, order_by=[~inside, table[value]]),
-        _n=inside.cast("int64").sum().over(ibis.window(group_by=by)),
-    )
-    middle = counted._inside & (
-        (counted._place == (counted._n - 1) // 2) | (counted._place == counted._n // 2)
-    )
-    marked = counted.mutate(_middle=ibis.ifelse(middle, counted[value], ibis.null("float64")))
-    return marked.mutate(
-        **{name: marked._middle.mean().over(ibis.window(group_by=by)).cast("float64")}
-    ).drop("_inside", "_place", "_n", "_middle")
 
 
 def national_cost_per_day(drugs: ir.Table) -> ir.Table:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from healthanalytics.analysis.cost import with_median
+from healthanalytics.analysis.medians import with_median
 
 MIN_PEERS = 30  # prescribers of the specialty with the measure; fewer give no stable MAD
 Z_LIMIT = 3.5  # Iglewicz & Hoaglin's cut-off for the modified z-score
