@@ -3,6 +3,7 @@ its specialties, its geography and the market in one row (docs/RULES.md, The lau
 
 from __future__ import annotations
 
+from healthanalytics.contracts.columns import SHARE, amount, count, decile, share
 from healthanalytics.contracts.cost import PEER_OUTLIERS, PRESCRIBER_COST, STATE_COST
 from healthanalytics.contracts.model import Accepted, Column, Range, TableContract
 from healthanalytics.contracts.reports import DELIVERY, FLOAT, INT, TEXT
@@ -10,26 +11,17 @@ from healthanalytics.contracts.segments import SEGMENT_TABLES
 from healthanalytics.contracts.targets import TARGET_TABLES
 
 FILLS = "30-day fills"
-SHARE = "share 0..1"
 PRODUCT_TYPES = ("brand", "generic")
 GEOGRAPHY_LEVELS = ("state", "city")
 PER_1000 = "30-day fills per 1,000 residents"
 
 
-def _share(name: str, description: str) -> Column:
-    return Column(name, FLOAT, description, unit=SHARE, range=Range(0, 1))
 
 
-def _decile(name: str, description: str) -> Column:
-    return Column(name, INT, description, unit="decile", not_null=True, range=Range(0, 10))
 
 
-def _amount(name: str, description: str, unit: str) -> Column:
-    return Column(name, FLOAT, description, unit=unit, not_null=True, range=Range(0))
 
 
-def _count(name: str, description: str, unit: str) -> Column:
-    return Column(name, INT, description, unit=unit, not_null=True, range=Range(0))
 
 
 MARKET_PRESCRIBERS = TableContract(
@@ -43,13 +35,13 @@ MARKET_PRESCRIBERS = TableContract(
                not_null=True, range=Range(0, 9_999_999_999)),
         Column("specialty", TEXT, "the specialty of most of its kept lines (ties: A-Z)"),
         Column("presc_state", TEXT, "its state code, as the prescriber report takes it"),
-        _count("lines", "its market lines (prescriber and drug rows of the basket)", "lines"),
-        _count("claims", "known claims of its market lines (0 when none)", "claims"),
-        _amount("fills", "market volume: day supply of its market lines / 30", FILLS),
-        _amount("drug_cost", "drug cost of its market lines", "USD"),
-        _decile("decile", "10 = the largest writers holding the first tenth of the market's "
+        count("lines", "its market lines (prescriber and drug rows of the basket)", "lines"),
+        count("claims", "known claims of its market lines (0 when none)", "claims"),
+        amount("fills", "market volume: day supply of its market lines / 30", FILLS),
+        amount("drug_cost", "drug cost of its market lines", "USD"),
+        decile("decile", "10 = the largest writers holding the first tenth of the market's "
                 "fills ... 1 = the many small; 0 = no market volume"),
-        _decile("specialty_decile", "the decile among the prescribers of its specialty"),
+        decile("specialty_decile", "the decile among the prescribers of its specialty"),
         DELIVERY,
     ),
     key=("presc_id",),
@@ -59,17 +51,17 @@ MARKET_DECILES = TableContract(
     name="market_deciles",
     description="One row per decile holding prescribers: how the market's volume is spread.",
     columns=(
-        _decile("decile", "the decile (see market_prescribers)"),
+        decile("decile", "the decile (see market_prescribers)"),
         Column("prescribers", INT, "prescribers in the decile", unit="prescribers",
                not_null=True, range=Range(1)),
-        _share("prescribers_share", "of all prescribers of the delivery"),
-        _amount("fills", "market fills of the decile", FILLS),
-        _share("fills_share", "of the market's fills; null without market fills"),
-        _share("cumulative_share", "of the market's fills in this decile and the higher ones"),
-        _count("claims", "known market claims of the decile", "claims"),
-        _amount("min_fills", "the smallest prescriber's fills", FILLS),
-        _amount("median_fills", "the middle prescriber's fills (mean of the middle two)", FILLS),
-        _amount("max_fills", "the largest prescriber's fills", FILLS),
+        share("prescribers_share", "of all prescribers of the delivery"),
+        amount("fills", "market fills of the decile", FILLS),
+        share("fills_share", "of the market's fills; null without market fills"),
+        share("cumulative_share", "of the market's fills in this decile and the higher ones"),
+        count("claims", "known market claims of the decile", "claims"),
+        amount("min_fills", "the smallest prescriber's fills", FILLS),
+        amount("median_fills", "the middle prescriber's fills (mean of the middle two)", FILLS),
+        amount("max_fills", "the largest prescriber's fills", FILLS),
         DELIVERY,
     ),
     key=("decile",),
@@ -85,14 +77,14 @@ MARKET_PRODUCTS = TableContract(
         Column("product_type", TEXT, "brand when the brand name is not the generic name (CMS "
                "writes a generic's brand name as its generic name), else generic",
                not_null=True, accepted=Accepted(PRODUCT_TYPES)),
-        _count("lines", "prescriber and drug rows of the product", "lines"),
-        _count("claims", "known claims (0 when none)", "claims"),
-        _count("claims_unknown", "kept lines whose claim count is suppressed", "lines"),
-        _amount("fills", "day supply / 30", FILLS),
-        _amount("drug_cost", "drug cost", "USD"),
-        _count("writers", "distinct prescribers writing it", "prescribers"),
-        _share("fills_share", "of the market's fills; null without market fills"),
-        _share("cost_share", "of the market's cost; null without market cost"),
+        count("lines", "prescriber and drug rows of the product", "lines"),
+        count("claims", "known claims (0 when none)", "claims"),
+        count("claims_unknown", "kept lines whose claim count is suppressed", "lines"),
+        amount("fills", "day supply / 30", FILLS),
+        amount("drug_cost", "drug cost", "USD"),
+        count("writers", "distinct prescribers writing it", "prescribers"),
+        share("fills_share", "of the market's fills; null without market fills"),
+        share("cost_share", "of the market's cost; null without market cost"),
         DELIVERY,
     ),
     key=("brand_name", "generic_name"),
@@ -108,17 +100,17 @@ MARKET_SPECIALTIES = TableContract(
                "blank"),
         Column("rank", INT, "1 = the most market fills (ties: A-Z, the blank one last)",
                unit="rank", not_null=True, range=Range(1)),
-        _count("writers", "prescribers of the specialty with market fills", "prescribers"),
+        count("writers", "prescribers of the specialty with market fills", "prescribers"),
         Column("prescribers", INT, "all prescribers of the specialty in the delivery",
                unit="prescribers", not_null=True, range=Range(1)),
         Column("penetration", FLOAT, "writers / prescribers", unit=SHARE, not_null=True,
                range=Range(0, 1)),
-        _amount("fills", "market fills of the specialty", FILLS),
-        _count("claims", "known market claims of the specialty", "claims"),
-        _share("fills_share", "of the market's fills; null without market fills"),
+        amount("fills", "market fills of the specialty", FILLS),
+        count("claims", "known market claims of the specialty", "claims"),
+        share("fills_share", "of the market's fills; null without market fills"),
         Column("median_fills_per_writer", FLOAT, "the middle writer's fills (mean of the "
                "middle two); null without writers", unit=FILLS, range=Range(0)),
-        _count("high_decile_writers", "writers in deciles 8-10 of the market", "prescribers"),
+        count("high_decile_writers", "writers in deciles 8-10 of the market", "prescribers"),
         DELIVERY,
     ),
     key=("specialty",),
@@ -138,10 +130,10 @@ MARKET_GEOGRAPHY = TableContract(
                unit="identifier", range=Range(0)),
         Column("population", INT, "residents: the city's, or the sum of the state's dimension "
                "cities; null when the dimension has none", unit="residents", range=Range(0)),
-        _amount("fills", "market fills of the area's prescribers", FILLS),
-        _count("claims", "known market claims of the area's prescribers", "claims"),
-        _count("writers", "the area's prescribers with market fills", "prescribers"),
-        _count("high_decile_writers", "of which in deciles 8-10 of the market", "prescribers"),
+        amount("fills", "market fills of the area's prescribers", FILLS),
+        count("claims", "known market claims of the area's prescribers", "claims"),
+        count("writers", "the area's prescribers with market fills", "prescribers"),
+        count("high_decile_writers", "of which in deciles 8-10 of the market", "prescribers"),
         Column("fills_per_1000", FLOAT, "raw: fills / population * 1,000; null when the "
                "population is 0 or null", unit=PER_1000, range=Range(0)),
         Column("fills_per_1000_shrunk", FLOAT, "empirical-Bayes (Clayton & Kaldor 1987, "
@@ -166,25 +158,25 @@ MARKET_SUMMARY = TableContract(
         Column("market", TEXT, "the basket's name (class, area or names)", not_null=True),
         Column("market_kind", TEXT, "how the basket was chosen", not_null=True,
                accepted=Accepted(("class", "area", "names"))),
-        _count("basket_generics", "generic names of the drug-class map in the basket",
+        count("basket_generics", "generic names of the drug-class map in the basket",
                "generic names"),
-        _count("products", "products written (rows of market_products)", "products"),
-        _count("brand_products", "of which brands", "products"),
-        _count("lines", "market lines", "lines"),
-        _count("claims", "known market claims", "claims"),
-        _amount("fills", "market fills", FILLS),
-        _amount("drug_cost", "market drug cost", "USD"),
-        _count("writers", "prescribers with market fills", "prescribers"),
-        _count("prescribers", "all prescribers of the delivery", "prescribers"),
-        _share("brand_fills_share", "fills of brands; null without market fills"),
+        count("products", "products written (rows of market_products)", "products"),
+        count("brand_products", "of which brands", "products"),
+        count("lines", "market lines", "lines"),
+        count("claims", "known market claims", "claims"),
+        amount("fills", "market fills", FILLS),
+        amount("drug_cost", "market drug cost", "USD"),
+        count("writers", "prescribers with market fills", "prescribers"),
+        count("prescribers", "all prescribers of the delivery", "prescribers"),
+        share("brand_fills_share", "fills of brands; null without market fills"),
         Column("hhi", FLOAT, "Herfindahl-Hirschman index of the products' fill shares in "
                "percent; null without market fills", unit="HHI 0..10,000",
                range=Range(0, 10_000)),
-        _share("top_1pct_fills_share", "fills of the largest 1 % of writers (ceil)"),
-        _share("top_5pct_fills_share", "fills of the largest 5 % of writers (ceil)"),
-        _share("top_10pct_fills_share", "fills of the largest 10 % of writers (ceil)"),
-        _share("claims_unknown_share", "market lines whose claim count is suppressed"),
-        _share("claims_mapped_share", "the delivery's known claims the drug-class map covers"),
+        share("top_1pct_fills_share", "fills of the largest 1 % of writers (ceil)"),
+        share("top_5pct_fills_share", "fills of the largest 5 % of writers (ceil)"),
+        share("top_10pct_fills_share", "fills of the largest 10 % of writers (ceil)"),
+        share("claims_unknown_share", "market lines whose claim count is suppressed"),
+        share("claims_mapped_share", "the delivery's known claims the drug-class map covers"),
         DELIVERY,
     ),
     key=("market",),

@@ -4,6 +4,7 @@ The launch analysis, "Cost position" and "Peer outliers")."""
 
 from __future__ import annotations
 
+from healthanalytics.contracts.columns import amount
 from healthanalytics.contracts.model import Accepted, Column, Range, TableContract
 from healthanalytics.contracts.reports import DELIVERY, FLOAT, INT, TEXT
 
@@ -13,8 +14,6 @@ RATIO = "ratio"
 MEASURES = ("market_fills", "cost_per_day")  # as analysis/outliers.py names them
 
 
-def _positive(name: str, description: str, unit: str) -> Column:
-    return Column(name, FLOAT, description, unit=unit, not_null=True, range=Range(0))
 
 
 def _ratio(name: str, description: str) -> Column:
@@ -35,14 +34,14 @@ PRESCRIBER_COST = TableContract(
         Column("presc_state", TEXT, "its state code, as market_prescribers gives it"),
         Column("claims", INT, "known claims of all its kept lines", unit="claims",
                not_null=True, range=Range(0)),
-        _positive("days", "day supply of its lines with day supply and cost known", "days"),
-        _positive("drug_cost", "drug cost of those lines", "USD"),
-        _positive("days_per_dollar", "days / drug_cost: the brief's measure, kept for "
+        amount("days", "day supply of its lines with day supply and cost known", "days"),
+        amount("drug_cost", "drug cost of those lines", "USD"),
+        amount("days_per_dollar", "days / drug_cost: the brief's measure, kept for "
                   "continuity (favours writers of cheap generics)", DAYS_PER_USD),
-        _positive("cost_per_day", "drug_cost / days", PER_DAY),
+        amount("cost_per_day", "drug_cost / days", PER_DAY),
         Column("eligible", INT, "1 when claims >= 50 (enough volume to rank its cost), else 0",
                unit="flag 0/1", not_null=True, range=Range(0, 1)),
-        _positive("expected_cost", "its days of each generic name x that generic's national "
+        amount("expected_cost", "its days of each generic name x that generic's national "
                   "days-weighted median cost per day", "USD"),
         _ratio("price_index", "cost / expected_cost of its lines of generics with a national "
                "median: 1 = pays the national median for what it writes, above 1 = costlier "
@@ -65,8 +64,8 @@ STATE_COST = TableContract(
                not_null=True),
         Column("prescribers", INT, "eligible prescribers of the state", unit="prescribers",
                not_null=True, range=Range(1)),
-        _positive("days", "their day supply", "days"),
-        _positive("drug_cost", "their drug cost", "USD"),
+        amount("days", "their day supply", "days"),
+        amount("drug_cost", "their drug cost", "USD"),
         Column("days_per_dollar", FLOAT, "their days / their cost (weighted by volume, not the "
                "mean of the prescribers' ratios); null when the cost is 0",
                unit=DAYS_PER_USD, range=Range(0)),
@@ -92,8 +91,8 @@ PEER_OUTLIERS = TableContract(
         Column("measure", TEXT, "market_fills (30-day fills, writers) or cost_per_day (USD "
                "per day, all drugs, eligible prescribers)", not_null=True,
                accepted=Accepted(MEASURES)),
-        _positive("value", "its value, in the measure's unit", "30-day fills or USD per day"),
-        _positive("peer_median", "the specialty's median value (mean of the middle two)",
+        amount("value", "its value, in the measure's unit", "30-day fills or USD per day"),
+        amount("peer_median", "the specialty's median value (mean of the middle two)",
                   "30-day fills or USD per day"),
         Column("mad", FLOAT, "median absolute deviation of ln(value) from its median",
                unit="natural-log units", not_null=True, range=Range(0)),

@@ -7,6 +7,7 @@ import ibis
 import ibis.expr.types as ir
 
 from healthanalytics.analysis.segments import K_RANGE
+from healthanalytics.contracts.columns import amount, count
 from healthanalytics.contracts.model import Column, DataTest, Range, RunParameters, TableContract
 from healthanalytics.contracts.reports import DELIVERY, FLOAT, INT, TEXT
 
@@ -33,12 +34,8 @@ def _name() -> Column:
                   "the national rate), e.g. 'large metro, high demand'", not_null=True)  # fmt: skip
 
 
-def _count(name: str, description: str, unit: str, low: int = 0) -> Column:
-    return Column(name, INT, description, unit=unit, not_null=True, range=Range(low))
 
 
-def _amount(name: str, description: str, unit: str) -> Column:
-    return Column(name, FLOAT, description, unit=unit, not_null=True, range=Range(0))
 
 
 CITY_SEGMENTS = TableContract(
@@ -50,22 +47,22 @@ CITY_SEGMENTS = TableContract(
                range=Range(0)),
         Column("city", TEXT, "city name from the dimension"),
         Column("state_id", TEXT, "two-letter state code from the dimension"),
-        _count("population", "residents, from the dimension", "residents", 1),
+        count("population", "residents, from the dimension", "residents", 1),
         Column("lat", FLOAT, "latitude, from the dimension", unit="degrees",
                range=Range(-90, 90)),
         Column("lng", FLOAT, "longitude, from the dimension", unit="degrees",
                range=Range(-180, 180)),
         _segment(),
         _name(),
-        _count("prescribers", "prescribers located in the city (geography's rule) with a line "
+        count("prescribers", "prescribers located in the city (geography's rule) with a line "
                "outside the market", "prescribers", 1),
-        _count("non_market_claims", "their known claims outside the market", "claims"),
-        _amount("non_market_fills", "their 30-day fills outside the market", FILLS),
-        _amount("prescribers_per_1000", "prescribers / population x 1,000",
+        count("non_market_claims", "their known claims outside the market", "claims"),
+        amount("non_market_fills", "their 30-day fills outside the market", FILLS),
+        amount("prescribers_per_1000", "prescribers / population x 1,000",
                 PRESCRIBERS_PER_1000),
-        _amount("non_market_claims_per_1000", "non-market claims / population x 1,000",
+        amount("non_market_claims_per_1000", "non-market claims / population x 1,000",
                 CLAIMS_PER_1000),
-        _amount("non_market_fills_per_prescriber", "non-market fills / prescribers",
+        amount("non_market_fills_per_prescriber", "non-market fills / prescribers",
                 FILLS_PER_PRESCRIBER),
         DELIVERY,
     ),
@@ -79,33 +76,33 @@ SEGMENT_PROFILES = TableContract(
     columns=(
         _segment(),
         _name(),
-        _count("cities", "cities of the segment", "cities", 1),
-        _count("population", "their residents", "residents", 1),
+        count("cities", "cities of the segment", "cities", 1),
+        count("population", "their residents", "residents", 1),
         Column("population_share", FLOAT, "of the segmented cities' residents", unit=SHARE,
                not_null=True, range=Range(0, 1)),
-        _count("prescribers", "prescribers of lines outside the market located there",
+        count("prescribers", "prescribers of lines outside the market located there",
                "prescribers", 1),
-        _amount("median_population", "the middle city's population (mean of the middle two); "
+        amount("median_population", "the middle city's population (mean of the middle two); "
                 "decides the size word", "residents"),
-        _amount("centroid_population", "centroid: exp of the mean log population",
+        amount("centroid_population", "centroid: exp of the mean log population",
                 "residents"),
-        _amount("centroid_prescribers_per_1000", "centroid (mean of log(1 + x), inverted)",
+        amount("centroid_prescribers_per_1000", "centroid (mean of log(1 + x), inverted)",
                 PRESCRIBERS_PER_1000),
-        _amount("centroid_non_market_claims_per_1000", "centroid (mean of log(1 + x), "
+        amount("centroid_non_market_claims_per_1000", "centroid (mean of log(1 + x), "
                 "inverted)", CLAIMS_PER_1000),
-        _amount("centroid_non_market_fills_per_prescriber", "centroid (mean of log(1 + x), "
+        amount("centroid_non_market_fills_per_prescriber", "centroid (mean of log(1 + x), "
                 "inverted)", FILLS_PER_PRESCRIBER),
-        _count("non_market_claims", "known claims outside the market of its prescribers",
+        count("non_market_claims", "known claims outside the market of its prescribers",
                "claims"),
-        _amount("non_market_claims_per_1000", "non_market_claims / population x 1,000",
+        amount("non_market_claims_per_1000", "non_market_claims / population x 1,000",
                 CLAIMS_PER_1000),
         Column("demand_index", FLOAT, "non_market_claims_per_1000 / that of all segmented "
                "cities (1 = national; orders the segments); null without claims",
                unit="ratio", range=Range(0)),
-        _amount("market_fills", "the market's fills of the prescribers located in its cities "
+        amount("market_fills", "the market's fills of the prescribers located in its cities "
                 "(output only, not a clustering feature)", FILLS),
-        _count("market_writers", "of those prescribers, the market's writers", "prescribers"),
-        _amount("market_fills_per_1000", "market_fills / population x 1,000",
+        count("market_writers", "of those prescribers, the market's writers", "prescribers"),
+        amount("market_fills_per_1000", "market_fills / population x 1,000",
                 "30-day fills per 1,000 residents"),
         DELIVERY,
     ),
@@ -118,7 +115,7 @@ SEGMENT_SELECTION = TableContract(
     columns=(
         Column("k", INT, "segments fitted", unit="segments", not_null=True,
                range=Range(2, MAX_SEGMENTS)),
-        _count("cities", "cities clustered", "cities", 1),
+        count("cities", "cities clustered", "cities", 1),
         Column("silhouette", FLOAT, "mean silhouette coefficient (on at most 10,000 cities, "
                "a fixed-seed sample)", unit="silhouette -1..1", not_null=True,
                range=Range(-1, 1)),
@@ -127,7 +124,7 @@ SEGMENT_SELECTION = TableContract(
         Column("stability", FLOAT, "mean adjusted Rand index between the fits of 5 seeds "
                "(at least 0.8 to be chosen)", unit="adjusted Rand index", not_null=True,
                range=Range(-1, 1)),
-        _amount("inertia", "sum of squared distances to the centres, in scaled units",
+        amount("inertia", "sum of squared distances to the centres, in scaled units",
                 "squared standard deviations"),
         Column("chosen", INT, "1 for the k used, else 0", unit="flag", not_null=True,
                range=Range(0, 1)),

@@ -4,6 +4,7 @@ beside its two baselines, and its permutation importance (docs/RULES.md, The lau
 
 from __future__ import annotations
 
+from healthanalytics.contracts.columns import decile
 from healthanalytics.contracts.model import Accepted, Column, Range, TableContract
 from healthanalytics.contracts.reports import DELIVERY, FLOAT, INT, TEXT
 
@@ -35,8 +36,6 @@ FEATURES = (
 )
 
 
-def _decile(name: str, description: str) -> Column:
-    return Column(name, INT, description, unit="decile", not_null=True, range=Range(0, 10))
 
 
 TARGET_PRESCRIBERS = TableContract(
@@ -51,8 +50,8 @@ TARGET_PRESCRIBERS = TableContract(
                not_null=True, range=Range(0, 9_999_999_999)),
         Column("specialty", TEXT, "as in market_prescribers"),
         Column("presc_state", TEXT, "as in market_prescribers"),
-        _decile("decile", "its market decile (market_prescribers)"),
-        _decile("specialty_decile", "its decile within its specialty (market_prescribers)"),
+        decile("decile", "its market decile (market_prescribers)"),
+        decile("specialty_decile", "its decile within its specialty (market_prescribers)"),
         Column("probability", FLOAT, "calibrated probability of deciles 8-10, scored by the "
                "model of the fold that held its state out", unit="probability 0..1",
                not_null=True, range=Range(0, 1)),
