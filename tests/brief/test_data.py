@@ -99,6 +99,8 @@ def test_model_metrics_beside_the_baselines():
         {"model": "lookalike", "score_decile": 10, "lift": 6.0},
         {"model": "specialty_rate", "score_decile": 10, "lift": 2.0},
     ]
+    # the deciles whole, as model_lift.csv writes them (the column holds nulls: floats)
+    assert lift_rows(evaluation)["score_decile"].dtype == "int64"
 
 
 def test_model_status_of_a_skipped_and_of_a_missing_model():
@@ -134,7 +136,10 @@ def test_calibration_points_pair_each_deciles_prediction_with_its_observed_share
         ],
         columns=["model", "score_decile", "prescribers", "mean_score", "positive_rate"],
     )
-    pd.testing.assert_frame_equal(calibration_points(evaluation), expected, check_dtype=False)
+    got = calibration_points(evaluation)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    # the deciles whole (model_evaluation's column holds nulls, so reads as floats)
+    assert evaluation["score_decile"].dtype == "float64" and got["score_decile"].dtype == "int64"
     # a delivery without points (a skipped model, or a release before them): none, same columns
     others = evaluation[~evaluation["metric"].isin(["mean_score", "positive_rate"])]
     none = calibration_points(others)

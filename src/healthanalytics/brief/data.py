@@ -177,6 +177,7 @@ def lift_rows(evaluation: pd.DataFrame) -> pd.DataFrame:
     """model_evaluation's lift rows: model, score_decile (10 = the highest scores), lift."""
     rows = evaluation[(evaluation["metric"] == "lift") & evaluation["value"].notna()]
     rows = rows.rename(columns={"value": "lift"})[["model", "score_decile", "lift"]]
+    rows = rows.astype({"score_decile": "int64"})  # whole, though read as floats beside nulls
     return rows.sort_values(["model", "score_decile"]).reset_index(drop=True)
 
 
@@ -196,6 +197,8 @@ def calibration_points(evaluation: pd.DataFrame) -> pd.DataFrame:
     points = predicted.rename(columns={"rows": "prescribers", "value": "mean_score"}).merge(
         observed.rename(columns={"value": "positive_rate"}), on=keys
     )
+    # a column holding nulls reads as floats: the deciles and counts are whole
+    points = points.astype({"score_decile": "int64", "prescribers": "int64"})
     points["order"] = points["model"].map({model: i for i, model in enumerate(MODELS)})
     points = points.sort_values(["order", "score_decile"])
     return points[CALIBRATION_COLUMNS].reset_index(drop=True)
