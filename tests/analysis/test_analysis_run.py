@@ -159,6 +159,17 @@ def test_the_lookalike_model_scores_every_prescriber_of_the_sample(statins):
     (positives,) = [r["value"] for r in evaluation
                     if (r["model"], r["metric"]) == ("lookalike", "positives")]  # fmt: skip
     assert positives == sum(1 for p in prescribers.values() if p["decile"] >= 8)
+    # each scorer's reliability points cover every prescriber once and every positive
+    for model in ("lookalike", "specialty_rate", "volume_decile"):
+        mine = [r for r in evaluation if r["model"] == model]
+        rates = [r for r in mine if r["metric"] == "positive_rate"]
+        scores = [r for r in mine if r["metric"] == "mean_score"]
+        assert sum(r["rows"] for r in rates) == len(prescribers)
+        assert round(sum(r["rows"] * r["value"] for r in rates)) == positives
+        # a predicted probability beside each observed share, of the same prescribers
+        assert sorted((r["score_decile"], r["rows"]) for r in scores) == sorted(
+            (r["score_decile"], r["rows"]) for r in rates
+        )
     ranks = sorted(r["rank"] for r in statins["model_importance"])
     assert ranks == list(range(1, len(ranks) + 1))
 

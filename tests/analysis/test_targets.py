@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import ibis
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
 from healthanalytics.analysis.deciles import generic_keys, market_lines, market_prescribers
-from healthanalytics.analysis.targets.evaluation import expected_hits, group_rate, score_deciles
+from healthanalytics.analysis.targets.evaluation import (
+    expected_hits,
+    group_rate,
+    reliability,
+    score_deciles,
+)
 from healthanalytics.analysis.targets.features import model_inputs, prescriber_features
 from healthanalytics.analysis.targets.model import (
     IMPORTANCE_REPEATS,
@@ -348,6 +354,73 @@ def test_score_deciles_start_where_the_tied_group_starts():
     assert score_deciles(np.array([0.9, 0.5, 0.5, 0.1])).tolist() == [10, 8, 8, 3]
     # all tied: one decile, the top one
     assert score_deciles(np.array([0.2, 0.2, 0.2])).tolist() == [10, 10, 10]
+
+
+def test_reliability_points_per_score_decile_keep_a_tied_group_whole():
+    label = np.array([1, 0, 1, 0, 1])
+    score = np.array([0.9, 0.5, 0.5, 0.1, 0.1])
+    # higher scores 0, 1, 1, 3, 3 of 5 -> deciles 10, 8, 8, 4, 4: each tied pair one point
+    got = reliability(label, score, score_deciles(score))
+    point = {"k_share": None}
+    expected = [
+        (10, "mean_score", 0.9, 1), (10, "positive_rate", 1.0, 1),
+        (8, "mean_score", 0.5, 2), (8, "positive_rate", 0.5, 2),
+        (4, "mean_score", 0.1, 2), (4, "positive_rate", 0.5, 2),
+    ]  # fmt: skip
+    assert got == [
+        {**point, "metric": metric, "score_decile": decile, "value": pytest.approx(value),
+         "rows": rows}
+        for decile, metric, value, rows in expected
+    ]  # fmt: skip
+
+
+def reliability_frame(label: np.ndarray, score: np.ndarray) -> pd.DataFrame:
+    """The reliability points computed apart from the evaluation: pandas ranks for the score
+    deciles (ties at their group's first place), a groupby for the means."""
+    n = len(score)
+    higher = pd.Series(score).rank(method="min", ascending=False) - 1
+    deciles = (10 - np.floor(10 * higher / n)).astype(int)
+    frame = pd.DataFrame({"label": label, "score": score, "score_decile": deciles})
+    points = frame.groupby("score_decile").agg(mean_score=("score", "mean"),
+                                               positive_rate=("label", "mean"),
+                                               rows=("label", "size"))  # fmt: skip
+    return points.sort_index(ascending=False)
+
+
+def persisted_points(evaluation: pa.Table, model: str) -> pd.DataFrame:
+    rows = [r for r in evaluation.to_pylist()
+            if r["model"] == model and r["metric"] in ("mean_score", "positive_rate")]  # fmt: skip
+    frame = pd.DataFrame(rows).pivot(index="score_decile", columns="metric", values="value")
+    frame["rows"] = pd.DataFrame(rows).groupby("score_decile")["rows"].first()
+    frame.columns.name = None
+    return frame.sort_index(ascending=False)[["mean_score", "positive_rate", "rows"]]
+
+
+def test_reliability_points_of_the_model_and_baselines_are_out_of_fold(scored):
+    inputs = planted()
+    label = np.array(inputs["label"].to_pylist())
+    states = np.array(inputs["presc_state"].to_pylist(), dtype=object)
+    frame = inputs.select(["specialty", "overall_decile"]).to_pandas()
+    # each baseline's score recomputed by pandas on the model's folds: the training folds'
+    # rate of the group, the training folds' overall rate for a group they lack
+    baselines = {"specialty_rate": np.empty(len(label)), "volume_decile": np.empty(len(label))}
+    columns = {"specialty_rate": "specialty", "volume_decile": "overall_decile"}
+    for train, test in state_folds(label, states):
+        for model, column in columns.items():
+            rates = pd.Series(label[train]).groupby(frame[column].iloc[train].to_numpy()).mean()
+            held = frame[column].iloc[test].map(rates).fillna(label[train].mean())
+            baselines[model][test] = held.to_numpy()
+    probability = np.array(scored.prescribers["probability"].to_pylist())
+    brier = figures(scored.evaluation, "brier")
+    for model, score in {"lookalike": probability, **baselines}.items():
+        pd.testing.assert_frame_equal(
+            persisted_points(scored.evaluation, model),
+            reliability_frame(label, score),
+            check_dtype=False,
+            check_names=False,
+        )
+        # the Brier score of the same scores: their mean squared distance from the label
+        assert brier[model] == pytest.approx(np.mean((score - label) ** 2))
 
 
 def test_group_rate_is_the_training_rate_of_the_group():

@@ -250,21 +250,35 @@ def test_lift_chart_without_the_model_says_so():
     assert chart.takeaway == "The model has no lift figure for its top score decile"
 
 
-def test_calibration_chart_names_the_top_bin_and_the_largest_gap():
-    bins = pd.DataFrame(
-        {
-            "bin": [1, 2, 3],
-            "prescribers": [10, 10, 10],
-            "mean_probability": [0.01, 0.1, 0.5],
-            # the middle bin is 5 points under-predicted, the top bin 10 points over
-            "observed_share": [0.0, 0.15, 0.4],
-        }
+def test_calibration_chart_compares_the_models_gaps_from_the_diagonal():
+    points = pd.DataFrame(
+        [
+            # the model: 2 points over in its 30-prescriber decile, 10 over in its top one
+            ("lookalike", 1, 30, 0.02, 0.0),
+            ("lookalike", 10, 10, 0.5, 0.4),
+            # the specialty rate: exact, then 5 points under
+            ("specialty_rate", 1, 20, 0.05, 0.05),
+            ("specialty_rate", 10, 20, 0.2, 0.25),
+            # the volume decile's scores all tied: one point, on the diagonal
+            ("volume_decile", 10, 40, 0.1, 0.1),
+        ],
+        columns=["model", "score_decile", "prescribers", "mean_score", "positive_rate"],
     )
-    chart = charts.calibration_chart(bins)
+    chart = charts.calibration_chart(points)
     assert_png(chart)
     assert chart.name == "model_calibration"
-    assert chart.takeaway == (
-        "Top bin: predicted 50.0%, observed 40.0%; largest gap over 3 bins 10.0 points"
+    # weighted gaps: (30 x 2 + 10 x 10) / 40 = 4.0; (20 x 0 + 20 x 5) / 40 = 2.5; 0
+    takeaway = (
+        "Mean gap from the diagonal, weighted by prescribers: model 4.0 points (baselines: "
+        "specialty rate 2.5, all-drug volume decile 0.0); the model's top score decile: "
+        "predicted 50.0%, observed 40.0%"
     )
-    empty = charts.calibration_chart(bins.iloc[0:0])
-    assert empty.takeaway == "No prescriber was scored"
+    assert chart.takeaway == takeaway
+    assert chart.alt.endswith(f"; {takeaway}.")
+    # the order of the rows does not matter
+    again = charts.calibration_chart(points.iloc[::-1])
+    assert again.takeaway == takeaway
+    # the baselines alone (a model without points): drawn, and said
+    baselines = charts.calibration_chart(points[points["model"] != "lookalike"])
+    assert_png(baselines)
+    assert baselines.takeaway == "The model has no reliability point"

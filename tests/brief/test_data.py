@@ -1,5 +1,5 @@
 """The brief's readings of the segments, targets and cost tables, from tiny tables: the
-priority order, the model's figures beside its baselines, the calibration bins and the
+priority order, the model's figures beside its baselines, the calibration points and the
 outlier counts."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from healthanalytics.brief.data import (
     BriefData,
-    calibration_bins,
+    calibration_points,
     lift_rows,
     model_metrics,
     model_status,
@@ -99,6 +99,8 @@ def test_model_metrics_beside_the_baselines():
         {"model": "lookalike", "score_decile": 10, "lift": 6.0},
         {"model": "specialty_rate", "score_decile": 10, "lift": 2.0},
     ]
+    # the deciles whole, as model_lift.csv writes them (the column holds nulls: floats)
+    assert lift_rows(evaluation)["score_decile"].dtype == "int64"
 
 
 def test_model_status_of_a_skipped_and_of_a_missing_model():
@@ -109,29 +111,39 @@ def test_model_status_of_a_skipped_and_of_a_missing_model():
     assert model_status(skipped.iloc[0:0]) == (None, None)
 
 
-def test_calibration_bins_equal_counts_ordered_by_probability():
-    targets = pd.DataFrame(
-        {
-            "presc_id": [6, 5, 4, 3, 2, 1],
-            "probability": [0.1, 0.1, 0.2, 0.6, 0.9, 0.3],
-            # deciles 8-10 are the positives; decile 7 is not
-            "decile": [0, 8, 0, 7, 10, 9],
-        }
-    )
-    got = calibration_bins(targets, bins=3)
+def test_calibration_points_pair_each_deciles_prediction_with_its_observed_share():
+    nan = float("nan")
+    evaluation = evaluation_rows([
+        # rows of a baseline first: the lookalike still comes first
+        ("volume_decile", "mean_score", nan, 10, 0.3, 12, "baseline", "b"),
+        ("volume_decile", "positive_rate", nan, 10, 0.25, 12, "baseline", "b"),
+        ("lookalike", "positive_rate", nan, 10, 0.5, 4, "shown", "n"),
+        ("lookalike", "mean_score", nan, 10, 0.6, 4, "shown", "n"),
+        ("lookalike", "mean_score", nan, 3, 0.01, 8, "shown", "n"),
+        ("lookalike", "positive_rate", nan, 3, 0.0, 8, "shown", "n"),
+        # other figures of the same deciles are not points
+        ("lookalike", "lift", nan, 10, 6.0, 4, "shown", "n"),
+        ("lookalike", "brier", nan, nan, 0.05, 12, "shown", "n"),
+        ("specialty_rate", "mean_score", nan, 9, 0.2, 12, "baseline", "s"),
+        ("specialty_rate", "positive_rate", nan, 9, 0.1, 12, "baseline", "s"),
+    ])  # fmt: skip
     expected = pd.DataFrame(
-        {
-            "bin": [1, 2, 3],
-            "prescribers": [2, 2, 2],
-            # ties at 0.1 ordered by NPI: 5 then 6, both in bin 1
-            "mean_probability": [0.1, 0.25, 0.75],
-            "observed_share": [0.5, 0.5, 0.5],
-        }
+        [
+            ("lookalike", 3, 8, 0.01, 0.0),
+            ("lookalike", 10, 4, 0.6, 0.5),
+            ("specialty_rate", 9, 12, 0.2, 0.1),
+            ("volume_decile", 10, 12, 0.3, 0.25),
+        ],
+        columns=["model", "score_decile", "prescribers", "mean_score", "positive_rate"],
     )
+    got = calibration_points(evaluation)
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
-    # fewer prescribers than bins: one bin each
-    assert calibration_bins(targets.head(2), bins=10)["prescribers"].tolist() == [1, 1]
-    assert calibration_bins(targets.iloc[0:0]).empty
+    # the deciles whole (model_evaluation's column holds nulls, so reads as floats)
+    assert evaluation["score_decile"].dtype == "float64" and got["score_decile"].dtype == "int64"
+    # a delivery without points (a skipped model, or a release before them): none, same columns
+    others = evaluation[~evaluation["metric"].isin(["mean_score", "positive_rate"])]
+    none = calibration_points(others)
+    assert none.empty and list(none.columns) == list(expected.columns)
 
 
 @pytest.mark.parametrize("empty", [True, False])

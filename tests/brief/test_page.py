@@ -11,8 +11,10 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -164,6 +166,73 @@ def test_sample_brief_in_chromium(sample_run, tmp_path):
         assert (out / "charts" / f"{name}.csv").stat().st_size > 0
 
 
+def scored_evaluation(points: bool) -> pd.DataFrame:
+    """model_evaluation of a scored model (tiny, hand-written), with the reliability points
+    of the model and both baselines or (an earlier release's delivery) without them."""
+    nan = float("nan")
+    rows = []
+    for model, status in (("lookalike", "shown"), ("specialty_rate", "baseline"),
+                          ("volume_decile", "baseline")):  # fmt: skip
+        rows += [(model, "roc_auc", nan, nan, 0.8, 40, status, "n"),
+                 (model, "brier", nan, nan, 0.1, 40, status, "n"),
+                 (model, "lift", nan, 10, 2.0, 20, status, "n"),
+                 (model, "lift", nan, 1, 0.0, 20, status, "n")]  # fmt: skip
+        if points:
+            rows += [(model, "mean_score", nan, 10, 0.4, 20, status, "n"),
+                     (model, "positive_rate", nan, 10, 0.5, 20, status, "n"),
+                     (model, "mean_score", nan, 1, 0.1, 20, status, "n"),
+                     (model, "positive_rate", nan, 1, 0.0, 20, status, "n")]  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "metric", "k_share", "score_decile", "value",
+                                       "rows", "status", "note"])  # fmt: skip
+
+
+@pytest.mark.parametrize("points", [True, False])
+def test_the_calibration_chart_draws_every_scorer_or_says_why_not(sample_run, points):
+    from healthanalytics.brief.data import read_brief_data
+    from healthanalytics.brief.page import build_brief
+    from healthanalytics.io.warehouse import open_warehouse
+
+    _, db = sample_run
+    with open_warehouse(db) as warehouse:
+        data = read_brief_data(warehouse, RUN_DATE)
+    # the sample's delivery, its model made scored: two prescribers, one per tier
+    targets = pd.DataFrame(
+        {
+            "presc_id": [1, 2],
+            "specialty": ["A", "B"],
+            "presc_state": ["NY", "NY"],
+            "decile": [9, 0],
+            "probability": [0.6, 0.1],
+            "segment": ["defend", "monitor"],
+            "priority_tier": [1, 3],
+            "reasons": ["r", None],
+        }
+    )
+    tables = {**data.tables, "model_evaluation": scored_evaluation(points),
+              "target_prescribers": targets}  # fmt: skip
+    brief = build_brief(replace(data, tables=tables))
+    shown = {chart.name: chart for chart in brief.charts}
+    assert "model_lift" in shown
+    note = "Not shown: the calibration chart: this delivery's model_evaluation holds no"
+    if not points:
+        assert "model_calibration" not in shown and "model_calibration" not in brief.tables
+        assert note in brief.html
+        return
+    assert note not in brief.html
+    expected = pd.DataFrame(
+        [(model, decile, 20, score, rate) for model in ("lookalike", "specialty_rate",
+         "volume_decile") for decile, score, rate in ((1, 0.1, 0.0), (10, 0.4, 0.5))],
+        columns=["model", "score_decile", "prescribers", "mean_score", "positive_rate"],
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(brief.tables["model_calibration"], expected, check_dtype=False)
+    # each scorer 10 points off in each decile of 20: a mean gap of 10 points for all three
+    chart = shown["model_calibration"]
+    assert chart.takeaway.startswith("Mean gap from the diagonal, weighted by prescribers: model "
+                                     "10.0 points (baselines: specialty rate 10.0, all-drug "
+                                     "volume decile 10.0)")  # fmt: skip
+    assert f"<strong>{chart.takeaway}.</strong>" in brief.html.replace("&#39;", "'")
+
+
 def assert_segments_and_cost(found: dict, tables: dict) -> None:
     """The segments and cost sections show the warehouse's profiles, outlier counts and the
     state with the highest price index."""
@@ -242,6 +311,12 @@ def test_scored_brief_shows_the_model_beside_its_baselines(scored_run, tmp_path)
         assert (out / "charts" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
     for name in ("priority_targets", "model_metrics", "model_lift", "model_calibration"):
         assert (out / "charts" / f"{name}.csv").stat().st_size > 0
+    # the calibration chart's points: every scorer's, as model_evaluation holds them
+    calibration = pd.read_csv(out / "charts" / "model_calibration.csv")
+    assert sorted(zip(calibration["model"], calibration["score_decile"], strict=True)) == sorted(
+        (r["model"], r["score_decile"]) for r in evaluation if r["metric"] == "mean_score"
+    )
+    assert set(calibration["model"]) == {"lookalike", "specialty_rate", "volume_decile"}
 
 
 def test_cms_layout_brief_says_experience_is_not_shown(tmp_path):

@@ -388,31 +388,45 @@ def lift_chart(lift: pd.DataFrame) -> Chart:
     return Chart("model_lift", title, alt, takeaway, _png(fig))
 
 
-def calibration_chart(bins: pd.DataFrame) -> Chart:
-    """The lookalike model's reliability diagram: per equal-count bin of its out-of-fold
-    probabilities (`mean_probability`), the observed share of deciles 8-10 writers
-    (`observed_share`), against the diagonal of a perfectly calibrated model."""
+def calibration_chart(points: pd.DataFrame) -> Chart:
+    """The reliability diagram of the lookalike model and its two baselines (`calibration_points`:
+    per model and score decile, `mean_score` = the mean out-of-fold predicted probability,
+    `positive_rate` = the observed share in deciles 8-10, `prescribers`), against the diagonal
+    of a perfectly calibrated score. Takeaway: each model's mean gap from the diagonal
+    weighted by prescribers (the expected calibration error), and the model's top decile."""
     title = "Calibration: predicted probability against observed share"
     fig, ax = _figure(title, (5.6, 4.4))
-    predicted = 100 * bins["mean_probability"].astype(float)
-    observed = 100 * bins["observed_share"].astype(float)
-    top = max([1.0, *predicted.tolist(), *observed.tolist()]) * 1.05
-    ax.plot([0, top], [0, top], color=GREY, linestyle="--", label="perfect calibration")
-    ax.plot(predicted, observed, color=BLUE, marker="o", label="lookalike model (bins)")
+    models = [m for m in MODEL_LABELS if m in set(points["model"])]
+    top = 100 * max([0.01, *points["mean_score"].tolist(), *points["positive_rate"].tolist()])
+    top *= 1.05
+    diagonal = {"color": "#1d2733", "linestyle": "--", "linewidth": 0.8}
+    ax.plot([0, top], [0, top], label="perfect calibration", **diagonal)
+    gaps = {}
+    for model in models:
+        rows = points[points["model"] == model].sort_values("score_decile")
+        ax.plot(100 * rows["mean_score"], 100 * rows["positive_rate"], marker="o",
+                color=MODEL_COLOURS[model], label=MODEL_LABELS[model])  # fmt: skip
+        gap = (rows["mean_score"] - rows["positive_rate"]).abs()
+        gaps[model] = float((gap * rows["prescribers"]).sum() / rows["prescribers"].sum())
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
-    ax.set_xlabel("mean predicted probability of deciles 8-10 (%)")
+    ax.set_xlabel("mean predicted probability of deciles 8-10, per score decile (%)")
     ax.set_ylabel("observed share in deciles 8-10 (%)")
     ax.legend(loc="upper left", frameon=False, fontsize=8)
-    if len(bins):
-        last = bins.iloc[-1]
-        gap = float((bins["mean_probability"] - bins["observed_share"]).abs().max())
-        takeaway = (f"Top bin: predicted {_pct(float(last['mean_probability']))}, observed "
-                    f"{_pct(float(last['observed_share']))}; largest gap over {len(bins)} bins "
-                    f"{100 * gap:.1f} points")  # fmt: skip
+    if "lookalike" in gaps:
+        last = points[points["model"] == "lookalike"].sort_values("score_decile").iloc[-1]
+        others = ", ".join(f"{MODEL_LABELS[m].removeprefix('baseline: ')} {100 * v:.1f}"
+                           for m, v in gaps.items() if m != "lookalike")  # fmt: skip
+        takeaway = (f"Mean gap from the diagonal, weighted by prescribers: model "
+                    f"{100 * gaps['lookalike']:.1f} points"
+                    + (f" (baselines: {others})" if others else "")
+                    + f"; the model's top score decile: predicted "
+                    f"{_pct(float(last['mean_score']))}, observed "
+                    f"{_pct(float(last['positive_rate']))}")  # fmt: skip
     else:
-        takeaway = "No prescriber was scored"
-    alt = f"Reliability diagram of the model's probabilities in equal-count bins; {takeaway}."
+        takeaway = "The model has no reliability point"
+    alt = (f"Reliability diagram of the model and its two baselines by score decile, against "
+           f"the diagonal; {takeaway}.")  # fmt: skip
     return Chart("model_calibration", title, alt, takeaway, _png(fig))
 
 

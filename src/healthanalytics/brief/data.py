@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from healthanalytics.contracts.targets import MODELS
 from healthanalytics.io.warehouse import Warehouse
 
 BRIEF_TABLES = (
@@ -153,9 +154,8 @@ def model_metrics(evaluation: pd.DataFrame) -> pd.DataFrame:
     """One row per model (the lookalike first, then its baselines) with its ROC AUC, PR AUC,
     Brier score (lower is better), precision at the top 10% and lift of the top score decile,
     as model_evaluation holds them (blank when absent)."""
-    models = ["lookalike", "specialty_rate", "volume_decile"]
     rows = []
-    for model in models:
+    for model in MODELS:
         figures = evaluation[evaluation["model"] == model]
         if figures.empty:
             continue
@@ -177,23 +177,31 @@ def lift_rows(evaluation: pd.DataFrame) -> pd.DataFrame:
     """model_evaluation's lift rows: model, score_decile (10 = the highest scores), lift."""
     rows = evaluation[(evaluation["metric"] == "lift") & evaluation["value"].notna()]
     rows = rows.rename(columns={"value": "lift"})[["model", "score_decile", "lift"]]
+    rows = rows.astype({"score_decile": "int64"})  # whole, though read as floats beside nulls
     return rows.sort_values(["model", "score_decile"]).reset_index(drop=True)
 
 
-def calibration_bins(targets: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
-    """target_prescribers' out-of-fold probabilities in `bins` equal-count bins (ordered by
-    probability, then NPI, so ties split deterministically): per bin the prescribers, mean
-    probability and the observed share in deciles 8-10 (adoption high)."""
-    if targets.empty:
-        return pd.DataFrame(columns=["bin", "prescribers", "mean_probability", "observed_share"])
-    ordered = targets.sort_values(["probability", "presc_id"]).reset_index(drop=True)
-    count = min(bins, len(ordered))
-    ordered["bin"] = (ordered.index * count) // len(ordered) + 1
-    ordered["positive"] = (ordered["decile"] >= 8).astype(float)
-    grouped = ordered.groupby("bin").agg(prescribers=("presc_id", "size"),
-                                         mean_probability=("probability", "mean"),
-                                         observed_share=("positive", "mean"))  # fmt: skip
-    return grouped.reset_index()
+CALIBRATION_COLUMNS = ["model", "score_decile", "prescribers", "mean_score", "positive_rate"]
+
+
+def calibration_points(evaluation: pd.DataFrame) -> pd.DataFrame:
+    """model_evaluation's reliability points: per model (the lookalike, then its baselines)
+    and score decile (1 first), its prescribers, their mean out-of-fold score (`mean_score`,
+    the predicted probability of deciles 8-10, 0..1) and their share in deciles 8-10
+    (`positive_rate`, 0..1). Empty when the delivery holds none (the model skipped or not
+    run, or a delivery of a release before them)."""
+    keys = ["model", "score_decile"]
+    known = evaluation[evaluation["value"].notna()]
+    predicted = known[known["metric"] == "mean_score"][[*keys, "rows", "value"]]
+    observed = known[known["metric"] == "positive_rate"][[*keys, "value"]]
+    points = predicted.rename(columns={"rows": "prescribers", "value": "mean_score"}).merge(
+        observed.rename(columns={"value": "positive_rate"}), on=keys
+    )
+    # a column holding nulls reads as floats: the deciles and counts are whole
+    points = points.astype({"score_decile": "int64", "prescribers": "int64"})
+    points["order"] = points["model"].map({model: i for i, model in enumerate(MODELS)})
+    points = points.sort_values(["order", "score_decile"])
+    return points[CALIBRATION_COLUMNS].reset_index(drop=True)
 
 
 OUTLIER_MEASURES = ("market_fills", "cost_per_day")

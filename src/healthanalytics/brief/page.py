@@ -15,7 +15,7 @@ from healthanalytics.brief import charts as ch
 from healthanalytics.brief.data import (
     BriefData,
     analysis_missing_reason,
-    calibration_bins,
+    calibration_points,
     lift_rows,
     model_metrics,
     model_status,
@@ -152,9 +152,10 @@ def _segments_targets_cost(
         lift = lift_rows(evaluation)
         page_tables["model_lift"] = lift
         charts["model_lift"] = ch.lift_chart(lift)
-        bins = calibration_bins(tables["target_prescribers"])
-        page_tables["model_calibration"] = bins
-        charts["model_calibration"] = ch.calibration_chart(bins)
+        points = calibration_points(evaluation)
+        if not points.empty:
+            page_tables["model_calibration"] = points
+            charts["model_calibration"] = ch.calibration_chart(points)
     else:
         page_tables["targets"] = top_targets(data)
     if not tables["state_cost"].empty:

@@ -19,6 +19,8 @@ METRICS = (
     "precision_at_k",
     "recall_at_k",
     "lift",
+    "mean_score",
+    "positive_rate",
 )
 STATUSES = ("shown", "below_baseline", "baseline", "skipped")
 SEGMENTS = ("grow", "defend", "maintain", "monitor")
@@ -34,8 +36,6 @@ FEATURES = (
     "other_beneficiaries",
     "years_of_exp",
 )
-
-
 
 
 TARGET_PRESCRIBERS = TableContract(
@@ -84,12 +84,14 @@ MODEL_EVALUATION = TableContract(
                "(baseline: the rate of the prescriber's all-drug volume decile in the "
                "training folds)", not_null=True, accepted=Accepted(MODELS)),
         Column("metric", TEXT, "prescribers, positives (in deciles 8-10), prevalence, "
-               "roc_auc, pr_auc, brier, precision_at_k, recall_at_k, lift", not_null=True,
-               accepted=Accepted(METRICS)),
+               "roc_auc, pr_auc, brier, precision_at_k, recall_at_k, lift; and per score "
+               "decile the reliability diagram's point: mean_score (the mean out-of-fold "
+               "score, a probability of deciles 8-10) and positive_rate (the share in deciles "
+               "8-10)", not_null=True, accepted=Accepted(METRICS)),
         Column("k_share", FLOAT, "precision/recall at k: the top share of prescribers by "
                "score (0.01, 0.05, 0.10); else null", unit="share 0..1", range=Range(0, 1)),
-        Column("score_decile", INT, "lift: the score decile (10 = the highest tenth of "
-               "scores; tied scores share one); else null", unit="decile",
+        Column("score_decile", INT, "lift, mean_score, positive_rate: the score decile (10 = "
+               "the highest tenth of scores; tied scores share one); else null", unit="decile",
                range=Range(1, 10)),
         Column("value", FLOAT, "the figure: a count (prescribers, positives), a share or "
                "probability 0..1, an AUC, a Brier score, or a lift (positive rate / "

@@ -1,5 +1,8 @@
 """How well a score finds the market's high-decile writers: the figures of `model_evaluation`,
-computed the same way for the model and its baselines, over out-of-fold scores.
+computed the same way for the model and its baselines, over out-of-fold scores. Every score
+is a probability of being a deciles 8-10 writer (the model's calibrated one; a baseline's is its
+group's rate of them in the training folds), so the reliability points and Brier scores of the
+three compare.
 
 Ties are never broken by row order: precision and recall at k count a tied group straddling
 the k-th place by its share (the expected value of a random order), and a score decile is
@@ -46,8 +49,9 @@ def counts(label: np.ndarray) -> list[dict[str, Any]]:
 
 def score_metrics(label: np.ndarray, score: np.ndarray) -> list[dict[str, Any]]:
     """ROC AUC, PR AUC (average precision), Brier score, precision and recall at each of
-    K_SHARES, and the lift of each score decile (its positive rate / the prevalence), for
-    0/1 `label` and a probability `score` of the same rows. Both classes must be present."""
+    K_SHARES, the lift of each score decile (its positive rate / the prevalence), and each
+    score decile's reliability point (`reliability`), for 0/1 `label` and a probability
+    `score` of the same rows. Both classes must be present."""
     n, positives = len(label), int(label.sum())
     found = [
         metric_row("roc_auc", roc_auc_score(label, score), n),
@@ -67,6 +71,24 @@ def score_metrics(label: np.ndarray, score: np.ndarray) -> list[dict[str, Any]]:
             rate = label[inside].mean()
             found.append(
                 metric_row("lift", rate / prevalence, int(inside.sum()), score_decile=decile)
+            )
+    return found + reliability(label, score, deciles)
+
+
+def reliability(label: np.ndarray, score: np.ndarray, deciles: np.ndarray) -> list[dict[str, Any]]:
+    """The reliability diagram's points, one per score decile holding rows (10 first): its
+    rows' mean score (`mean_score`, the predicted probability) and their share of positives
+    (`positive_rate`, the observed one), `rows` = the decile's rows. Score deciles rather than
+    equal-count bins because a baseline's scores are few tied group rates: a tied group stays
+    whole in one point, as in the lift."""
+    found = []
+    for decile in range(10, 0, -1):
+        inside = deciles == decile
+        if inside.any():
+            rows = int(inside.sum())
+            found.append(metric_row("mean_score", score[inside].mean(), rows, score_decile=decile))
+            found.append(
+                metric_row("positive_rate", label[inside].mean(), rows, score_decile=decile)
             )
     return found
 
