@@ -19,7 +19,10 @@ import pytest
 
 from healthanalytics.generate import GenerateSummary, generate_prescriptions
 from healthanalytics.generate import writer as generate_writer
+from healthanalytics.generate.catalog import load_catalog
 from healthanalytics.generate.npi import is_valid_npi, with_check_digit
+from healthanalytics.generate.prescriptions import build_chunk
+from healthanalytics.generate.structure import UNPLANTED
 from healthanalytics.layouts import detect_layout
 
 ROWS = 50_000
@@ -86,6 +89,20 @@ def test_same_seed_gives_same_bytes_and_another_seed_differs(tmp_path):
     assert first.path.read_bytes() == again.path.read_bytes()
     assert first.path.read_bytes() != other.path.read_bytes()
     assert first.dirty == again.dirty
+
+
+def test_unplanted_writes_the_chunks_built_without_the_structure(tmp_path, monkeypatch):
+    # two chunks, written as Parquet: the tables as built, comparable whole
+    monkeypatch.setattr(generate_writer, "CHUNK_ROWS", 1_000)
+    flat = generate_prescriptions(2_000, tmp_path / "flat.parquet", fmt="parquet", seed=3,
+                                  planted=UNPLANTED)  # fmt: skip
+    planted = generate_prescriptions(2_000, tmp_path / "planted.parquet", fmt="parquet", seed=3)
+    plans = generate_writer.plan_chunks(2_000, 0.005)
+    want = pa.concat_tables(
+        build_chunk(plan, 3, "course", load_catalog(UNPLANTED)).table for plan in plans
+    )
+    assert pq.read_table(flat.path).equals(want)
+    assert not pq.read_table(planted.path).equals(want)
 
 
 def test_pool_of_workers_and_chunking_keep_bytes_and_order(tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ from healthanalytics.analysis.ingredients import ingredient_key
 from healthanalytics.io.inputs import bundled
 
 # Used when no market is given: the statins, a large class of the bundled sample (5 generics,
-# about 91,000 of its claims) that nearly every primary-care prescriber writes.
+# about 103,000 of its claims) that nearly every primary-care prescriber writes.
 DEFAULT_MARKET_CLASS = "HMG-CoA Reductase Inhibitor"
 # Brand names known to the run: the bundled list of real Part D brand/generic pairs.
 BRANDS_FILE = "drugs.csv"

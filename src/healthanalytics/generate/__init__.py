@@ -12,12 +12,14 @@ mostly in their therapeutic areas, a prescriber propensity that makes claims per
 heavy-tailed and ties a prescriber's volume in one class to its volume and breadth in others,
 and brand uptake that varies by Census region and by prescriber.
 
-The bundled sample `data/prescriber_fact_100k.csv.gz` was made, before that structure was
-planted (commit c17b495's generator), with:
+The bundled sample `data/prescriber_fact_100k.csv.gz` is this generator's output, the planted
+structure included; after a change to the generator, make it again (in `src/healthanalytics/data`)
+with:
 
-    from healthanalytics.generate import generate_prescriptions
-    generate_prescriptions(100_000, "src/healthanalytics/data/prescriber_fact_100k.csv.gz",
-                           layout="course", fmt="csv", seed=2026, dirty_rate=0.005)
+    healthanalytics generate --rows 100000 --seed 2026 --out prescriber_fact_100k.csv.gz
+
+that is `generate_prescriptions(100_000, "prescriber_fact_100k.csv.gz", layout="course",
+fmt="csv", seed=2026, dirty_rate=0.005)`: the course layout and the dirty rate are the defaults.
 """
 
 from healthanalytics.generate.writer import GenerateSummary, generate_prescriptions

@@ -21,6 +21,7 @@ from healthanalytics.generate.catalog import load_catalog
 from healthanalytics.generate.columns import header, schema
 from healthanalytics.generate.npi import BASE_HIGH, BASE_LOW
 from healthanalytics.generate.prescriptions import ChunkPlan, build_chunk
+from healthanalytics.generate.structure import PLANTED, Planted
 
 LAYOUTS = ("course", "cms")
 FORMATS = ("csv", "parquet")
@@ -73,10 +74,15 @@ def _csv_options() -> pcsv.WriteOptions:
 
 
 def render_chunk(
-    plan: ChunkPlan, seed: int, layout: str, fmt: str, as_bytes: bool = False
+    plan: ChunkPlan,
+    seed: int,
+    layout: str,
+    fmt: str,
+    as_bytes: bool = False,
+    planted: Planted = PLANTED,
 ) -> tuple[pa.Table | pa.Buffer, int, dict[str, int]]:
     """One chunk ready to append: its table, or for a worker process its CSV text (no header)."""
-    chunk = build_chunk(plan, seed, layout, load_catalog())
+    chunk = build_chunk(plan, seed, layout, load_catalog(planted))
     if fmt == "parquet" or not as_bytes:
         return chunk.table, chunk.prescribers, chunk.dirty
     sink = pa.BufferOutputStream()
@@ -85,19 +91,19 @@ def render_chunk(
 
 
 def _in_order(
-    plans: list[ChunkPlan], seed: int, layout: str, fmt: str, workers: int
+    plans: list[ChunkPlan], seed: int, layout: str, fmt: str, workers: int, planted: Planted
 ) -> Iterator[tuple[pa.Table | pa.Buffer, int, dict[str, int]]]:
     """Rendered chunks in plan order; at most a few are held in memory at any time."""
     if workers <= 1 or len(plans) == 1:
         for plan in plans:
-            yield render_chunk(plan, seed, layout, fmt)
+            yield render_chunk(plan, seed, layout, fmt, planted=planted)
         return
     # Spawned (not forked) workers: the caller may run threads, e.g. a progress bar.
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     pending: deque[Future] = deque()
     try:
         for plan in plans:
-            pending.append(pool.submit(render_chunk, plan, seed, layout, fmt, True))
+            pending.append(pool.submit(render_chunk, plan, seed, layout, fmt, True, planted))
             if len(pending) > workers:
                 yield pending.popleft().result()
         while pending:
@@ -158,12 +164,15 @@ def generate_prescriptions(
     dirty_rate: float = 0.005,
     on_progress: Callable[[int], None] | None = None,
     workers: int = 1,
+    planted: Planted = PLANTED,
 ) -> GenerateSummary:
     """Write `rows` synthetic Part D prescriber-by-drug rows to `out`; the same arguments give
     the same bytes.
 
     `workers` > 1 builds chunks in that many spawned processes; the output is the same. One
     process is the default: on the 2-vCPU machine this was measured on, a pool was slower.
+    `planted` is the market structure planted (structure.py); `UNPLANTED` gives the same
+    kind of file without it, for showing that an analysis finds what was planted.
     """
     _check(rows, layout, fmt, seed, dirty_rate)
     began = time.perf_counter()
@@ -176,7 +185,7 @@ def generate_prescriptions(
     dirty = dict.fromkeys([*DIRTY_SHARES, "blank_claims"], 0)
     sink = _CsvSink(temporary, layout, codec) if fmt == "csv" else _ParquetSink(temporary, layout)
     try:
-        with closing(_in_order(plans, seed, layout, fmt, workers)) as chunks:
+        with closing(_in_order(plans, seed, layout, fmt, workers, planted)) as chunks:
             for plan, (payload, count, kinds) in zip(plans, chunks, strict=True):
                 sink.write(payload)
                 prescribers += count
