@@ -73,9 +73,11 @@ print("INSPECTED", json.dumps({
 """
 
 
+@pytest.fixture(scope="session")
 def airflow_python() -> str:
     """The Python of the Airflow environment: the one named by HEALTHANALYTICS_AIRFLOW_PYTHON
-    (which must exist), else .venv-airflow's; skips the test when neither is given."""
+    (which must exist), else .venv-airflow's; skips the test when neither is given (before the
+    S3 and PostgreSQL servers start: a fixture of the session, asked for first)."""
     given = os.environ.get(AIRFLOW_PYTHON_ENV)
     if given:
         if not Path(given).is_file():
@@ -91,7 +93,7 @@ def airflow_python() -> str:
 
 
 @pytest.fixture
-def airflow_env(tmp_path) -> dict[str, str]:
+def airflow_env(airflow_python, tmp_path) -> dict[str, str]:
     """The environment of a throwaway Airflow: its home and SQLite database in `tmp_path`, the
     DAG's folder, no example DAGs; nothing of this process' Airflow, AWS or libpq settings, so
     the task gets its credentials from its connections alone."""
@@ -109,18 +111,20 @@ def airflow_env(tmp_path) -> dict[str, str]:
     }
 
 
-def airflow(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """The `airflow` command of the Airflow environment, its output kept."""
+def airflow(python: str, env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The `airflow` command of the Airflow environment of `python`, its output kept."""
     return subprocess.run(
-        [airflow_python(), "-m", "airflow", *args],
+        [python, "-m", "airflow", *args],
         env=env, cwd=cwd, capture_output=True, text=True, timeout=480,
     )  # fmt: skip
 
 
-def test_airflow_loads_one_yearly_dag_whose_retries_follow_the_exit_codes(airflow_env, tmp_path):
+def test_airflow_loads_one_yearly_dag_whose_retries_follow_the_exit_codes(
+    airflow_python, airflow_env, tmp_path
+):
     codes = [int(code) for code in ExitCode]
     done = subprocess.run(
-        [airflow_python(), "-c", INSPECT, str(DAG_FILE), DAG_ID, json.dumps(codes)],
+        [airflow_python, "-c", INSPECT, str(DAG_FILE), DAG_ID, json.dumps(codes)],
         env=airflow_env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -139,7 +143,7 @@ def test_airflow_loads_one_yearly_dag_whose_retries_follow_the_exit_codes(airflo
 
 
 def test_airflow_dags_test_delivers_a_data_year_from_s3_to_s3_and_postgresql_twice(
-    airflow_env, s3_bucket, s3_endpoint, pg_url, tmp_path
+    airflow_python, airflow_env, s3_bucket, s3_endpoint, pg_url, tmp_path
 ):
     s3_bucket.put("cms/partd/2021/part-0.csv", SAMPLE)
     s3_bucket.put("reference/us_cities.parquet", CITIES)
@@ -168,11 +172,11 @@ def test_airflow_dags_test_delivers_a_data_year_from_s3_to_s3_and_postgresql_twi
         "AIRFLOW_CONN_HEALTHANALYTICS_WAREHOUSE": json.dumps(warehouse),
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws),
     }
-    migrated = airflow(env, "db", "migrate", cwd=tmp_path)
+    migrated = airflow(airflow_python, env, "db", "migrate", cwd=tmp_path)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     runs = []
     for _ in range(2):  # a second run of the date replaces its delivery: no clean-up in between
-        done = airflow(env, "dags", "test", DAG_ID, "2021-01-01", cwd=tmp_path)
+        done = airflow(airflow_python, env, "dags", "test", DAG_ID, "2021-01-01", cwd=tmp_path)
         printed = done.stdout + done.stderr
         assert done.returncode == 0, printed[-20000:]
         assert "state=success" in printed, printed[-20000:]
