@@ -93,7 +93,7 @@ def airflow_python() -> str:
 
 
 @pytest.fixture
-def airflow_env(airflow_python, tmp_path) -> dict[str, str]:
+def airflow_env(tmp_path) -> dict[str, str]:
     """The environment of a throwaway Airflow: its home and SQLite database in `tmp_path`, the
     DAG's folder, no example DAGs; nothing of this process' Airflow, AWS or libpq settings, so
     the task gets its credentials from its connections alone."""
