@@ -1,266 +1,215 @@
-"""The example Airflow DAG (examples/airflow/launch_delivery_dag.py), without Airflow: Airflow is
-heavy and not a dependency of the package, so the few names the DAG file imports from it are
-stood in for here. Checked: the file compiles and defines one yearly DAG; the command line it
-builds is accepted by `healthanalytics run` and gives the settings meant; only the retryable
-exit codes are retried; no credential reaches the command line; and the task, run as a worker
-runs it, delivers a data year from the loopback S3 server to S3 and PostgreSQL.
+"""The example Airflow DAG (examples/airflow/launch_delivery_dag.py), run by Airflow 3 itself.
 
-When HEALTHANALYTICS_AIRFLOW_PYTHON names the Python of an environment with Airflow 3
-installed, the file is also loaded by Airflow's own DagBag there."""
+Airflow pins many packages and is not a dependency of the package, so it lives in a virtual
+environment of its own: `make airflow` builds .venv-airflow from examples/airflow/requirements.txt
+(pinned by constraints.txt beside it), and `make test` builds it and names its Python in
+HEALTHANALYTICS_AIRFLOW_PYTHON, so these tests run there and fail, never skip, without it. Run
+alone, they use that variable or .venv-airflow, and are skipped when neither is there.
+
+Checked: Airflow's DagBag loads the file as one yearly DAG with one retried task; the exit codes
+the task fails with at once are exactly the ones `healthanalytics.errors.ExitCode` says no retry
+can help; and `airflow dags test` (Airflow's home in a temporary folder, its database SQLite,
+its connections given as AIRFLOW_CONN_* variables) delivers data year 2021 from the loopback S3
+server to S3 and a throwaway PostgreSQL database with the real command, then again, replacing
+the delivery: credentials reach the command by its environment only."""
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-import types
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import pytest
-from typer.testing import CliRunner
 
+from healthanalytics.contracts import TABLES
 from healthanalytics.errors import ExitCode
-from tests.conftest import CITIES, SAMPLE, read_tables
+from healthanalytics.io.publish import read_delivery
+from tests.conftest import (
+    CITIES,
+    SAMPLE,
+    assert_reports_match,
+    assert_same_table,
+    read_tables,
+    run_case,
+)
+from tests.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 
-DAG_FILE = Path(__file__).resolve().parents[1] / "examples" / "airflow" / "launch_delivery_dag.py"
+ROOT = Path(__file__).resolve().parents[1]
+DAG_FILE = ROOT / "examples" / "airflow" / "launch_delivery_dag.py"
+DAG_ID = "healthanalytics_launch_delivery"
+AIRFLOW_PYTHON_ENV = "HEALTHANALYTICS_AIRFLOW_PYTHON"
+# the throwaway cluster trusts local connections: the password is only carried, and looked for
+PG_PASSWORD = "pg-secret-for-the-airflow-test"
 
+# run by Airflow's Python: the DAG as DagBag loads it, and what each exit code raises
+INSPECT = """
+import importlib.util, json, sys
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-class AirflowException(Exception):
-    pass
-
-
-class AirflowFailException(AirflowException):
-    pass
-
-
-@dataclass
-class FakeConnection:
-    conn_id: str
-    host: str | None = None
-    port: int | None = None
-    login: str | None = None
-    password: str | None = None
-    schema: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def extra_dejson(self) -> dict[str, Any]:
-        return self.extra
-
-    @classmethod
-    def get(cls, conn_id: str) -> FakeConnection:
-        return CONNECTIONS[conn_id]
-
-
-CONNECTIONS: dict[str, FakeConnection] = {}
-
-
-class FakeDAG:
-    """Records its arguments and the tasks called inside its block."""
-
-    made: ClassVar[list[FakeDAG]] = []
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.kwargs, self.tasks = kwargs, []
-        FakeDAG.made.append(self)
-
-    def __enter__(self) -> FakeDAG:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+bag = DagBag(dag_folder=sys.argv[1])
+dag = bag.dags[sys.argv[2]]
+spec = importlib.util.spec_from_file_location("launch_delivery_dag", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+outcome = {}
+for code in json.loads(sys.argv[3]):
+    try:
+        module.check_exit_code(code)
+        outcome[code] = "success"
+    except AirflowFailException:
+        outcome[code] = "failed at once"
+    except AirflowException:
+        outcome[code] = "retried"
+print("INSPECTED", json.dumps({
+    "import_errors": {str(path): str(err) for path, err in bag.import_errors.items()},
+    "schedule": dag.schedule, "start_date": dag.start_date.isoformat(),
+    "tasks": {task.task_id: task.retries for task in dag.tasks}, "exit_codes": outcome,
+}))
+"""
 
 
-def fake_task(**options: Any):
-    def decorate(function):
-        def call(*args, **kwargs):
-            FakeDAG.made[-1].tasks.append((function, options))
-
-        call.function = function
-        return call
-
-    return decorate
+@pytest.fixture(scope="session")
+def airflow_python() -> str:
+    """The Python of the Airflow environment: the one named by HEALTHANALYTICS_AIRFLOW_PYTHON
+    (which must exist), else .venv-airflow's; skips the test when neither is given (before the
+    S3 and PostgreSQL servers start: a fixture of the session, asked for first)."""
+    given = os.environ.get(AIRFLOW_PYTHON_ENV)
+    if given:
+        if not Path(given).is_file():
+            pytest.fail(f"{AIRFLOW_PYTHON_ENV}={given}: no such file; `make airflow` builds it")
+        return given
+    default = ROOT / ".venv-airflow" / "bin" / "python"
+    if not default.is_file():
+        pytest.skip(
+            f"no Airflow environment: `make airflow` builds .venv-airflow (`make test` does), "
+            f"or set {AIRFLOW_PYTHON_ENV} to the Python of one with Airflow 3"
+        )
+    return str(default)
 
 
 @pytest.fixture
-def dag_module(monkeypatch) -> types.ModuleType:
-    """The DAG file imported with stand-ins for `airflow.sdk` and `airflow.exceptions`."""
-    airflow = types.ModuleType("airflow")
-    sdk = types.ModuleType("airflow.sdk")
-    sdk.DAG, sdk.Connection, sdk.task = FakeDAG, FakeConnection, fake_task
-    exceptions = types.ModuleType("airflow.exceptions")
-    exceptions.AirflowException = AirflowException
-    exceptions.AirflowFailException = AirflowFailException
-    for name, module in (("airflow", airflow), ("airflow.sdk", sdk),
-                         ("airflow.exceptions", exceptions)):  # fmt: skip
-        monkeypatch.setitem(sys.modules, name, module)
-    FakeDAG.made.clear()
-    spec = importlib.util.spec_from_file_location("launch_delivery_dag", DAG_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def airflow_env(tmp_path) -> dict[str, str]:
+    """The environment of a throwaway Airflow: its home and SQLite database in `tmp_path`, the
+    DAG's folder, no example DAGs; nothing of this process' Airflow, AWS or libpq settings, so
+    the task gets its credentials from its connections alone."""
+    home = tmp_path / "airflow-home"
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AIRFLOW", "AWS_", "PG"))
+    }
+    return kept | {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
 
 
-def test_one_yearly_dag_with_one_retried_task(dag_module):
-    [dag] = FakeDAG.made
-    assert dag.kwargs["dag_id"] == "healthanalytics_launch_delivery"
-    assert dag.kwargs["schedule"] == "@yearly"
-    assert dag.kwargs["start_date"] == dt.datetime(2013, 1, 1, tzinfo=dt.UTC)
-    [(function, options)] = dag.tasks
-    assert function.__name__ == "deliver" and options["retries"] > 0
+def airflow(python: str, env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The `airflow` command of the Airflow environment of `python`, its output kept."""
+    return subprocess.run(
+        [python, "-m", "airflow", *args],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=480,
+    )  # fmt: skip
 
 
-def test_the_command_line_is_accepted_by_the_command(dag_module, monkeypatch, tmp_path):
-    import healthanalytics.pipeline
-    from healthanalytics.cli import app
-
-    monkeypatch.chdir(tmp_path)  # the default log file goes here
-    seen = []
-    monkeypatch.setattr(healthanalytics.pipeline, "run_pipeline", lambda s, *a: seen.append(s))
-    command = dag_module.delivery_command("2022-01-01", "postgresql://analyst@db:5432/launch")
-    assert command[:2] == ["healthanalytics", "run"]
-    done = CliRunner().invoke(app, command[1:])
-    # the settings validated; the fake pipeline returns no result, which the summary trips on
-    assert [(s.fact, s.city, s.output, s.db_url, s.run_date, s.engine) for s in seen] == [
-        ("s3://lake/cms/partd/2022/", "s3://lake/reference/us_cities.parquet",
-         "s3://lake/healthanalytics", "postgresql://analyst@db:5432/launch",
-         dt.date(2022, 1, 1), "duckdb"),
-    ], done.output  # fmt: skip
-
-
-def test_only_the_retryable_exit_codes_are_retried(dag_module):
-    retryable = {code for code in ExitCode if code.retryable}
-    assert retryable == dag_module.RETRYABLE_EXIT_CODES
-    dag_module.check_exit_code(0)
-    for code in ExitCode:
-        if code == ExitCode.OK:
-            continue
-        expected = AirflowException if code.retryable else AirflowFailException
-        with pytest.raises(AirflowException) as raised:
-            dag_module.check_exit_code(int(code))
-        assert type(raised.value) is expected, code
-
-
-@pytest.mark.parametrize("code", [0, 3, 5])
-def test_the_task_runs_the_command_with_credentials_in_its_environment(
-    dag_module, tmp_path, monkeypatch, code
+def test_airflow_loads_one_yearly_dag_whose_retries_follow_the_exit_codes(
+    airflow_python, airflow_env, tmp_path
 ):
-    # a stand-in for the command: writes what it was given, exits with `code`
-    seen = tmp_path / "seen.json"
-    fake = tmp_path / "healthanalytics"
-    fake.write_text(
-        f"#!{sys.executable}\nimport json, os, sys\n"
-        f"json.dump({{'argv': sys.argv[1:], 'env': dict(os.environ)}}, open({str(seen)!r}, 'w'))\n"
-        f"sys.exit({code})\n"
-    )
-    fake.chmod(0o755)
-    monkeypatch.setattr(dag_module, "COMMAND", str(fake))
-    CONNECTIONS.clear()
-    CONNECTIONS["healthanalytics_warehouse"] = FakeConnection(
-        "healthanalytics_warehouse", host="db.internal", port=5432, login="analyst",
-        password="pg-secret-1", schema="launch",
-    )  # fmt: skip
-    CONNECTIONS["aws_default"] = FakeConnection(
-        "aws_default", login="AKIAEXAMPLE", password="aws-secret-2",
-        extra={"region_name": "eu-west-1", "endpoint_url": "http://127.0.0.1:9000"},
-    )  # fmt: skip
-    [(deliver, _)] = FakeDAG.made[-1].tasks
-    if code == 0:
-        deliver(ds="2021-01-01")
-    else:
-        with pytest.raises(AirflowException) as raised:
-            deliver(ds="2021-01-01")
-        retried = not isinstance(raised.value, AirflowFailException)
-        assert retried == (code == ExitCode.UNAVAILABLE)
-    given = json.loads(seen.read_text())
-    assert given["argv"] == ["run", "--fact", "s3://lake/cms/partd/2021/",
-                             "--city", "s3://lake/reference/us_cities.parquet",
-                             "--output", "s3://lake/healthanalytics",
-                             "--db", "postgresql://analyst@db.internal:5432/launch",
-                             "--run-date", "2021-01-01"]  # fmt: skip
-    assert not any("secret" in arg for arg in given["argv"])
-    env = given["env"]
-    assert env["PGPASSWORD"] == "pg-secret-1"
-    assert env["AWS_ACCESS_KEY_ID"] == "AKIAEXAMPLE"
-    assert env["AWS_SECRET_ACCESS_KEY"] == "aws-secret-2"
-    assert (env["AWS_REGION"], env["AWS_ENDPOINT_URL"]) == ("eu-west-1", "http://127.0.0.1:9000")
-
-
-@pytest.mark.skipif(
-    not os.environ.get("HEALTHANALYTICS_AIRFLOW_PYTHON"),
-    reason="no Airflow environment given (HEALTHANALYTICS_AIRFLOW_PYTHON)",
-)
-def test_airflow_loads_the_dag_file(tmp_path):
-    script = (
-        "import sys\nfrom airflow.models.dagbag import DagBag\n"
-        f"bag = DagBag(dag_folder={str(DAG_FILE)!r}, include_examples=False)\n"
-        "assert not bag.import_errors, bag.import_errors\n"
-        "print(sorted(bag.dag_ids))\n"
-    )
+    codes = [int(code) for code in ExitCode]
     done = subprocess.run(
-        [os.environ["HEALTHANALYTICS_AIRFLOW_PYTHON"], "-c", script],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "AIRFLOW_HOME": str(tmp_path)},
+        [airflow_python, "-c", INSPECT, str(DAG_FILE), DAG_ID, json.dumps(codes)],
+        env=airflow_env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "healthanalytics_launch_delivery" in done.stdout
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("INSPECTED ")]
+    found = json.loads(line.removeprefix("INSPECTED "))
+    assert found["import_errors"] == {}
+    assert (found["schedule"], found["start_date"]) == ("@yearly", "2013-01-01T00:00:00+00:00")
+    [(task, retries)] = found["tasks"].items()
+    assert task == "deliver" and retries > 0
+    # retried: another run, S3 or the database, a stop; failed at once: the same would fail again
+    assert found["exit_codes"] == {
+        str(int(code)): "success" if code == ExitCode.OK
+        else "retried" if code.retryable else "failed at once"
+        for code in ExitCode
+    }  # fmt: skip
 
 
-def test_the_task_delivers_a_data_year_from_s3_to_s3_and_postgresql(
-    dag_module, s3_bucket, s3_endpoint, pg_url, tmp_path, monkeypatch
+def test_airflow_dags_test_delivers_a_data_year_from_s3_to_s3_and_postgresql_twice(
+    airflow_python, airflow_env, s3_bucket, s3_endpoint, pg_url, tmp_path
 ):
-    # the task as a worker runs it, with the real command: inputs and outputs on the loopback
-    # S3 server, tables in PostgreSQL, credentials from the two connections only
-    from urllib.parse import urlsplit
-
-    from healthanalytics.io.publish import read_delivery
-    from tests.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
-
     s3_bucket.put("cms/partd/2021/part-0.csv", SAMPLE)
     s3_bucket.put("reference/us_cities.parquet", CITIES)
+    # the command as installed, in this environment; it notes what it was given first
+    given = tmp_path / "given.jsonl"
     command = tmp_path / "healthanalytics"
-    command.write_text(f'#!/bin/sh\nexec {sys.executable} -m healthanalytics "$@"\n')
+    command.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        f"with open({str(given)!r}, 'a') as out:\n"
+        "    env = {k: v for k, v in os.environ.items() if k.startswith(('AWS_', 'PG'))}\n"
+        "    out.write(json.dumps({'argv': sys.argv[1:], 'env': env}) + '\\n')\n"
+        "os.execv(sys.executable, [sys.executable, '-m', 'healthanalytics', *sys.argv[1:]])\n"
+    )
     command.chmod(0o755)
-    for name, value in (("COMMAND", str(command)),
-                        ("FACT_URI", s3_bucket.uri("cms/partd/{year}/")),
-                        ("CITY_URI", s3_bucket.uri("reference/us_cities.parquet")),
-                        ("OUTPUT_URI", s3_bucket.uri("out"))):  # fmt: skip
-        monkeypatch.setattr(dag_module, name, value)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)  # the AWS connection alone gives them
-    monkeypatch.chdir(tmp_path)  # the command's default log file
-    url = urlsplit(pg_url)
-    CONNECTIONS.clear()
-    CONNECTIONS["healthanalytics_warehouse"] = FakeConnection(
-        "healthanalytics_warehouse", host=url.hostname, port=url.port, login=url.username,
-        password=url.password, schema=url.path.lstrip("/"),
-    )  # fmt: skip
-    CONNECTIONS["aws_default"] = FakeConnection(
-        "aws_default", login=ACCESS_KEY_ID, password=SECRET_ACCESS_KEY,
-        extra={"region_name": REGION, "endpoint_url": s3_endpoint},
-    )  # fmt: skip
-    [(deliver, _)] = FakeDAG.made[-1].tasks
+    pg = urlsplit(pg_url)
+    warehouse = {"conn_type": "postgres", "host": pg.hostname, "port": pg.port,
+                 "login": pg.username, "password": PG_PASSWORD,
+                 "schema": pg.path.lstrip("/")}  # fmt: skip
+    aws = {"conn_type": "aws", "login": ACCESS_KEY_ID, "password": SECRET_ACCESS_KEY,
+           "extra": {"region_name": REGION, "endpoint_url": s3_endpoint}}  # fmt: skip
+    env = airflow_env | {
+        "HEALTHANALYTICS_COMMAND": str(command),
+        "HEALTHANALYTICS_FACT_URI": s3_bucket.uri("cms/partd/{year}/"),
+        "HEALTHANALYTICS_CITY_URI": s3_bucket.uri("reference/us_cities.parquet"),
+        "HEALTHANALYTICS_OUTPUT_URI": s3_bucket.uri("out"),
+        "AIRFLOW_CONN_HEALTHANALYTICS_WAREHOUSE": json.dumps(warehouse),
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws),
+    }
+    migrated = airflow(airflow_python, env, "db", "migrate", cwd=tmp_path)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     runs = []
-    for _ in range(2):  # a re-run of the date replaces its delivery: no clean-up in between
-        deliver(ds="2021-01-01")
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)  # for this process' reader
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-        monkeypatch.setenv("AWS_REGION", REGION)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
-        delivery = read_delivery(s3_bucket.uri("out"), "2021-01-01", checksums=True)
-        runs.append(delivery.run_id)
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
-                     "AWS_ENDPOINT_URL"):  # fmt: skip
-            monkeypatch.delenv(name)
-    tables = read_tables(pg_url)
-    assert [(r["run_id"], r["status"], r["run_date"]) for r in
-            tables["pipeline_runs"].to_pylist()] == [
-        (run, "success", dt.date(2021, 1, 1)) for run in runs
-    ]  # fmt: skip
+    for _ in range(2):  # a second run of the date replaces its delivery: no clean-up in between
+        done = airflow(airflow_python, env, "dags", "test", DAG_ID, "2021-01-01", cwd=tmp_path)
+        printed = done.stdout + done.stderr
+        assert done.returncode == 0, printed[-20000:]
+        assert "state=success" in printed, printed[-20000:]
+        assert PG_PASSWORD not in printed and SECRET_ACCESS_KEY not in printed
+        # read through the pointer, every listed file checked (this process' AWS settings)
+        runs.append(read_delivery(s3_bucket.uri("out"), "2021-01-01", checksums=True).run_id)
     assert runs[0] != runs[1]
-    assert tables["city_report"].num_rows > 0
+
+    calls = [json.loads(line) for line in given.read_text().splitlines()]
+    assert [call["argv"] for call in calls] == 2 * [[
+        "run", "--fact", s3_bucket.uri("cms/partd/2021/"),
+        "--city", s3_bucket.uri("reference/us_cities.parquet"), "--output", s3_bucket.uri("out"),
+        "--db", f"postgresql://{pg.username}@{pg.hostname}:{pg.port}{pg.path}",
+        "--run-date", "2021-01-01",
+    ]]  # fmt: skip
+    for call in calls:  # the secrets by the environment only
+        assert call["env"] == {
+            "PGPASSWORD": PG_PASSWORD, "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY, "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": s3_endpoint,
+        }  # fmt: skip
+
+    tables = read_tables(pg_url)
+    date = dt.date(2021, 1, 1)
+    recorded = [
+        (r["run_id"], r["status"], r["run_date"]) for r in tables["pipeline_runs"].to_pylist()
+    ]
+    assert recorded == [(run, "success", date) for run in runs]
+    assert_reports_match(tables, SAMPLE, date)
+    # every other table as a local run of the same inputs and date leaves it, once (replaced)
+    local = run_case(SAMPLE, output=tmp_path / "local", db=str(tmp_path / "local.duckdb"),
+                     run_date=date)  # fmt: skip
+    assert local.error is None
+    for name in TABLES:
+        if name != "pipeline_runs":
+            assert_same_table(tables[name], local.tables[name], name)

@@ -1,5 +1,5 @@
-"""An example Apache Airflow (3.x) DAG: one HealthAnalytics delivery per CMS data year, read
-from S3, published to S3 and loaded into PostgreSQL by the `healthanalytics run` command.
+"""An example Apache Airflow DAG (Airflow 3.2 or later): one HealthAnalytics delivery per CMS
+data year, read from S3, published to S3 and loaded into PostgreSQL by `healthanalytics run`.
 
 - One run per data date: the CMS Part D prescriber-by-drug file is published once per data
   year, so the DAG is `@yearly` and the run of data year Y has the logical date Y-01-01, which
@@ -32,8 +32,8 @@ import subprocess
 from typing import Any
 from urllib.parse import quote
 
-from airflow.exceptions import AirflowException, AirflowFailException
 from airflow.sdk import DAG, Connection, task
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 COMMAND = os.environ.get("HEALTHANALYTICS_COMMAND", "healthanalytics")
 FACT_URI = os.environ.get("HEALTHANALYTICS_FACT_URI", "s3://lake/cms/partd/{year}/")
