@@ -5,24 +5,23 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import string
 from collections.abc import Callable
 from typing import TypeVar
 
 import ibis
-import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
-import sqlglot.expressions as sge
-from ibis.backends.pyspark.datatypes import PySparkSchema
-from ibis.backends.sql.compilers.pyspark import PySparkCompiler
 from py4j.protocol import Py4JError
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from healthanalytics.config import ReportFileSettings, Settings
 from healthanalytics.engines.base import Engine, EngineError
+from healthanalytics.engines.ibis_compat import (
+    SparkCompiler,
+    register_arrow_memtables,
+    with_declared_types,
+)
 from healthanalytics.engines.spark.errors import engine_error, spark_errors
 from healthanalytics.engines.spark.files import HadoopFiles
 from healthanalytics.engines.spark.paths import spark_path
@@ -41,34 +40,6 @@ _EXPANSION = {None: 1, "gzip": 4, "bz2": 4, "zstd": 4}
 _T = TypeVar("_T")
 
 
-class _Compiler(PySparkCompiler):
-    """Ibis' PySpark compiler with whitespace trimming fixed.
-
-    Ibis 12 renders `strip()` as TRIM with a literal holding \\v and \\f, which Spark SQL reads
-    as the letters v and f (ibis issue #11894, fixed after 12.0 by spelling them with CHR).
-    """
-
-    __slots__ = ()
-
-    def _trim(self, arg, position: str | None = None):
-        blanks = self.f.concat(
-            *(
-                sge.Anonymous(this="chr", expressions=[sge.convert(ord(c))])
-                for c in string.whitespace
-            )
-        )
-        return sge.Trim(this=arg, expression=blanks, position=position)
-
-    def visit_Strip(self, op, *, arg):
-        return self._trim(arg)
-
-    def visit_LStrip(self, op, *, arg):
-        return self._trim(arg, "LEADING")
-
-    def visit_RStrip(self, op, *, arg):
-        return self._trim(arg, "TRAILING")
-
-
 class SparkEngine(Engine):
     """Runs the transforms as Spark SQL; results come back to the driver as Arrow."""
 
@@ -78,7 +49,7 @@ class SparkEngine(Engine):
         self._user_conf = dict(settings.spark_conf)
         self.session = start_session(settings.master, self._user_conf)
         self.con = ibis.pyspark.connect(self.session)
-        self.con.compiler = _Compiler()
+        self.con.compiler = SparkCompiler()
         self._input_bytes = 0
         self._memtable_views: set[str] = set()
         self._views = itertools.count()
@@ -156,38 +127,11 @@ class SparkEngine(Engine):
     def close(self) -> None:
         self.session.stop()
 
-    def _register_memtables(self, table: ir.Table) -> None:
-        """Each in-memory table the table reads (a driver-side result handed back as an
-        ibis.memtable: the segments, the model's scores) as a session view of its name.
-        Compiling alone does not register them, and Ibis' own registration goes through
-        pandas rows that executors decode in Python (executors may have none): Arrow
-        batches are decoded by the JVM."""
-        for memtable in table.op().find(ops.InMemoryTable):
-            if memtable.name in self._memtable_views:
-                continue
-            arrow = memtable.data.to_pyarrow(memtable.schema)
-            schema = PySparkSchema.from_ibis(memtable.schema)
-            self.session.createDataFrame(arrow, schema=schema).createOrReplaceTempView(
-                memtable.name
-            )
-            self._memtable_views.add(memtable.name)
-
     def _frame(self, table: ir.Table) -> DataFrame:
-        """The table as a Spark DataFrame whose column types are the ones Ibis declares
-        (Spark's ROW_NUMBER is an INT where Ibis promises an int64, for one)."""
-        self._register_memtables(table)
-        frame = self.session.sql(self.con.compile(table))
-        wanted = PySparkSchema.from_ibis(table.schema())
-        if frame.schema.fields == wanted.fields:
-            return frame
-        return frame.select(
-            *(
-                F.col(f"`{field.name}`").cast(field.dataType).alias(field.name)
-                if field.dataType != found.dataType
-                else F.col(f"`{field.name}`")
-                for field, found in zip(wanted.fields, frame.schema.fields, strict=True)
-            )
-        )
+        """The table as a Spark DataFrame whose column types are the ones Ibis declares; the
+        in-memory tables it reads registered first (see ibis_compat)."""
+        register_arrow_memtables(self.session, table, self._memtable_views)
+        return with_declared_types(self.session.sql(self.con.compile(table)), table)
 
     def _reading(self, action: Callable[[], _T]) -> _T:
         """The action's result; when it fails on a CSV input, the input read another way and
