@@ -53,8 +53,12 @@ from pyspark.sql import functions as F  # noqa: E402
 
 from healthanalytics import pipeline  # noqa: E402
 from healthanalytics.config import ReportFileSettings, Settings  # noqa: E402
-from healthanalytics.engines import EngineError, create_engine, spark_files  # noqa: E402
-from healthanalytics.engines import spark as spark_engine  # noqa: E402
+from healthanalytics.engines import EngineError, create_engine  # noqa: E402
+from healthanalytics.engines.spark import SparkEngine  # noqa: E402
+from healthanalytics.engines.spark import files as hadoop_files  # noqa: E402
+from healthanalytics.engines.spark import readers as spark_readers  # noqa: E402
+from healthanalytics.engines.spark import results as spark_results  # noqa: E402
+from healthanalytics.engines.spark import session as spark_session  # noqa: E402
 from healthanalytics.transforms import cities, cleaning, staging  # noqa: E402
 from healthanalytics.transforms import values as value_rules  # noqa: E402
 
@@ -97,11 +101,11 @@ def assert_same_run(
         volatile = [*RUN_VOLATILE, "fact_source"]
     assert spark_runs.drop(volatile).to_pylist() == duckdb_runs.drop(volatile).to_pylist()
     for name in ("city_report", "prescriber_report"):
-        spark_files, duckdb_files = (
+        spark_report, duckdb_report = (
             read_report_files(spark_out / name),
             read_report_files(duckdb_out / name),
         )
-        assert_same_table(spark_files, duckdb_files, f"{name} files")
+        assert_same_table(spark_report, duckdb_report, f"{name} files")
         parts = [len(list((out / name).glob("part-*"))) for out in (spark_out, duckdb_out)]
         assert parts[0] == parts[1], f"{name}: {parts[0]} part files on Spark, {parts[1]} on DuckDB"
 
@@ -342,7 +346,7 @@ def test_run_names_the_connector_a_scheme_needs(spark_in_process, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def engine(spark_in_process) -> spark_engine.SparkEngine:
+def engine(spark_in_process) -> SparkEngine:
     """A Spark engine on the in-process local[1] session, whose executors have no Python."""
     return create_engine(Settings(engine="spark", master="local[1]", spark_conf=SPARK_CONF))
 
@@ -529,7 +533,7 @@ def test_compressed_csv_needs_its_suffix(engine, tmp_path):
 
 
 def test_zstd_csv_is_refused_clearly_without_native_zstd(engine, tmp_path):
-    if engine._native_zstd():
+    if spark_readers.native_zstd(engine.session):
         pytest.skip("this Hadoop has native zstd")
     path = tmp_path / "fact.csv.zst"
     with pa.CompressedOutputStream(str(path), "zstd") as out:
@@ -541,7 +545,7 @@ def test_zstd_csv_is_refused_clearly_without_native_zstd(engine, tmp_path):
 def test_to_batches_streams_every_row_in_slices(engine, monkeypatch):
     engine.session.range(0, 12, 1, numPartitions=3).createOrReplaceTempView("twelve")
     table = engine.con.table("twelve")  # three partitions of four rows
-    monkeypatch.setattr(spark_engine, "_SLICE_ROWS", 5)
+    monkeypatch.setattr(spark_results, "_SLICE_ROWS", 5)
     reader = engine.to_batches(table)
     batches = list(reader)
     assert [batch.num_rows for batch in batches] == [4, 4, 4]
@@ -557,9 +561,9 @@ def test_to_batches_of_nothing_is_an_empty_stream(engine, tmp_path):
 
 
 def test_slices_group_partitions_up_to_the_limit():
-    assert list(spark_engine._slices({0: 3, 1: 3, 2: 4}, 6)) == [[0, 1], [2]]
-    assert list(spark_engine._slices({2: 9, 0: 1}, 5)) == [[0], [2]]  # too big: alone
-    assert list(spark_engine._slices({}, 5)) == []
+    assert list(spark_results.slices({0: 3, 1: 3, 2: 4}, 6)) == [[0, 1], [2]]
+    assert list(spark_results.slices({2: 9, 0: 1}, 5)) == [[0], [2]]  # too big: alone
+    assert list(spark_results.slices({}, 5)) == []
 
 
 REPORT_ROWS = {
@@ -618,7 +622,7 @@ def test_unreachable_master_fails_fast_and_clearly():
 
     master = f"spark://127.0.0.1:{free_port()}"  # nothing listens there
     with pytest.raises(EngineError, match=r"no Spark master answers at spark://127\.0\.0\.1"):
-        spark_engine.SparkEngine(Settings(engine="spark", master=master))
+        SparkEngine(Settings(engine="spark", master=master))
 
 
 def test_cluster_spark_defaults_win_over_ours(monkeypatch, tmp_path):
@@ -627,7 +631,7 @@ def test_cluster_spark_defaults_win_over_ours(monkeypatch, tmp_path):
         "spark.sql.autoBroadcastJoinThreshold=1m\n"  # properties syntax: key=value too
     )
     monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
-    assert spark_engine._spark_defaults_keys() == {
+    assert spark_session.spark_defaults_keys() == {
         "spark.driver.memory",
         "spark.sql.autoBroadcastJoinThreshold",
     }
@@ -793,7 +797,7 @@ def test_hadoop_exceptions_become_python_ones(engine, java_class, text, python_c
     thrown = functools.reduce(getattr, java_class.split("."), jvm)(text)
     # a real Java exception, thrown in the JVM as the cause of another one
     failed = jvm.java.util.concurrent.CompletableFuture.failedFuture(thrown)
-    with pytest.raises(OSError) as caught, spark_files._hadoop_errors():
+    with pytest.raises(OSError) as caught, hadoop_files._hadoop_errors():
         failed.get()
     assert type(caught.value) is python_class
     assert str(caught.value).endswith(text)

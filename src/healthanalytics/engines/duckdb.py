@@ -15,8 +15,6 @@ import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
-import sqlglot as sg
-import sqlglot.expressions as sge
 
 from healthanalytics.config import ReportFileSettings, Settings
 from healthanalytics.engines.base import Engine, EngineError
@@ -26,10 +24,10 @@ from healthanalytics.engines.duckdb_csv import (
     copy_readable,
     csv_problem,
     needs_copy,
-    sql_path,
     view_sql,
 )
 from healthanalytics.engines.duckdb_s3 import S3ReadSetupError, enable_s3, s3_failure
+from healthanalytics.engines.ibis_compat import create_table_as, parquet_view_sql
 from healthanalytics.errors import first_line
 from healthanalytics.io.csv_lines import find_bad_line, open_bytes
 from healthanalytics.io.files import LOCAL_FILES, FileAccess, StoreUnavailableError, uri_scheme
@@ -158,17 +156,11 @@ class DuckDBEngine(Engine):
         return self.con.table(source.view)
 
     def read_parquet(self, files: InputFiles) -> ir.Table:
-        # a view of our own: Ibis' read_parquet would INSTALL httpfs for s3:// paths, since the
-        # extension loaded from its wheel does not count as installed
+        # a view of our own, not Ibis' read_parquet (see ibis_compat)
         self._parquet_views += 1
         view = f"parquet_{self._parquet_views}"
-        paths = ", ".join(sql_path(path) for path in files.paths)
         self._remember_s3(files)
-        self._binding(
-            lambda: self.con.raw_sql(
-                f"CREATE OR REPLACE TEMPORARY VIEW {view} AS SELECT * FROM read_parquet([{paths}])"
-            )
-        )
+        self._binding(lambda: self.con.raw_sql(parquet_view_sql(view, files.paths)))
         return self.con.table(view)
 
     def _remember_s3(self, files: InputFiles) -> None:
@@ -186,27 +178,9 @@ class DuckDBEngine(Engine):
             raise
 
     def materialize(self, table: ir.Table, name: str) -> ir.Table:
-        # One CREATE TABLE AS: Ibis' create_table runs CREATE then INSERT, which took twice
-        # as long for 25M staged lines (duckdb 1.5). The casts keep the types Ibis declares
-        # (DuckDB sums BIGINTs into HUGEINTs); a cast to a column's own type costs nothing.
-        self.con._run_pre_execute_hooks(table)  # registers in-memory tables, as Ibis' own calls do
-        to_type = self.con.compiler.type_mapper.from_ibis
-        typed = sg.select(
-            *(
-                sge.Cast(this=sg.column(column, quoted=True), to=to_type(dtype)).as_(
-                    column, quoted=True
-                )
-                for column, dtype in table.schema().items()
-            )
-        ).from_(self.con.compiler.to_sqlglot(table).subquery())
-        create = sge.Create(
-            kind="TABLE",
-            this=sg.table(name, quoted=True),
-            expression=typed,
-            replace=True,
-            properties=sge.Properties(expressions=[sge.TemporaryProperty()]),
-        )
-        self._reading(lambda: self.con.raw_sql(create.sql("duckdb")))
+        # one CREATE TABLE AS, not Ibis' create_table (see ibis_compat)
+        create = create_table_as(self.con, table, name)
+        self._reading(lambda: self.con.raw_sql(create))
         return self.con.table(name)
 
     def to_arrow(self, table: ir.Table) -> pa.Table:

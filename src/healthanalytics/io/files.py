@@ -3,7 +3,7 @@ bytes) and placing outputs (creating, moving and removing files and folders).
 
 The engine picks the implementation (`Engine.file_access`, `Engine.output_access`): fsspec here,
 for local paths and the URLs fsspec knows; the Spark engine's URIs go through Hadoop
-(`engines/spark_files.py`).
+(`engines/spark/files.py`).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from healthanalytics.engines.spark.paths import glob_unescaped
 from healthanalytics.io.csv_lines import BLANK_LINE, open_bytes
 from healthanalytics.io.files import FileAccess
 from healthanalytics.io.inputs import InputFiles
@@ -72,19 +73,6 @@ class SparkCsvSource:
             if unquote(named) in (read, unquote(read), path):
                 return path
         return None
-
-
-_GLOB = re.compile(r"[\\*?\[\]{}]")
-
-
-def glob_escaped(path: str) -> str:
-    """`path` with Hadoop's glob characters (`*?[]{}` and the backslash) escaped: Spark takes
-    every path it reads as a glob."""
-    return _GLOB.sub(lambda found: "\\" + found.group(), path)
-
-
-def glob_unescaped(path: str) -> str:
-    return re.sub(r"\\(.)", r"\1", path)
 
 
 def odd_quote_files(session: SparkSession, source: SparkCsvSource) -> list[str]:
