@@ -36,7 +36,7 @@ from psycopg import sql
 from healthanalytics.config import Settings
 from healthanalytics.contracts import TABLES
 from healthanalytics.engines import Engine, create_engine
-from healthanalytics.errors import user_error_message
+from healthanalytics.errors import exit_code, user_error_message
 from healthanalytics.io.inputs import bundled
 from healthanalytics.io.warehouse import WarehouseError, open_warehouse
 from tests import reference
@@ -155,12 +155,14 @@ def spark_in_process() -> Iterator[None]:
 @dataclass
 class Outcome:
     """What a run left: the error line a user reads (None on success), every table, the run's
-    pipeline_runs row and the messages it logged (INFO and up)."""
+    pipeline_runs row, the messages it logged (INFO and up) and the exit code the command
+    would end with."""
 
     error: str | None
     tables: dict[str, pa.Table] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
+    code: int = 0
 
     def rows(self, name: str, date: dt.date | None = RUN_DATE) -> list[dict[str, Any]]:
         """The table's rows (of one delivery date unless None), as dicts, in a stable order."""
@@ -215,7 +217,9 @@ def run_case(
             tables = read_tables(db)
         except WarehouseError:  # the run could not reach it either
             tables = {}
-        return Outcome(user_error_message(err), tables, log=logged.messages)
+        return Outcome(
+            user_error_message(err), tables, log=logged.messages, code=int(exit_code(err))
+        )
     finally:
         logger.removeHandler(logged)
         logger.setLevel(level)

@@ -96,3 +96,35 @@ def test_message_is_one_line_with_the_remedy(tmp_path):
         f"{tmp_path / 'f.csv'}: line 2: expected 3 columns, found 101 ({'x,' * 60}); "
         "fix or remove that row"
     )
+
+
+LONGEST = csv_lines.LONGEST_LINE
+TOO_LONG = f"the line is longer than {LONGEST:,} bytes"
+
+
+@pytest.mark.parametrize(
+    ("line", "what"),
+    [
+        # an unquoted value on a line one byte too long: no quote to blame
+        (b"1,2," + b"x" * (LONGEST - 3), TOO_LONG),
+        # a record over several lines counts whole, its line breaks included
+        (b'1,"' + b"x\n" * (LONGEST // 2 - 2) + b'xy",3', TOO_LONG),
+        # counted in bytes: two-byte characters, half as many
+        (b"1,2," + "é".encode() * (LONGEST // 2), TOO_LONG),
+        # a quote opened and not closed within the limit
+        (b'1,"' + b"x" * (LONGEST + 1),
+         f"a quoted value runs on for over {LONGEST:,} bytes (a quote never closed?)"),
+    ],
+    ids=["unquoted", "quoted-line-breaks", "two-byte-characters", "quote-open"],
+)  # fmt: skip
+def test_line_longer_than_duckdb_reads(tmp_path, line, what):
+    found = scan(tmp_path, b"a,b,c\n1,2,3\n" + line + b"\n4,5,6\n").bad
+    assert (found.line, found.what, found.text) == (3, what, line.decode().splitlines()[0])
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_line_as_long_as_duckdb_reads(tmp_path, ending):
+    # LONGEST bytes with the CR of a CRLF, which DuckDB counts
+    line = b"1,2," + b"x" * (LONGEST - 4 - len(ending) + 1)
+    content = ending.join([b"a,b,c", line, b"4,5,6", b""])
+    assert scan(tmp_path, content) == Scan(None)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from healthanalytics.io.csv_lines import LONGEST_LINE
 from healthanalytics.io.files import LOCAL_FILES
 from healthanalytics.io.inputs import CorruptInputError, InputFiles
 from healthanalytics.io.integrity import (
@@ -182,3 +183,21 @@ def test_inputs_accepted_are_not_read_again_after_a_later_failure(tmp_path):
         check.start(files, LOCAL_FILES)
         check.wait()
         raise RuntimeError("load failed")
+
+
+@pytest.mark.parametrize(
+    ("data", "flagged"),
+    [
+        # a line as long as the limit across chunk ends, then one longer (CR-ended)
+        (b"a,b\n" + b"x" * (LONGEST_LINE - 1) + b"\n1,2\n", False),
+        (b"a,b\n" + b"x" * LONGEST_LINE + b"\r1,2\n", True),
+        # the longest line last, without a line break
+        (b"a,b\n1,2\n" + b"x" * LONGEST_LINE, True),
+    ],
+    ids=["within", "too-long", "too-long-last"],
+)
+def test_parts_with_a_line_too_long_are_returned(tmp_path, data, flagged):
+    # Spark reads such a line in a file it reads whole; DuckDB refuses it: the part is looked
+    # through like one holding a quote never closed
+    files = _input(tmp_path, "gzip", gzip.compress(data))
+    assert verify_compressed(files, LOCAL_FILES) == (list(files.paths) if flagged else [])

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from healthanalytics.io.csv_lines import BLANK_LINE
+from healthanalytics.io.csv_lines import BLANK_LINE, LONGEST_LINE
 from healthanalytics.io.inputs import InputFiles
 
 MALFORMED = "healthanalytics: a line with a wrong number of fields in "
@@ -86,6 +86,8 @@ def view_sql(source: CsvSource) -> str:
         f"nullstr={sql_string(_NO_NULL)}",
         f"filename={sql_string(_FILE)}",
         f"parallel={'true' if source.parallel else 'false'}",
+        # DuckDB refuses a line of max_line_size bytes; the Spark engine applies the same limit
+        f"max_line_size={LONGEST_LINE + 1}",
     ]
     paths = ", ".join(sql_path(path) for path in source.paths)
     values = ", ".join(

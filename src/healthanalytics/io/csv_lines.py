@@ -13,6 +13,7 @@ import csv
 import io
 import logging
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -26,8 +27,11 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 16 * 1024 * 1024
 _SHOWN = 120  # characters of a line quoted in a message
-# DuckDB refuses a line over 2 MiB (max_line_size): a longer value is a quote never closed
-_LONGEST_VALUE = 2 * 1024 * 1024
+# The longest line either engine reads, in bytes of the declared encoding: a record over
+# several lines counts whole, its line breaks included, the LF ending it not (the CR of a CRLF
+# does: DuckDB counts it). DuckDB's reader is given it (max_line_size, one more); Spark's
+# inputs are looked through for longer lines.
+LONGEST_LINE = 2_000_000
 _ENCODING_NAMES = {"utf-8": "UTF-8", "iso8859-1": "Latin-1", "cp1252": "cp1252"}
 _LINE_BREAK = re.compile(rb"\r\n?|\n")
 # A line holding one value of nothing but characters up to U+0020 (spaces, tabs, other C0
@@ -164,7 +168,8 @@ def _first_malformed_record(
     reader = csv.reader(lines(), delimiter=delimiter, quotechar='"', strict=True)
     spans_lines = False
     start = 1  # the line the record being read starts on
-    with _value_limit(_LONGEST_VALUE):
+    # a value that long makes a line too long: the reader need hold no more of the file
+    with _value_limit(LONGEST_LINE):
         while before is None or start < before.line:
             try:
                 fields: list[str] | str = next(reader)
@@ -172,6 +177,8 @@ def _first_malformed_record(
                 break
             except csv.Error as err:
                 fields = _reread(record, delimiter, str(err))
+            if isinstance(fields, list) and _too_long(record, files.dialect.encoding):
+                fields = TOO_LONG
             if isinstance(fields, str):
                 return Scan(BadLine(path, start, fields, _first_line(record)), spans_lines)
             if start > 1 and fields and len(fields) != columns and not _blank_only(fields):
@@ -191,7 +198,12 @@ def _reread(record: list[str], delimiter: str, error: str) -> list[str] | str:
     """The fields of a record Python's strict reader refused, read again as DuckDB and Spark
     read it (both drop blanks after a closing quote); what is wrong when they refuse it too."""
     if "field larger than field limit" in error:
-        return "a quoted value runs on for over 2 MB (a quote never closed?)"
+        # an unquoted value that long is on one line, read whole; a quoted one is still open
+        text = io.StringIO("".join(record), newline="")
+        with _value_limit(sys.maxsize), contextlib.suppress(csv.Error, StopIteration):
+            next(csv.reader(text, delimiter=delimiter, strict=True))
+            return TOO_LONG
+        return f"a quoted value runs on for over {LONGEST_LINE:,} bytes (a quote never closed?)"
     if "unexpected end of data" in error:
         return "a quoted value is never closed"
     blanks = _BLANKS_AFTER_QUOTE.format(delimiter=re.escape(delimiter))
@@ -200,6 +212,16 @@ def _reread(record: list[str], delimiter: str, error: str) -> list[str] | str:
         return next(csv.reader(io.StringIO(cleaned, newline=""), delimiter=delimiter, strict=True))
     except (csv.Error, StopIteration):
         return "text follows a closing quote"
+
+
+TOO_LONG = f"the line is longer than {LONGEST_LINE:,} bytes"
+
+
+def _too_long(record: list[str], encoding: str) -> bool:
+    """Whether a record read whole is longer than LONGEST_LINE bytes, as DuckDB counts it."""
+    text = "".join(record).removesuffix("\n")
+    # a character is at most 4 bytes: most records need not be encoded to be measured
+    return len(text) > LONGEST_LINE // 4 and len(text.encode(encoding, "replace")) > LONGEST_LINE
 
 
 def _blank_only(fields: list[str]) -> bool:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import pyarrow as pa
 
 from healthanalytics.errors import first_line
-from healthanalytics.io.csv_lines import find_bad_line
+from healthanalytics.io.csv_lines import LONGEST_LINE, find_bad_line
 from healthanalytics.io.files import FileAccess
 from healthanalytics.io.inputs import (
     COMPRESSION_NAMES,
@@ -47,7 +47,8 @@ def verify_compressed(
     Returns the CSV parts holding an odd number of `"` in all: in RFC 4180 every quoted value
     opens and closes (a doubled quote counts two), so such a part has a quote never closed, or
     a `"` inside an unquoted value (an ordinary character). An engine reading a compressed file
-    whole could read the first as a value running to the end of the file."""
+    whole could read the first as a value running to the end of the file. So are the parts
+    holding a line that may be longer than LONGEST_LINE, which Spark reads and DuckDB does not."""
     odd: list[str] = []
     if files.compression is None:
         return odd
@@ -63,17 +64,38 @@ def verify_compressed(
         with raw:
             stream = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), files.compression)
             quotes = 0
+            line = _LineLength()
             try:
                 while (chunk := stream.read_buffer(_CHUNK)).size:
                     if count_quotes:
-                        quotes += memoryview(chunk).tobytes().count(b'"')
+                        data = memoryview(chunk).tobytes()
+                        quotes += data.count(b'"')
+                        line.add(data)
                     if stop is not None and stop.is_set():
                         return odd
             except (OSError, EOFError, pa.ArrowException) as err:
                 raise compressed_stream_error(path, files.compression, err) from err
-            if quotes % 2:
+            if quotes % 2 or line.longest >= LONGEST_LINE:
                 odd.append(path)
     return odd
+
+
+class _LineLength:
+    """The longest line (in bytes, its line break aside) of data read chunk by chunk, counted
+    only when it runs over a chunk's end: a chunk (at most _CHUNK) is shorter than LONGEST_LINE."""
+
+    def __init__(self) -> None:
+        self.longest = 0
+        self._open = 0  # bytes of the line the last chunk ended in
+
+    def add(self, data: bytes) -> None:
+        breaks = [at for at in (data.find(b"\n"), data.find(b"\r")) if at >= 0]
+        if not breaks:
+            self._open += len(data)
+        else:
+            self.longest = max(self.longest, self._open + min(breaks))
+            self._open = len(data) - 1 - max(data.rfind(b"\n"), data.rfind(b"\r"))
+        self.longest = max(self.longest, self._open)
 
 
 def verify_parquet(files: InputFiles, access: FileAccess) -> None:

@@ -15,7 +15,8 @@
 - The read mode is chosen before the read. A plain or bzip2 input (splittable) is read one
   line per record, in parallel, unless a quick pass over its raw lines (`odd_quote_files`, in
   the JVM) finds a line with an odd number of quotes: only a line that opens or closes a quoted
-  line break, or holds a quote never closed (or a lone `"` inside an unquoted value), has one.
+  line break, or holds a quote never closed (or a lone `"` inside an unquoted value), has one;
+  or a line longer than DuckDB reads (`LONGEST_LINE`), which Spark would read.
   The driver then reads those files through (csv_lines.find_bad_line): a bad line stops the
   run as on DuckDB, a quoted line break has the input read whole (multiLine). A gzip or zstd
   input, one task per file anyway, is read whole from the start; should that fail on a file
@@ -37,7 +38,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from healthanalytics.engines.spark.paths import glob_unescaped
-from healthanalytics.io.csv_lines import BLANK_LINE, open_bytes
+from healthanalytics.io.csv_lines import BLANK_LINE, LONGEST_LINE, open_bytes
 from healthanalytics.io.files import FileAccess
 from healthanalytics.io.inputs import InputFiles
 
@@ -77,12 +78,14 @@ class SparkCsvSource:
 
 def odd_quote_files(session: SparkSession, source: SparkCsvSource) -> list[str]:
     """The source's files (as `files.paths` names them) holding a line with an odd number of
-    `"`: a pass over the raw lines (LF, CRLF and CR all end one), counted in bytes in the JVM."""
+    `"`, or a line that may be longer than DuckDB reads (LONGEST_LINE, which Univocity does not
+    limit): a pass over the raw lines (LF, CRLF and CR all end one), counted in bytes in the
+    JVM (of UTF-8: a file in another encoding may be looked through for nothing)."""
     value = F.col("value")
     quotes = F.octet_length(value) - F.octet_length(F.replace(value, F.lit('"'), F.lit("")))
     named = (
         session.read.text(list(source.paths))
-        .where(quotes % 2 == 1)
+        .where((quotes % 2 == 1) | (F.octet_length(value) >= LONGEST_LINE))
         .select(F.input_file_name().alias("file"))
         .distinct()
         .collect()
