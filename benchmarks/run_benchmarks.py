@@ -1,8 +1,9 @@
 """End-to-end benchmarks: generate (and cache) course-layout files, run the CLI on each as a user
 would, and compare with a bare DuckDB scan of the same file, and the run with the launch
-analysis with the same run without it (`--no-analysis`). Prints tables, writes JSON.
+analysis with the same run without it (`--no-analysis`), and the run reading from and writing to
+a loopback S3 server with the same run on local files. Prints tables, writes JSON.
 
-    make bench              # 1M, 5M and 25M rows, median of 3; PostgreSQL and Spark columns
+    make bench              # 1M, 5M and 25M rows, median of 3; PostgreSQL, Spark and S3 rows
     .venv/bin/python benchmarks/run_benchmarks.py --sizes 1000000 --repeat 1
 """
 
@@ -31,6 +32,10 @@ import duckdb
 import psutil
 from rich.console import Console
 from rich.table import Table
+from s3_store import S3Store, s3_store, watching
+
+from healthanalytics.config import SAMPLE_CITIES
+from healthanalytics.io.inputs import bundled
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -41,6 +46,7 @@ STAGE_LINE = re.compile(r"stage (\w+): end after ([0-9.]+) s(?: \((.*)\))?$", re
 STAGE_ORDER = ["connect", "ingest", "clean", "reports", "analysis", "quality", "files", "persist",
                "brief"]  # fmt: skip
 WITH_ANALYSIS, WITHOUT_ANALYSIS = "duckdb", "duckdb --no-analysis"
+ON_S3 = "duckdb s3 -> s3"
 console = Console(width=200)
 
 
@@ -70,8 +76,10 @@ class Measured(NamedTuple):
     stderr: str
 
 
-def measure(command: list[str], env: dict[str, str] | None = None) -> Measured:
-    """Run one command and measure it."""
+def measure(command: list[str], env: dict[str, str | None] | None = None) -> Measured:
+    """Run one command and measure it; `env` is added to this process' environment (None:
+    unset)."""
+    environment = {**os.environ, **(env or {})}
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     process = subprocess.Popen(
@@ -79,7 +87,7 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> Measured:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={name: value for name, value in environment.items() if value is not None},
     )
     peak = 0
     seen_cpu: dict[int, float] = {}  # per process of the tree, its own user + system seconds
@@ -113,10 +121,16 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> Measured:
     return Measured(seconds, cpu, peak, stderr)
 
 
-def pipeline_run(fact: Path, work: Path, extra: list[str]) -> dict:
-    """One `healthanalytics run` on `fact`: wall time, peak RSS, seconds per stage, and the
-    analysis stage's outcome (its log detail: the market's summary, `skipped ...` or
-    `failed ...`)."""
+def pipeline_run(
+    fact: Path | str,
+    work: Path,
+    extra: list[str],
+    output: str | None = None,
+    env: dict[str, str | None] | None = None,
+) -> dict:
+    """One `healthanalytics run` on `fact` into `output` (default `work/out`): wall time, peak
+    RSS, seconds per stage, and the analysis stage's outcome (its log detail: the market's
+    summary, `skipped ...` or `failed ...`)."""
     log = work / "run.log"
     log.unlink(missing_ok=True)
     command = [
@@ -127,14 +141,14 @@ def pipeline_run(fact: Path, work: Path, extra: list[str]) -> dict:
         "--fact",
         str(fact),
         "--output",
-        str(work / "out"),
+        output or str(work / "out"),
         "--log-file",
         str(log),
         *extra,
     ]
     if "--db" not in extra:
         (work / "out" / "healthanalytics.duckdb").unlink(missing_ok=True)
-    run = measure(command)
+    run = measure(command, env)
     ends = list(STAGE_LINE.finditer(log.read_text()))
     stages = {m.group(1): float(m.group(2)) for m in ends}
     analysis = next((m.group(3) or "" for m in ends if m.group(1) == "analysis"), "not run")
@@ -144,6 +158,25 @@ def pipeline_run(fact: Path, work: Path, extra: list[str]) -> dict:
         "peak_rss": run.peak_rss,
         "stages": stages,
         "analysis": analysis,
+    }
+
+
+def s3_run(store: S3Store, work: Path) -> dict:
+    """`pipeline_run` on the store's copies of the fact file and the city dimension, its
+    reports to the store (the warehouse a local DuckDB file), with what the server spent on it:
+    peak RSS, CPU seconds, requests; then the output deleted from the store."""
+    before = store.requests()
+    extra = ["--city", store.city, "--db", str(work / "out" / "healthanalytics.duckdb")]
+    with watching(store.server) as server:
+        run = pipeline_run(store.fact, work, extra, output=store.output, env=store.env)
+    requests = store.requests() - before
+    store.clear_output()
+    return {
+        **run,
+        "server_peak_rss": server["peak_rss"],
+        "server_cpu_seconds": server["cpu_seconds"],
+        "server_rss_after_clearing": store.server.memory_info().rss,
+        "requests": dict(requests),
     }
 
 
@@ -216,6 +249,14 @@ def main() -> None:
         "server from the installed binaries; 'none' skips it",
     )
     parser.add_argument("--spark-sizes", type=int, nargs="*", default=[1_000_000, 5_000_000])
+    parser.add_argument(
+        "--s3-sizes",
+        type=int,
+        nargs="*",
+        default=[5_000_000, 25_000_000],
+        help="sizes that also run from and to a loopback S3 server (moto), by turns with the "
+        "local run",
+    )
     parser.add_argument("--memory-limit", default="2GB", help="extra run on the largest file")
     parser.add_argument("--json", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
@@ -235,13 +276,19 @@ def main() -> None:
     analysis = analysis_cost(results)
     if analysis:
         show_analysis(analysis)
+    s3 = s3_cost(results)
+    if s3:
+        show_s3(s3)
     for rows, seconds in generated.items():
         console.print(f"generating {rows:,} rows took {seconds:.1f} s")
     growth = time_growth(results, sorted(args.sizes))
     if growth:
         console.print(growth)
     args.json.write_text(
-        json.dumps({"runs": results, "analysis": analysis, "generate_seconds": generated}, indent=2)
+        json.dumps(
+            {"runs": results, "analysis": analysis, "s3": s3, "generate_seconds": generated},
+            indent=2,
+        )
         + "\n"
     )
     console.print(f"figures written to {args.json}")
@@ -260,6 +307,8 @@ def bench_size(rows: int, fact: Path, args: argparse.Namespace, pg_url: str | No
         variants["duckdb -> postgresql"] = ["--db", pg_url]
     if rows in args.spark_sizes and importlib.util.find_spec("pyspark"):
         variants["spark local[2]"] = ["--engine", "spark", "--master", "local[2]"]
+    if rows in args.s3_sizes:
+        variants[ON_S3] = []
     if rows == max(args.sizes) and args.memory_limit:
         variants[f"duckdb --memory-limit {args.memory_limit}"] = [
             "--memory-limit",
@@ -271,12 +320,18 @@ def bench_size(rows: int, fact: Path, args: argparse.Namespace, pg_url: str | No
             name: Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ha-bench-")))
             for name in variants
         }
+        store = None
+        if ON_S3 in variants:
+            store = stack.enter_context(s3_store(fact, Path(bundled(SAMPLE_CITIES)), work[ON_S3]))
         for turn in range(args.repeat):
             for name, extra in variants.items():
                 if turn > 0 and "--memory-limit" in extra:
                     continue  # one run: it only shows the memory a limit saves
                 scan = bare_scan(fact)
-                run = pipeline_run(fact, work[name], extra)
+                if name == ON_S3 and store is not None:
+                    run = s3_run(store, work[name])
+                else:
+                    run = pipeline_run(fact, work[name], extra)
                 runs[name].append({"bare_scan_seconds": scan, **run})
                 shutil.rmtree(work[name] / "out", ignore_errors=True)  # disk: one output at a time
     entries = []
@@ -285,6 +340,8 @@ def bench_size(rows: int, fact: Path, args: argparse.Namespace, pg_url: str | No
                  **median_of(done)}  # fmt: skip
         entry["rows_per_second"] = rows / entry["seconds"]
         entry["each_stages"] = [r["stages"] for r in done]
+        if name == ON_S3 and store is not None:
+            entry["store"] = store_figures(store, done)
         entries.append(entry)
         console.print(
             f"{rows:,} rows, {name}: {entry['seconds']:.1f} s, "
@@ -322,6 +379,86 @@ def analysis_cost(results: list[dict]) -> list[dict]:
             "analysis": with_["analysis"],
         })  # fmt: skip
     return cost
+
+
+def store_figures(store: S3Store, runs: list[dict]) -> dict:
+    """The loopback server's figures of one size: filling it, a bare GET of the fact file, and
+    per run its peak RSS, CPU seconds, requests, and RSS once the run's output was deleted."""
+    return {
+        "upload_seconds": store.upload_seconds,
+        "upload_server_peak_rss": store.upload_peak_rss,
+        "get_seconds": store.get_seconds,
+        "range_get_seconds": store.range_get_seconds,
+        "each_server_peak_rss": [r["server_peak_rss"] for r in runs],
+        "each_server_cpu_seconds": [round(r["server_cpu_seconds"], 2) for r in runs],
+        "each_server_rss_after_clearing": [r["server_rss_after_clearing"] for r in runs],
+        "each_requests": [r["requests"] for r in runs],
+    }
+
+
+def s3_cost(results: list[dict]) -> list[dict]:
+    """Per size run both ways: the run from and to S3 against the local run (each turn's ratio
+    too), the same without the brief stage (only a local run writes the launch brief), and the
+    store's figures."""
+    by = {(r["rows"], r["variant"]): r for r in results}
+    cost = []
+    for rows in sorted({r["rows"] for r in results}):
+        local, s3 = by.get((rows, WITH_ANALYSIS)), by.get((rows, ON_S3))
+        if local is None or s3 is None:
+            continue
+        pairs = zip(s3["each_seconds"], local["each_seconds"], strict=True)
+        local_briefless = local["seconds"] - local["stages"].get("brief", 0.0)
+        s3_briefless = s3["seconds"] - s3["stages"].get("brief", 0.0)
+        cost.append({
+            "rows": rows,
+            "file_bytes": s3["file_bytes"],
+            "local_seconds": local["seconds"],
+            "s3_seconds": s3["seconds"],
+            "ratio": s3["seconds"] / local["seconds"],
+            "each_ratio": [round(a / b, 2) for a, b in pairs],
+            "local_brief_seconds": local["stages"].get("brief", 0.0),
+            "ratio_without_brief": s3_briefless / local_briefless,
+            "local_ingest_seconds": local["stages"].get("ingest", 0.0),
+            "s3_ingest_seconds": s3["stages"].get("ingest", 0.0),
+            "local_cpu_seconds": local["cpu_seconds"],
+            "s3_cpu_seconds": s3["cpu_seconds"],
+            "s3_peak_rss": s3["peak_rss"],
+            **s3["store"],
+        })  # fmt: skip
+    return cost
+
+
+def show_s3(cost: list[dict]) -> None:
+    table = Table(
+        title="S3: the run reading from and writing to a loopback S3 server (moto) against the "
+        "local run (DuckDB, median wall seconds; target at 5M and 25M rows: ratio <= 1.3)"
+    )
+    for column in ["rows", "local s", "S3 s", "ratio (each)", "ratio w/o brief", "ingest s local",
+                   "ingest s S3", "CPU s local", "CPU s S3", "upload s", "GET s (MB/s)",
+                   "8 MiB range GET s", "moto peak RSS MB", "moto CPU s", "fact GETs",
+                   "moto RSS MB after clearing"]:  # fmt: skip
+        table.add_column(column, justify="right")
+    for c in cost:
+        peak = max([c["upload_server_peak_rss"], *c["each_server_peak_rss"]])
+        table.add_row(
+            f"{c['rows']:,}",
+            f"{c['local_seconds']:.1f}",
+            f"{c['s3_seconds']:.1f}",
+            f"{c['ratio']:.2f} ({', '.join(f'{r:.2f}' for r in c['each_ratio'])})",
+            f"{c['ratio_without_brief']:.2f}",
+            f"{c['local_ingest_seconds']:.1f}",
+            f"{c['s3_ingest_seconds']:.1f}",
+            f"{c['local_cpu_seconds']:.1f}",
+            f"{c['s3_cpu_seconds']:.1f}",
+            f"{c['upload_seconds']:.1f}",
+            f"{c['get_seconds']:.1f} ({c['file_bytes'] / 1e6 / c['get_seconds']:,.0f})",
+            f"{c['range_get_seconds']:.2f}",
+            f"{peak / 1e6:,.0f}",
+            f"{statistics.median(c['each_server_cpu_seconds']):.1f}",
+            ", ".join(str(r.get("fact GET", 0)) for r in c["each_requests"]),
+            ", ".join(f"{r / 1e6:,.0f}" for r in c["each_server_rss_after_clearing"]),
+        )
+    console.print(table)
 
 
 def _outcome(details: list[str]) -> str:

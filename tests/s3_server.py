@@ -2,14 +2,19 @@
 HTTP, with pagination, conditional writes and versioning), and a bucket helper.
 
 `loopback_s3()` starts it on a free port of 127.0.0.1 and stops it when the block ends, also
-when a test fails. `fake_aws_environment` is the standard AWS environment a run is given: fake
-keys, a region and `AWS_ENDPOINT_URL`, and nothing read from this machine's ~/.aws.
+when a test fails; `loopback_s3_process()` starts the same server in a process of its own (the
+benchmarks measure its memory and CPU apart from the client's). `fake_aws_environment` is the
+standard AWS environment a run is given: fake keys, a region and `AWS_ENDPOINT_URL`, and nothing
+read from this machine's ~/.aws.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +47,40 @@ def loopback_s3() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@contextmanager
+def loopback_s3_process(log: Path) -> Iterator[tuple[str, int]]:
+    """moto's S3 server in a child process on 127.0.0.1 on a free port, its request lines
+    written to `log`; yields its endpoint URL and process id, and stops it when the block
+    ends."""
+    port = free_port()
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with open(log, "wb") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_port(port, server, log)
+        yield f"http://127.0.0.1:{port}", server.pid
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _wait_for_port(port: int, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"moto's server stopped at start:\n{log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"moto's server did not listen on port {port} within 60 s")
 
 
 def fake_aws_environment(endpoint: str, home: Path) -> dict[str, str | None]:
