@@ -66,3 +66,18 @@ def test_brief_files_are_readable_as_any_file_the_user_writes(tmp_path):
     assert page.stat().st_mode == plain.stat().st_mode
     # no chart and no table: no charts/ folder (as on S3, which has no empty folders)
     assert sorted(p.name for p in page.parent.iterdir()) == ["launch_brief.html"]
+
+
+def test_brief_command_refuses_an_s3_output_in_one_line(tmp_path):
+    # a published S3 delivery is never changed: its brief comes with the run that publishes it
+    done = brief_cli("--db", "w.duckdb", "--run-date", RUN_DATE.isoformat(), "--output",
+                     "s3://bucket/out", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert errors == [
+        "error: --output s3://bucket/out: healthanalytics brief writes to a local folder only; "
+        "on S3 the brief is published with its delivery by `healthanalytics run --output "
+        "s3://…` (a published delivery is never changed): pass a local folder, or run the date "
+        "again"
+    ]
+    assert list(tmp_path.iterdir()) == []
