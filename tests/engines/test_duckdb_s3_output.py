@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +218,52 @@ def test_a_run_failing_mid_publish_leaves_the_previous_delivery_visible(
     # its manifest was written, its parts too: only the pointer makes a delivery visible
     assert len(run_ids(s3_bucket)) == 2
     assert published(s3_bucket) == before
+
+
+def test_a_run_killed_mid_publish_leaves_the_previous_delivery_and_the_next_tidies(
+    s3_bucket, s3_endpoint, tmp_path
+):
+    # the command in a process of its own, SIGKILLed while it waits for its pointer's PUT
+    db = str(tmp_path / "w.duckdb")
+    args = ("--fact", str(SAMPLE), "--output", s3_bucket.uri("out"), "--db", db, "--run-date",
+            RUN_DATE.isoformat(), "--no-analysis", "--keep-runs", "2")  # fmt: skip
+    first = run_cli(*args, "--log-file", str(tmp_path / "first.log"), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = published(s3_bucket)
+    first_id = before[0]["run_id"]
+    with fault_proxy(s3_endpoint) as proxy:
+        proxy.plan = lambda verb, path, _: "stall" if verb == "PUT" and POINTER in path else None
+        child = subprocess.Popen(
+            [sys.executable, "-m", "healthanalytics", "run", *args, "--log-file",
+             str(tmp_path / "killed.log")],
+            cwd=tmp_path, env={**os.environ, "AWS_ENDPOINT_URL": proxy.endpoint},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            assert proxy.stalled.wait(300), "the run never sent its pointer"
+            child.send_signal(signal.SIGKILL)
+            assert child.wait(60) == -signal.SIGKILL
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(60)
+    # the killed run wrote its parts and manifest: the pointer still names the first, whole
+    (killed_id,) = run_ids(s3_bucket) - {first_id}
+    assert "manifest.json" in {k.rsplit("/", 1)[-1] for k in s3_bucket.keys(f"{RUNS}{killed_id}/")}
+    assert published(s3_bucket) == before
+    delivery = read_delivery(s3_bucket.uri("out"), RUN_DATE, checksums=True)
+    assert delivery is not None and delivery.run_id == first_id
+
+    after = run_cli(*args, "--log-file", str(tmp_path / "after.log"), cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    pointer, _ = published(s3_bucket)
+    assert pointer["run_id"] not in (first_id, killed_id)
+    assert pointer["kept_runs"] == [pointer["run_id"], first_id]
+    # the killed run's prefix, written before this switch, removed by the next run's sweep
+    assert run_ids(s3_bucket) == {pointer["run_id"], first_id}
+    # its warehouse rows had committed before the publish: recorded as the run that made them
+    statuses = {r["run_id"]: r["status"] for r in read_tables(db)["pipeline_runs"].to_pylist()}
+    assert statuses == {first_id: "success", killed_id: "success", pointer["run_id"]: "success"}
 
 
 def test_a_pointer_write_failing_past_its_retries_leaves_the_previous_delivery(
