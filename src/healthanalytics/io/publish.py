@@ -37,7 +37,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from healthanalytics.io.files import FileAccess, join_path
+from healthanalytics.io.files import FileAccess, StoreUnavailableError, join_path
 from healthanalytics.io.report_files import (
     SUCCESS,
     ReportFileError,
@@ -303,19 +303,35 @@ class PointerOutput:
         return _sha256(self.files, path)
 
     def _remove_old_runs(self, kept: set[str]) -> None:
-        """The date's run prefixes not kept (older runs, and runs that stopped) removed; a
-        failure is a warning: the delivery is published."""
+        """The date's run prefixes that the pointer does not keep and whose run can no longer
+        publish, removed (older published runs, runs that failed or were stopped, runs refused
+        as stale); a failure is a warning: the delivery is published.
+
+        A prefix not kept is removed only when one of its files was written before this run's
+        pointer switch, by the store's own clock (S3's `LastModified` of the files and of the
+        pointer, in whole seconds): a run reads the pointer when it starts, before it writes
+        anything, so such a run read it before the switch and its conditional write is refused.
+        A prefix whose files are all as new as the switch or newer is a run that started after
+        it (on another warehouse: the delivery-date lock does not keep it out) and may still
+        publish: it is left for the sweep after a later publish."""
         prefix = self.runs.rstrip("/").split("://", 1)[-1] + "/"
         try:
-            found = {
-                entry.path.split(prefix, 1)[-1].split("/", 1)[0]
-                for entry in self.files.list_files(self.runs)
-            }
-            for run_id in sorted(found - kept):
+            switched = self.files.stat(self.pointer).modified
+            oldest: dict[str, dt.datetime | None] = {}
+            for entry in self.files.list_files(self.runs):
+                run_id = entry.path.split(prefix, 1)[-1].split("/", 1)[0]
+                when = oldest.get(run_id, entry.modified)
+                oldest[run_id] = min(when, entry.modified) if when and entry.modified else None
+            for run_id in sorted(set(oldest) - kept):
+                when = oldest[run_id]
+                if switched is None or when is None or when >= switched:
+                    log.info("run %s of delivery %s left: written since this run's publish, it "
+                             "may still be publishing", run_id, self.delivery_date)  # fmt: skip
+                    continue
                 self.files.remove(join_path(self.runs, run_id))
                 log.info("removed run %s of delivery %s (beyond the last %d kept)", run_id,
                          self.delivery_date, self.keep_runs)  # fmt: skip
-        except OSError as err:
+        except (OSError, StoreUnavailableError) as err:
             log.warning("old runs of delivery %s not removed: %s", self.delivery_date, err)
 
 
