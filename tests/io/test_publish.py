@@ -35,6 +35,10 @@ class MemoryStore(FsspecFiles):
             out.write(data)
         return hashlib.md5(data).hexdigest()
 
+    def written_at(self, path: str, etag: str) -> dt.datetime | None:
+        found = self.read_tagged(path)
+        return self.stat(path).modified if found and found[1] == etag else None
+
 
 @pytest.fixture
 def store() -> tuple[MemoryStore, str]:
@@ -126,10 +130,10 @@ def test_the_sweep_leaves_a_run_that_started_after_the_switch(store, monkeypatch
     late: list[PointerOutput] = []
     sweep = PointerOutput._remove_old_runs
 
-    def another_run_starts_before_the_sweep(self: PointerOutput, kept: set[str]) -> None:
+    def another_run_starts_before_the_sweep(self: PointerOutput, *args: object) -> None:
         if self.run_id == "r2":
             late.append(written_run(files, root, "late"))  # reads r2's pointer
-        sweep(self, kept)
+        sweep(self, *args)
 
     monkeypatch.setattr(PointerOutput, "_remove_old_runs", another_run_starts_before_the_sweep)
     r2.publish({"city_report": 1})
@@ -156,3 +160,22 @@ def delivered(files: MemoryStore, root: str) -> str:
         assert found is not None, entry
         assert hashlib.sha256(found[0]).hexdigest() == entry["sha256"], entry
     return pointer["run_id"]
+
+
+def test_a_sweep_after_the_pointer_moved_on_removes_nothing(store, monkeypatch):
+    # another run publishes between this run's switch and its sweep: its prefix, older than
+    # its own switch, is not in this run's kept list, and must stay (the pointer names it)
+    files, root = store
+    written_run(files, root, "r1").publish({"city_report": 1})
+    r2 = written_run(files, root, "r2")
+    sweep = PointerOutput._remove_old_runs
+
+    def another_run_publishes_before_the_sweep(self: PointerOutput, *args: object) -> None:
+        if self.run_id == "r2":
+            written_run(files, root, "next").publish({"city_report": 1})  # reads r2's pointer
+        sweep(self, *args)
+
+    monkeypatch.setattr(PointerOutput, "_remove_old_runs", another_run_publishes_before_the_sweep)
+    r2.publish({"city_report": 1})
+    assert delivered(files, root) == "next"
+    assert run_ids(files, root) == {"next", "r2"}

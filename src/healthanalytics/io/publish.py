@@ -75,6 +75,8 @@ class ConditionalStore(Protocol):
 
     def write_if(self, path: str, data: bytes, etag: str | None) -> str: ...
 
+    def written_at(self, path: str, etag: str) -> dt.datetime | None: ...
+
 
 class ReportPlace(Protocol):
     """A report folder being written: the engine fills `path`; `publish` checks (and, locally,
@@ -259,15 +261,16 @@ class PointerOutput:
         from healthanalytics.io.s3 import ConditionalWriteError
 
         try:
-            self.files.write_if(self.pointer, _json(pointer), self._etag)
+            etag = self.files.write_if(self.pointer, _json(pointer), self._etag)
         except ConditionalWriteError as err:
             # a retried request whose first try went through is refused by its own write
             found = self.files.read_tagged(self.pointer)
             if found is None or json.loads(found[0]).get("run_id") != self.run_id:
                 raise self._stale() from err
+            etag = found[1]
         log.info("delivery %s published: %s names run %s", self.delivery_date, self.pointer,
                  self.run_id)  # fmt: skip
-        self._remove_old_runs(set(kept))
+        self._remove_old_runs(set(kept), etag)
 
     def outputs(self, names: list[str]) -> dict[str, str]:
         return {"delivery": self.pointer, **{n: join_path(self.folder, n) for n in names}}
@@ -302,7 +305,7 @@ class PointerOutput:
     def _sha256(self, path: str) -> str:
         return _sha256(self.files, path)
 
-    def _remove_old_runs(self, kept: set[str]) -> None:
+    def _remove_old_runs(self, kept: set[str], etag: str) -> None:
         """The date's run prefixes that the pointer does not keep and whose run can no longer
         publish, removed (older published runs, runs that failed or were stopped, runs refused
         as stale); a failure is a warning: the delivery is published.
@@ -313,10 +316,16 @@ class PointerOutput:
         anything, so such a run read it before the switch and its conditional write is refused.
         A prefix whose files are all as new as the switch or newer is a run that started after
         it (on another warehouse: the delivery-date lock does not keep it out) and may still
-        publish: it is left for the sweep after a later publish."""
+        publish: it is left for the sweep after a later publish. When the pointer no longer
+        has this run's `etag` (another run published since), nothing is removed: that run's
+        sweep will, and its own prefix is not in this run's kept list."""
         prefix = self.runs.rstrip("/").split("://", 1)[-1] + "/"
         try:
-            switched = self.files.stat(self.pointer).modified
+            switched = self.files.written_at(self.pointer, etag)
+            if switched is None:
+                log.info("old runs of delivery %s left: the pointer changed again since this "
+                         "run's switch", self.delivery_date)  # fmt: skip
+                return
             oldest: dict[str, dt.datetime | None] = {}
             for entry in self.files.list_files(self.runs):
                 run_id = entry.path.split(prefix, 1)[-1].split("/", 1)[0]
@@ -324,7 +333,7 @@ class PointerOutput:
                 oldest[run_id] = min(when, entry.modified) if when and entry.modified else None
             for run_id in sorted(set(oldest) - kept):
                 when = oldest[run_id]
-                if switched is None or when is None or when >= switched:
+                if when is None or when >= switched:
                     log.info("run %s of delivery %s left: written since this run's publish, it "
                              "may still be publishing", run_id, self.delivery_date)  # fmt: skip
                     continue
