@@ -12,7 +12,7 @@ import datetime as dt
 import os
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 import fsspec
@@ -48,7 +48,7 @@ class FileEntry:
     path: str
     size: int
     is_dir: bool = False
-    modified: dt.datetime | None = None
+    modified: dt.datetime | None = field(default=None, compare=False)  # not what the file is
 
 
 class StoreUnavailableError(RuntimeError):
