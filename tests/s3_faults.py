@@ -1,9 +1,11 @@
 """A small fault-injecting TCP proxy in front of the loopback S3 server: it reads each HTTP
-request, and either answers it with a fault (a 503 SlowDown, or a connection reset) or passes
-it on to the server and its answer back, one request per connection.
+request, and either answers it with a fault (a 503 SlowDown, a connection reset, or no answer
+at all until the proxy closes: a stall) or passes it on to the server and its answer back, one
+request per connection.
 
 Which request gets a fault is decided by a `plan`: a callable taking the request's method,
-path and headers (names in lower case) and returning "503", "reset" or None (pass it on).
+path and headers (names in lower case) and returning "503", "reset", "stall" or None (pass it
+on).
 """
 
 from __future__ import annotations
@@ -58,13 +60,15 @@ def faults_on(key: str, kind: str, client: str = "") -> Plan:
 
 class FaultProxy:
     """The proxy: `endpoint` is its URL; `plan` may be changed at any time; `faults` counts
-    the faults given to each client (`duckdb`, `botocore`, `other`)."""
+    the faults given to each client (`duckdb`, `botocore`, `other`); `stalled` is set once a
+    request is held unanswered (its client then waits, for a test to kill it there)."""
 
     def __init__(self, upstream: str) -> None:
         target = urlsplit(upstream)
         self._upstream = (target.hostname, target.port)
         self.plan: Plan = lambda *_: None
         self.faults: Counter[str] = Counter()
+        self.stalled = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.endpoint = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         self._closed = threading.Event()
@@ -99,6 +103,10 @@ class FaultProxy:
             fault = self.plan(verb, path, headers)
             if fault is not None:
                 self.faults[client_of(headers)] += 1
+            if fault == "stall":
+                self.stalled.set()
+                self._closed.wait()  # no answer, the connection open, until the proxy closes
+                return
             if fault == "reset":
                 # SO_LINGER 0: close() sends a RST instead of a FIN
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -320,28 +320,40 @@ def brief(
         dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="The delivery date (YYYY-MM-DD).")
     ],
     output: Annotated[
-        Path, typer.Option(help="Folder for launch_brief.html and charts/.")
-    ] = Path("output"),
+        str, typer.Option(help="Local folder for launch_brief.html and charts/.")
+    ] = "output",
 ) -> None:
-    """Write the launch brief of one delivery from the warehouse, without recomputing it."""
+    """Write the launch brief of one delivery from the warehouse, without recomputing it, to a
+    local folder. An s3:// (or other URI) output is refused: on S3 the brief is part of the
+    delivery `healthanalytics run` publishes (listed in its manifest before its pointer is
+    switched), and a published delivery is never changed afterwards."""
     from healthanalytics.brief import build_launch_brief
     from healthanalytics.brief.data import NoDeliveryError
+    from healthanalytics.io.files import LOCAL_FILES, uri_scheme
+    from healthanalytics.io.publish import LocalOutput
     from healthanalytics.io.warehouse import open_warehouse
 
     date = run_date.date()
+    if uri_scheme(output) is not None:
+        _fail(ValueError(f"--output {output}: healthanalytics brief writes to a local folder "
+                         "only; on S3 the brief is published with its delivery by "
+                         "`healthanalytics run --output s3://…` (a published delivery is never "
+                         "changed): pass a local folder, or run the date again"),
+              verbose=False, code=USAGE_ERROR)  # fmt: skip
     if "://" not in db and not Path(db).is_file():
         _fail(FileNotFoundError(f"no warehouse at {db}: pass --db with a DuckDB file or a "
                                 "postgresql:// URL"), verbose=False, code=USAGE_ERROR)  # fmt: skip
     try:
         with open_warehouse(db) as warehouse:
-            page = build_launch_brief(warehouse, date, output)
+            page = build_launch_brief(warehouse, date, LocalOutput(output, LOCAL_FILES))
     except NoDeliveryError:
         _fail(ValueError(f"no delivery for {date.isoformat()} in {mask_url(db)}: run "
                           "`healthanalytics run` for that date first, or pick a delivered date"),
               verbose=False, code=USAGE_ERROR)  # fmt: skip
     except Exception as err:  # the warehouse unreachable or locked, a folder not writable
         _fail(err, verbose=False)
-    console.print(f"wrote {page} ({page.stat().st_size / 1e6:,.2f} MB)", highlight=False)
+    size = Path(page).stat().st_size
+    console.print(f"wrote {page} ({size / 1e6:,.2f} MB)", highlight=False)
 
 
 @app.command()

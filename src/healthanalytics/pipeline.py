@@ -19,7 +19,7 @@ from healthanalytics.stages.analysis import analyze
 from healthanalytics.stages.brief import write_launch_brief
 from healthanalytics.stages.clean import clean, refuse_smaller_delivery
 from healthanalytics.stages.connect import connect
-from healthanalytics.stages.deliver import persist, write_report_folders
+from healthanalytics.stages.deliver import persist, publish_delivery, write_report_folders
 from healthanalytics.stages.ingest import ingest
 from healthanalytics.stages.quality import check_quality
 from healthanalytics.stages.record import RunRecord, RunTracker
@@ -74,12 +74,14 @@ def run_pipeline(settings: Settings, listener: StageListener = quiet) -> RunResu
                 analysis = analysis.failed(checked.analysis_error)
             run.update(analysis_error=analysis.error)
             staged = timer.run("files", write_report_folders, settings, engine, place, reports)
-            with staged:  # persist publishes the report folders; what it did not is removed
+            with staged:  # what publish did not make visible is removed
                 timer.run("persist", persist, settings, engine, warehouse, reports, cleaned,
                           staged, run.record, analysis)  # fmt: skip
-            # after the delivery is committed: a brief that fails is a warning, not the run's
-            briefed = timer.run("brief", write_launch_brief, settings, warehouse, analysis,
-                                checked.checks)  # fmt: skip
+                # read from the committed delivery and published with it (on S3, listed in the
+                # manifest); a brief that fails is a warning, not the run's
+                briefed = timer.run("brief", write_launch_brief, settings, warehouse, analysis,
+                                    checked.checks, place)  # fmt: skip
+                timer.run("publish", publish_delivery, staged, briefed.note)
     brief = {"launch_brief": briefed.path} if briefed.path else {}
     return RunResult(
         run.record,

@@ -4,6 +4,7 @@ page of a delivery without analysis, rebuilt from the warehouse, saying what it 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.brief.test_page import assert_shows_a_page, brief_cli, open_page
 from tests.conftest import RUN_DATE, SAMPLE, run_case
@@ -52,10 +53,31 @@ def test_brief_of_a_delivery_without_analysis_says_what_is_not_shown(tmp_path):
 def test_brief_files_are_readable_as_any_file_the_user_writes(tmp_path):
     from healthanalytics.brief.page import Brief
     from healthanalytics.brief.write import write_brief
+    from healthanalytics.io.files import LOCAL_FILES
+    from healthanalytics.io.publish import LocalOutput
 
     plain = tmp_path / "plain"
     plain.write_bytes(b"x")  # the mode the umask gives
-    page = write_brief(Brief("<html></html>", (), {}), tmp_path / "out")
+    written = write_brief(
+        Brief("<html></html>", (), {}), LocalOutput(str(tmp_path / "out"), LOCAL_FILES)
+    )
+    page = Path(written)
     assert page.read_text() == "<html></html>"
     assert page.stat().st_mode == plain.stat().st_mode
-    assert sorted(p.name for p in page.parent.iterdir()) == ["charts", "launch_brief.html"]
+    # no chart and no table: no charts/ folder (as on S3, which has no empty folders)
+    assert sorted(p.name for p in page.parent.iterdir()) == ["launch_brief.html"]
+
+
+def test_brief_command_refuses_an_s3_output_in_one_line(tmp_path):
+    # a published S3 delivery is never changed: its brief comes with the run that publishes it
+    done = brief_cli("--db", "w.duckdb", "--run-date", RUN_DATE.isoformat(), "--output",
+                     "s3://bucket/out", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert errors == [
+        "error: --output s3://bucket/out: healthanalytics brief writes to a local folder only; "
+        "on S3 the brief is published with its delivery by `healthanalytics run --output "
+        "s3://…` (a published delivery is never changed): pass a local folder, or run the date "
+        "again"
+    ]
+    assert list(tmp_path.iterdir()) == []

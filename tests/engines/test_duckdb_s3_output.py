@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from healthanalytics.io.publish import PointerOutput
+from healthanalytics.io.publish import PointerOutput, read_delivery
 from healthanalytics.io.report_files import read_report_files
 from healthanalytics.io.s3 import S3Files
 from tests.conftest import RUN_DATE, SAMPLE, read_tables, run_case, run_cli
@@ -91,6 +96,64 @@ def test_reports_on_s3_equal_a_local_run_and_the_pointer_names_a_complete_manife
     assert rows(remote.tables["city_report"]) == rows(local.tables["city_report"])
 
 
+def brief_files(folder: Path) -> dict[str, bytes]:
+    """The launch brief's files below a local output `folder` (or a downloaded delivery), by
+    key; the page with its run id blanked (it names the run that wrote it, the one difference
+    between two runs' briefs of the same delivery)."""
+    found = {"launch_brief.html": (folder / "launch_brief.html").read_bytes()}
+    found["launch_brief.html"] = re.sub(rb"run [0-9a-f]{32}", b"run -", found["launch_brief.html"])
+    for path in sorted((folder / "charts").iterdir()):
+        found[f"charts/{path.name}"] = path.read_bytes()
+    return found
+
+
+def test_the_brief_is_published_in_the_delivery_as_a_local_run_writes_it(s3_bucket, tmp_path):
+    local = run_case(SAMPLE, output=tmp_path / "local", db=str(tmp_path / "local.duckdb"))
+    remote = s3_run(s3_bucket, tmp_path, "s3")
+    assert local.error is None and remote.error is None, (local.error, remote.error)
+    pointer, manifest = published(s3_bucket)  # every listed file's bytes and SHA-256 checked
+    expected = brief_files(tmp_path / "local")
+    assert len(expected) > 10 and any(key.endswith(".csv") for key in expected)
+    listed = {e["key"] for e in manifest["files"]}
+    assert {k for k in listed if k == "launch_brief.html" or k.startswith("charts/")} == set(
+        expected
+    )
+    assert manifest["launch_brief"] == "written"
+    # byte for byte the local run's files, the page's run id aside
+    assert brief_files(download(s3_bucket, manifest, pointer, tmp_path / "got")) == expected
+    # a reader following the pointer finds them
+    delivery = read_delivery(s3_bucket.uri("out"), RUN_DATE, checksums=True)
+    assert delivery is not None and delivery.run_id == remote.record["run_id"]
+    page = f"{delivery.folder}/launch_brief.html"
+    assert page in delivery.paths()
+    assert any(m == f"launch brief written to {page}" for m in remote.log)
+
+
+def test_a_brief_failing_half_way_on_s3_is_published_without_and_says_so(
+    s3_bucket, s3_endpoint, tmp_path, monkeypatch
+):
+    with fault_proxy(s3_endpoint) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+        # the brief's data-quality chart cannot be uploaded: other charts are written before it
+        proxy.plan = lambda verb, path, _: (
+            "503" if verb == "PUT" and path.split("?")[0].endswith("/data_quality.png") else None
+        )
+        outcome = s3_run(s3_bucket, tmp_path, "s3")
+    assert outcome.error is None, outcome.error
+    assert outcome.record["status"] == "success"
+    assert proxy.faults["botocore"] >= 1
+    pointer, manifest = published(s3_bucket)
+    assert manifest["launch_brief"].startswith("not written: "), manifest
+    assert any(m.startswith("the launch brief was not written: ") for m in outcome.log)
+    # the charts written before the failure were removed: none listed, none left in the prefix
+    run = f"{RUNS}{pointer['run_id']}/"
+    assert [k for k in s3_bucket.keys(run) if "charts/" in k or k.endswith(".html")] == []
+    assert {e["key"].split("/")[0] for e in manifest["files"]} == {
+        "city_report", "prescriber_report", "quality_checks.json"
+    }  # fmt: skip
+
+
 def test_a_stale_writer_is_refused_and_the_other_delivery_stays(s3_bucket, tmp_path, monkeypatch):
     first = s3_run(s3_bucket, tmp_path, "first", analysis=False)
     assert first.error is None, first.error
@@ -155,6 +218,52 @@ def test_a_run_failing_mid_publish_leaves_the_previous_delivery_visible(
     # its manifest was written, its parts too: only the pointer makes a delivery visible
     assert len(run_ids(s3_bucket)) == 2
     assert published(s3_bucket) == before
+
+
+def test_a_run_killed_mid_publish_leaves_the_previous_delivery_and_the_next_tidies(
+    s3_bucket, s3_endpoint, tmp_path
+):
+    # the command in a process of its own, SIGKILLed while it waits for its pointer's PUT
+    db = str(tmp_path / "w.duckdb")
+    args = ("--fact", str(SAMPLE), "--output", s3_bucket.uri("out"), "--db", db, "--run-date",
+            RUN_DATE.isoformat(), "--no-analysis", "--keep-runs", "2")  # fmt: skip
+    first = run_cli(*args, "--log-file", str(tmp_path / "first.log"), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = published(s3_bucket)
+    first_id = before[0]["run_id"]
+    with fault_proxy(s3_endpoint) as proxy:
+        proxy.plan = lambda verb, path, _: "stall" if verb == "PUT" and POINTER in path else None
+        child = subprocess.Popen(
+            [sys.executable, "-m", "healthanalytics", "run", *args, "--log-file",
+             str(tmp_path / "killed.log")],
+            cwd=tmp_path, env={**os.environ, "AWS_ENDPOINT_URL": proxy.endpoint},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            assert proxy.stalled.wait(300), "the run never sent its pointer"
+            child.send_signal(signal.SIGKILL)
+            assert child.wait(60) == -signal.SIGKILL
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(60)
+    # the killed run wrote its parts and manifest: the pointer still names the first, whole
+    (killed_id,) = run_ids(s3_bucket) - {first_id}
+    assert "manifest.json" in {k.rsplit("/", 1)[-1] for k in s3_bucket.keys(f"{RUNS}{killed_id}/")}
+    assert published(s3_bucket) == before
+    delivery = read_delivery(s3_bucket.uri("out"), RUN_DATE, checksums=True)
+    assert delivery is not None and delivery.run_id == first_id
+
+    after = run_cli(*args, "--log-file", str(tmp_path / "after.log"), cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    pointer, _ = published(s3_bucket)
+    assert pointer["run_id"] not in (first_id, killed_id)
+    assert pointer["kept_runs"] == [pointer["run_id"], first_id]
+    # the killed run's prefix, written before this switch, removed by the next run's sweep
+    assert run_ids(s3_bucket) == {pointer["run_id"], first_id}
+    # its warehouse rows had committed before the publish: recorded as the run that made them
+    statuses = {r["run_id"]: r["status"] for r in read_tables(db)["pipeline_runs"].to_pylist()}
+    assert statuses == {first_id: "success", killed_id: "success", pointer["run_id"]: "success"}
 
 
 def test_a_pointer_write_failing_past_its_retries_leaves_the_previous_delivery(

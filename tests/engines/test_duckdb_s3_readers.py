@@ -55,11 +55,11 @@ def test_a_reader_following_the_pointer_never_sees_a_partial_delivery(
     windows: dict[str, Any] = {}
     publish, write_if = PointerOutput.publish, S3Files.write_if
 
-    def publish_after_reads(self: PointerOutput, rows: dict[str, int]) -> None:
+    def publish_after_reads(self: PointerOutput, rows: dict[str, int], brief: str = "") -> None:
         # the new run's parts are all written, its manifest not yet: readers keep reading
         windows["parts"] = len(run_ids(s3_bucket))  # a listing of runs/ shows the new run
         reader.wait_for_reads(3)
-        publish(self, rows)
+        publish(self, rows, brief)
 
     def pointer_after_reads(self: S3Files, path: str, data: bytes, etag: str | None) -> str:
         if path.endswith(POINTER):  # the manifest is written, the pointer not yet switched

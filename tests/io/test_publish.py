@@ -35,6 +35,10 @@ class MemoryStore(FsspecFiles):
             out.write(data)
         return hashlib.md5(data).hexdigest()
 
+    def written_at(self, path: str, etag: str) -> dt.datetime | None:
+        found = self.read_tagged(path)
+        return self.stat(path).modified if found and found[1] == etag else None
+
 
 @pytest.fixture
 def store() -> tuple[MemoryStore, str]:
@@ -106,6 +110,72 @@ def test_runs_beyond_the_kept_number_and_stopped_runs_are_removed(store):
     written_run(files, root, "stopped")  # never published
     for run_id in ("r1", "r2", "r3"):
         written_run(files, root, run_id).publish({"city_report": 1})
-    found = {e.path.split("/runs/2026-01-15/")[1].split("/")[0] for e in files.list_files(root)
-             if "/runs/" in e.path}  # fmt: skip
-    assert found == {"r3", "r2"}
+    assert run_ids(files, root) == {"r3", "r2"}
+
+
+def run_ids(files: MemoryStore, root: str) -> set[str]:
+    """The run prefixes of the date in the store."""
+    return {e.path.split("/runs/2026-01-15/")[1].split("/")[0] for e in files.list_files(root)
+            if "/runs/" in e.path}  # fmt: skip
+
+
+def test_the_sweep_leaves_a_run_that_started_after_the_switch(store, monkeypatch):
+    # another warehouse's run reads the new pointer and writes its files before the publishing
+    # run's sweep lists the prefixes: removed, that run would be refused (or, removed after
+    # its manifest, publish a pointer to missing files)
+    files, root = store
+    written_run(files, root, "r1").publish({"city_report": 1})
+    stale = written_run(files, root, "stale")  # read r1's pointer: doomed once r2 publishes
+    r2 = written_run(files, root, "r2")
+    late: list[PointerOutput] = []
+    sweep = PointerOutput._remove_old_runs
+
+    def another_run_starts_before_the_sweep(self: PointerOutput, *args: object) -> None:
+        if self.run_id == "r2":
+            late.append(written_run(files, root, "late"))  # reads r2's pointer
+        sweep(self, *args)
+
+    monkeypatch.setattr(PointerOutput, "_remove_old_runs", another_run_starts_before_the_sweep)
+    r2.publish({"city_report": 1})
+    # r1 is kept; the stale run's files predate the switch: removed; the late run's do not
+    assert run_ids(files, root) == {"r1", "r2", "late"}
+    late[0].publish({"city_report": 1})
+    assert delivered(files, root) == "late"
+    assert run_ids(files, root) == {"late", "r2"}
+    # the stale run, its prefix gone, is refused: the late run's delivery stays
+    with pytest.raises(StalePublishError, match="changed after this run started"):
+        stale.publish({"city_report": 1})
+    assert delivered(files, root) == "late"
+
+
+def delivered(files: MemoryStore, root: str) -> str:
+    """The run the date's pointer names, after checking every file its manifest lists is
+    there with the listed bytes and SHA-256."""
+    pointer = json.loads(files.read_tagged(f"{root}/deliveries/2026-01-15.json")[0])
+    manifest = json.loads(files.read_tagged(f"{root}/{pointer['manifest']}")[0])
+    folder = f"{root}/{pointer['manifest'].rsplit('/', 1)[0]}"
+    assert manifest["files"]
+    for entry in manifest["files"]:
+        found = files.read_tagged(f"{folder}/{entry['key']}")
+        assert found is not None, entry
+        assert hashlib.sha256(found[0]).hexdigest() == entry["sha256"], entry
+    return pointer["run_id"]
+
+
+def test_a_sweep_after_the_pointer_moved_on_removes_nothing(store, monkeypatch):
+    # another run publishes between this run's switch and its sweep: its prefix, older than
+    # its own switch, is not in this run's kept list, and must stay (the pointer names it)
+    files, root = store
+    written_run(files, root, "r1").publish({"city_report": 1})
+    r2 = written_run(files, root, "r2")
+    sweep = PointerOutput._remove_old_runs
+
+    def another_run_publishes_before_the_sweep(self: PointerOutput, *args: object) -> None:
+        if self.run_id == "r2":
+            written_run(files, root, "next").publish({"city_report": 1})  # reads r2's pointer
+        sweep(self, *args)
+
+    monkeypatch.setattr(PointerOutput, "_remove_old_runs", another_run_publishes_before_the_sweep)
+    r2.publish({"city_report": 1})
+    assert delivered(files, root) == "next"
+    assert run_ids(files, root) == {"next", "r2"}

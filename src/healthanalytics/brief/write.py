@@ -1,41 +1,28 @@
-"""The brief written to a local folder: `launch_brief.html`, its charts as PNG files and its
-tables as CSV files in `charts/`, each file written under a temporary name and moved in."""
+"""The brief's files: `launch_brief.html`, its charts as PNG files and its tables as CSV files in
+`charts/`, written through the run's output place (io/publish.py): in a local folder each under
+a temporary name and moved in; on S3 into the run's prefix, published with the delivery."""
 
 from __future__ import annotations
 
-import os
-import secrets
-from pathlib import Path
-
 from healthanalytics.brief.page import Brief
+from healthanalytics.io.publish import OutputPlace
 
 BRIEF_FILE = "launch_brief.html"
 CHARTS_FOLDER = "charts"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """`data` at `path`, never seen half-written; created as any file is (the umask's mode,
-    not a temporary file's 0600: the page is meant to be shared)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+def write_brief(brief: Brief, place: OutputPlace) -> str:
+    """The charts and tables in `<folder>/charts/`, then the page at
+    `<folder>/launch_brief.html` (`folder`: the place's); returns the page's path. When a write
+    fails, the files written are withdrawn where the place can (S3: none is published half)."""
+    written: list[str] = []
     try:
-        with open(tmp, "xb") as out:
-            out.write(data)
-        os.replace(tmp, path)
+        for chart in brief.charts:
+            written.append(place.write_file(f"{CHARTS_FOLDER}/{chart.name}.png", chart.png))
+        for name, table in brief.tables.items():
+            data = table.to_csv(index=False).encode()
+            written.append(place.write_file(f"{CHARTS_FOLDER}/{name}.csv", data))
+        return place.write_file(BRIEF_FILE, brief.html.encode())
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        place.discard_files(written)
         raise
-
-
-def write_brief(brief: Brief, output: str | Path) -> Path:
-    """The page at `<output>/launch_brief.html`, the charts and tables in `<output>/charts/`;
-    returns the page's path."""
-    folder = Path(output)
-    charts = folder / CHARTS_FOLDER
-    charts.mkdir(parents=True, exist_ok=True)
-    for chart in brief.charts:
-        _write_atomic(charts / f"{chart.name}.png", chart.png)
-    for name, table in brief.tables.items():
-        _write_atomic(charts / f"{name}.csv", table.to_csv(index=False).encode())
-    page = folder / BRIEF_FILE
-    _write_atomic(page, brief.html.encode())
-    return page

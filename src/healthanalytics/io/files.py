@@ -8,10 +8,11 @@ for local paths and the URLs fsspec knows; the Spark engine's URIs go through Ha
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 import fsspec
@@ -40,11 +41,14 @@ def split_path(path: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class FileEntry:
-    """A file or folder: its path as an engine reads it, its size in bytes, whether a folder."""
+    """A file or folder: its path as an engine reads it, its size in bytes, whether a folder,
+    and when it was last written by the store's clock (UTC; S3's `LastModified`, in whole
+    seconds), when the file system tells."""
 
     path: str
     size: int
     is_dir: bool = False
+    modified: dt.datetime | None = field(default=None, compare=False)  # not what the file is
 
 
 class StoreUnavailableError(RuntimeError):
@@ -113,7 +117,7 @@ class FsspecFiles:
     def stat(self, path: str) -> FileEntry:
         fs, root = self._fs(path)
         info = fs.info(root)
-        return FileEntry(path, info.get("size") or 0, info["type"] == "directory")
+        return FileEntry(path, info.get("size") or 0, info["type"] == "directory", _modified(info))
 
     def list_files(self, folder: str) -> list[FileEntry]:
         fs, root = self._fs(folder)
@@ -121,7 +125,11 @@ class FsspecFiles:
         found = fs.find(root, detail=True)
         # most fsspec file systems drop the scheme from the paths they find; engines need it
         return [
-            FileEntry(f"{scheme}://{name}" if scheme and "://" not in name else name, info["size"])
+            FileEntry(
+                f"{scheme}://{name}" if scheme and "://" not in name else name,
+                info["size"],
+                modified=_modified(info),
+            )
             for name, info in found.items()
             if info["type"] == "file"
         ]
@@ -155,6 +163,18 @@ class FsspecFiles:
         fs, root = self._fs(path)
         if fs.exists(root):
             fs.rm(root, recursive=True)
+
+
+def _modified(info: dict[str, Any]) -> dt.datetime | None:
+    """When a file was last written (UTC), from fsspec's details: `LastModified` (s3fs),
+    `mtime` (local), `created` (memory, which sets it on every write); None when not given."""
+    for key in ("LastModified", "mtime", "created"):
+        value = info.get(key)
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        if isinstance(value, int | float):
+            return dt.datetime.fromtimestamp(value, dt.UTC)
+    return None
 
 
 def _filesystem(

@@ -7,13 +7,19 @@ mechanism, chosen by what the output's file access offers, owned by the pipeline
 - An object store with conditional writes (S3: no rename, a copy-then-delete "move" can be
   seen half done): the pattern of Hadoop's S3A committers, Iceberg and Delta. Every run writes
   under a prefix of its own, `<output>/runs/<delivery_date>/<run_id>/` (the report folders,
-  `quality_checks.json`), then `manifest.json` there last (every file: its key, bytes and
-  SHA-256; each report's rows), then switches the delivery date's pointer
-  `<output>/deliveries/<delivery_date>.json` to it with a conditional write: `If-None-Match: *`
-  when the date had no pointer when the run started, `If-Match: <the ETag read then>` when it
-  had one. A run whose pointer changed meanwhile (another writer published the date) is
-  refused in one line and changes nothing visible. After the switch, the run prefixes of the
-  date beyond the last `keep_runs` published ones are removed.
+  `quality_checks.json`, the launch brief), then `manifest.json` there last (every file: its
+  key, bytes and SHA-256; each report's rows; what became of the brief), then switches the
+  delivery date's pointer `<output>/deliveries/<delivery_date>.json` to it with a conditional
+  write: `If-None-Match: *` when the date had no pointer when the run started,
+  `If-Match: <the ETag read then>` when it had one. A run whose pointer changed meanwhile
+  (another writer published the date) is refused in one line and changes nothing visible.
+  After the switch, the run prefixes of the date beyond the last `keep_runs` published ones
+  are removed, but only those of runs that can no longer publish
+  (`PointerOutput._remove_old_runs`).
+
+Single files (the launch brief's page, charts and tables) are written through the place too
+(`write_file`): locally under a hidden temporary name and moved in, on S3 straight into the
+run's prefix, which no reader sees before the pointer names it.
 
 A reader reads the pointer, then the manifest it names, then the files the manifest lists;
 never a listing of `runs/`, which holds runs still writing or stopped (`read_delivery` does
@@ -31,8 +37,14 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from healthanalytics.io.files import FileAccess, join_path
-from healthanalytics.io.report_files import SUCCESS, ReportFileError, StagedFolder
+from healthanalytics.io.files import FileAccess, StoreUnavailableError, join_path
+from healthanalytics.io.report_files import (
+    SUCCESS,
+    ReportFileError,
+    StagedFolder,
+    run_tag,
+    staging_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +75,8 @@ class ConditionalStore(Protocol):
 
     def write_if(self, path: str, data: bytes, etag: str | None) -> str: ...
 
+    def written_at(self, path: str, etag: str) -> dt.datetime | None: ...
+
 
 class ReportPlace(Protocol):
     """A report folder being written: the engine fills `path`; `publish` checks (and, locally,
@@ -86,9 +100,13 @@ class OutputPlace(Protocol):
 
     def report_folder(self, name: str) -> ReportPlace: ...
 
+    def write_file(self, name: str, data: bytes) -> str: ...
+
+    def discard_files(self, paths: list[str]) -> None: ...
+
     def check_current(self) -> None: ...
 
-    def publish(self, rows: dict[str, int]) -> None: ...
+    def publish(self, rows: dict[str, int], brief: str = "") -> None: ...
 
     def outputs(self, names: list[str]) -> dict[str, str]: ...
 
@@ -103,10 +121,30 @@ class LocalOutput:
     def report_folder(self, name: str) -> ReportPlace:
         return StagedFolder(join_path(self.folder, name), self.files)
 
+    def write_file(self, name: str, data: bytes) -> str:
+        """`data` at `<folder>/<name>` (a path below the folder, `charts/x.png`), written
+        under a hidden temporary name beside it and moved in: never seen half-written; created
+        as any file is (the umask's mode). Returns its path."""
+        path = join_path(self.folder, name)
+        parent, base = posixpath.split(path)
+        tmp = join_path(parent, staging_name(base, run_tag()))
+        try:
+            with self.files.create(tmp) as out:
+                out.write(data)
+            self.files.replace(tmp, path)
+        except BaseException:
+            with suppress(OSError):  # must not hide the error of the write
+                self.files.remove(tmp)
+            raise
+        return path
+
+    def discard_files(self, paths: list[str]) -> None:
+        """Nothing: each file moved in whole (the folder has no publish step to withhold)."""
+
     def check_current(self) -> None:
         """Nothing to check: the output folder's lock keeps other runs out."""
 
-    def publish(self, rows: dict[str, int]) -> None:
+    def publish(self, rows: dict[str, int], brief: str = "") -> None:
         """Nothing more: the report folders moved in themselves."""
 
     def outputs(self, names: list[str]) -> dict[str, str]:
@@ -169,6 +207,23 @@ class PointerOutput:
     def report_folder(self, name: str) -> ReportPlace:
         return RunFolder(join_path(self.folder, name), self.files)
 
+    def write_file(self, name: str, data: bytes) -> str:
+        """`data` at `<run prefix>/<name>`, in place: no reader sees the prefix before the
+        pointer names it. Returns its path."""
+        path = join_path(self.folder, name)
+        with self.files.create(path) as out:
+            out.write(data)
+        return path
+
+    def discard_files(self, paths: list[str]) -> None:
+        """The files removed again (a brief that failed half way), so the manifest does not
+        list them; a failure to remove is logged (it would hide the error being handled)."""
+        for path in paths:
+            try:
+                self.files.remove(path)
+            except OSError as err:
+                log.warning("%s not removed: %s", path, err)
+
     def check_current(self) -> None:
         """StalePublishError when the pointer is no longer the one read at the start (asked
         before the warehouse commits, so a stale run usually stops before it)."""
@@ -179,10 +234,11 @@ class PointerOutput:
         if (found[1] if found else None) != self._etag:
             raise self._stale()
 
-    def publish(self, rows: dict[str, int]) -> None:
+    def publish(self, rows: dict[str, int], brief: str = "") -> None:
         """`manifest.json` written last into the run's prefix, then the pointer switched to it
-        (conditionally), then the runs beyond `keep_runs` removed."""
-        manifest = self._manifest(rows)
+        (conditionally), then the runs beyond `keep_runs` removed. `brief` is what became of
+        the launch brief (`written`, or `not written: why`), kept in the manifest."""
+        manifest = self._manifest(rows, brief)
         keys = {entry["key"] for entry in manifest["files"]}
         for name in rows:
             if f"{name}/{SUCCESS}" not in keys:
@@ -205,15 +261,16 @@ class PointerOutput:
         from healthanalytics.io.s3 import ConditionalWriteError
 
         try:
-            self.files.write_if(self.pointer, _json(pointer), self._etag)
+            etag = self.files.write_if(self.pointer, _json(pointer), self._etag)
         except ConditionalWriteError as err:
             # a retried request whose first try went through is refused by its own write
             found = self.files.read_tagged(self.pointer)
             if found is None or json.loads(found[0]).get("run_id") != self.run_id:
                 raise self._stale() from err
+            etag = found[1]
         log.info("delivery %s published: %s names run %s", self.delivery_date, self.pointer,
                  self.run_id)  # fmt: skip
-        self._remove_old_runs(set(kept))
+        self._remove_old_runs(set(kept), etag)
 
     def outputs(self, names: list[str]) -> dict[str, str]:
         return {"delivery": self.pointer, **{n: join_path(self.folder, n) for n in names}}
@@ -225,7 +282,7 @@ class PointerOutput:
             "published and that run's delivery stays visible; run again to replace it"
         )
 
-    def _manifest(self, rows: dict[str, int]) -> dict[str, Any]:
+    def _manifest(self, rows: dict[str, int], brief: str) -> dict[str, Any]:
         """Every file of the run's prefix (hidden names left out), read back from the store:
         the key below the prefix, its bytes and SHA-256."""
         prefix = self.folder.rstrip("/") + "/"
@@ -241,26 +298,49 @@ class PointerOutput:
             "run_id": self.run_id,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "reports": {name: {"rows": count} for name, count in rows.items()},
+            "launch_brief": brief,
             "files": entries,
         }
 
     def _sha256(self, path: str) -> str:
         return _sha256(self.files, path)
 
-    def _remove_old_runs(self, kept: set[str]) -> None:
-        """The date's run prefixes not kept (older runs, and runs that stopped) removed; a
-        failure is a warning: the delivery is published."""
+    def _remove_old_runs(self, kept: set[str], etag: str) -> None:
+        """The date's run prefixes that the pointer does not keep and whose run can no longer
+        publish, removed (older published runs, runs that failed or were stopped, runs refused
+        as stale); a failure is a warning: the delivery is published.
+
+        A prefix not kept is removed only when one of its files was written before this run's
+        pointer switch, by the store's own clock (S3's `LastModified` of the files and of the
+        pointer, in whole seconds): a run reads the pointer when it starts, before it writes
+        anything, so such a run read it before the switch and its conditional write is refused.
+        A prefix whose files are all as new as the switch or newer is a run that started after
+        it (on another warehouse: the delivery-date lock does not keep it out) and may still
+        publish: it is left for the sweep after a later publish. When the pointer no longer
+        has this run's `etag` (another run published since), nothing is removed: that run's
+        sweep will, and its own prefix is not in this run's kept list."""
         prefix = self.runs.rstrip("/").split("://", 1)[-1] + "/"
         try:
-            found = {
-                entry.path.split(prefix, 1)[-1].split("/", 1)[0]
-                for entry in self.files.list_files(self.runs)
-            }
-            for run_id in sorted(found - kept):
+            switched = self.files.written_at(self.pointer, etag)
+            if switched is None:
+                log.info("old runs of delivery %s left: the pointer changed again since this "
+                         "run's switch", self.delivery_date)  # fmt: skip
+                return
+            oldest: dict[str, dt.datetime | None] = {}
+            for entry in self.files.list_files(self.runs):
+                run_id = entry.path.split(prefix, 1)[-1].split("/", 1)[0]
+                when = oldest.get(run_id, entry.modified)
+                oldest[run_id] = min(when, entry.modified) if when and entry.modified else None
+            for run_id in sorted(set(oldest) - kept):
+                when = oldest[run_id]
+                if when is None or when >= switched:
+                    log.info("run %s of delivery %s left: written since this run's publish, it "
+                             "may still be publishing", run_id, self.delivery_date)  # fmt: skip
+                    continue
                 self.files.remove(join_path(self.runs, run_id))
                 log.info("removed run %s of delivery %s (beyond the last %d kept)", run_id,
                          self.delivery_date, self.keep_runs)  # fmt: skip
-        except OSError as err:
+        except (OSError, StoreUnavailableError) as err:
             log.warning("old runs of delivery %s not removed: %s", self.delivery_date, err)
 
 

@@ -21,6 +21,7 @@ A credential is held in memory only: never in a message, a log line or `repr`.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 from collections.abc import Callable, Iterator
@@ -243,6 +244,19 @@ class S3Files(FsspecFiles):
                 raise
         fs.invalidate_cache(root)
         return str(answer.get("ETag", ""))
+
+    def written_at(self, path: str, etag: str) -> dt.datetime | None:
+        """When the object at `path` was last written (its `LastModified`, whole seconds, by
+        the store's clock), if it still has `etag`; None when it has another or is missing.
+        One HEAD request: the time and the ETag are of the same object."""
+        fs, root = self._fs(path)
+        bucket, key, _ = fs.split_path(root)
+        with self._failing(path):
+            try:
+                head = fs.call_s3("head_object", Bucket=bucket, Key=key)
+            except FileNotFoundError:
+                return None
+        return head["LastModified"] if head["ETag"] == etag else None
 
     @contextmanager
     def _failing(self, path: str) -> Iterator[None]:

@@ -1,5 +1,6 @@
-"""Stage `brief`: the launch brief page written beside the reports, from the warehouse rows the
-run has just persisted (nothing recomputed). A failure is a warning, never the run's."""
+"""Stage `brief`: the launch brief page written into the run's output place, from the warehouse
+rows the run has just committed (nothing recomputed), before the delivery is published (so on
+S3 it is part of the delivery the pointer names). A failure is a warning, never the run's."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 from healthanalytics.config import Settings
 from healthanalytics.io.files import uri_scheme
+from healthanalytics.io.publish import OutputPlace, PointerOutput
 from healthanalytics.io.warehouse import Warehouse
 from healthanalytics.quality import CheckResult
 from healthanalytics.stages.analysis import Analysis
@@ -31,19 +33,22 @@ def write_launch_brief(
     warehouse: Warehouse,
     analysis: Analysis,
     checks: tuple[CheckResult, ...],
+    place: OutputPlace,
 ) -> Briefed:
-    """`<output>/launch_brief.html` (and its charts and tables in `<output>/charts/`) for the
-    run's delivery date, when the analysis ran and succeeded and the output is a local folder.
-    Any Exception is logged as a warning and returned as the note."""
+    """`launch_brief.html` (and its charts and tables in `charts/`) for the run's delivery
+    date in the place's folder (`<output>` locally, the run's prefix on S3), when the analysis
+    ran and succeeded and the output is a local folder or an s3:// prefix (not a Hadoop URI of
+    the Spark engine). Any Exception is logged as a warning and returned as the note; on S3 the
+    files already written are removed, so the delivery is published without a brief."""
     if analysis.skipped or analysis.error is not None:
         return Briefed(None, "not written: no launch analysis in this run")
-    if uri_scheme(settings.output) is not None:
-        return Briefed(None, "not written: the output is not a local folder")
+    if uri_scheme(settings.output) is not None and not isinstance(place, PointerOutput):
+        return Briefed(None, "not written: the output is neither a local folder nor s3://")
     try:
         from healthanalytics.brief import build_launch_brief
 
         page = build_launch_brief(
-            warehouse, settings.run_date, settings.output, [c.to_dict() for c in checks]
+            warehouse, settings.run_date, place, [c.to_dict() for c in checks]
         )
     except Exception as err:
         note = f"{type(err).__name__}: {err}".splitlines()[0][:500]
@@ -51,4 +56,4 @@ def write_launch_brief(
         log.debug("launch brief failure", exc_info=True)
         return Briefed(None, f"not written: {note}")
     log.info("launch brief written to %s", page)
-    return Briefed(str(page), "written")
+    return Briefed(page, "written")

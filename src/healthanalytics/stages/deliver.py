@@ -1,9 +1,13 @@
-"""Stages `files` and `persist`: the delivery written to report folders and the warehouse.
+"""Stages `files`, `persist` and `publish`: the delivery written to report folders and the
+warehouse, then made visible.
 
 Each report folder is written where the run's output place says (`files`: beside its place in
-a local folder, inside the run's own prefix on S3, io/publish.py) and made visible only once
-the warehouse has committed the delivery (`persist`): a failed write or load leaves every
-earlier output as it was."""
+a local folder, inside the run's own prefix on S3, io/publish.py); the warehouse commits the
+delivery (`persist`); the launch brief is written from it (stages/brief.py); only then are the
+outputs made visible (`publish`: the report folders moved in locally; on S3 the manifest,
+listing the brief too, and the pointer switch). A failed write or load leaves every earlier
+output as it was.
+"""
 
 from __future__ import annotations
 
@@ -41,10 +45,11 @@ class StagedReports:
         date on S3 since this run started), before the warehouse commits."""
         self.place.check_current()
 
-    def publish(self) -> None:
+    def publish(self, brief: str = "") -> None:
+        """Make the outputs visible; `brief` says what became of the launch brief."""
         for folder in self.folders:
             folder.publish()
-        self.place.publish(self.rows)
+        self.place.publish(self.rows, brief)
 
     def __enter__(self) -> StagedReports:
         return self
@@ -111,10 +116,11 @@ def persist(
     analysis: Analysis | None = None,
 ) -> Persisted:
     """Replace the date's delivery in the warehouse (reports, quarantine, unmatched cities,
-    the analysis tables) and record the run a success, in one transaction; then move the
-    report folders in. Without analysis tables (skipped or failed) the date's analysis rows
-    are removed: a delivery's tables always come from one run. On S3 the pointer is checked
-    first (StalePublishError when another run published the date since this run started)."""
+    the analysis tables) and record the run a success, in one transaction; the outputs are
+    made visible afterwards (`publish_delivery`, after the brief). Without analysis tables
+    (skipped or failed) the date's analysis rows are removed: a delivery's tables always come
+    from one run. On S3 the pointer is checked first (StalePublishError when another run
+    published the date since this run started)."""
     staged.check_current()
     success = {"status": "success", "finished_at": dt.datetime.now(dt.UTC)}
     held = analysis.tables if analysis is not None else {}
@@ -137,5 +143,23 @@ def persist(
         run={**record.row(), **success},
     )
     log.info("delivery %s committed", settings.run_date)
-    staged.publish()
     return Persisted(f"{warehouse.kind} {mask_url(settings.warehouse_target)}")
+
+
+@dataclass(frozen=True)
+class Published:
+    """What became visible: the report folders, and the launch brief or why there is none."""
+
+    note: str
+
+    def summary(self) -> str:
+        return self.note
+
+
+def publish_delivery(staged: StagedReports, brief_note: str) -> Published:
+    """The committed delivery made visible: the report folders moved in (locally), or the
+    run's manifest written and the date's pointer switched to it (S3; StalePublishError when
+    another run published the date meanwhile). `brief_note` (`written`, or `not written: why`)
+    goes into the S3 manifest as `launch_brief`."""
+    staged.publish(brief_note)
+    return Published(f"{', '.join(staged.rows)}; launch brief {brief_note}")
