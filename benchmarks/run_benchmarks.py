@@ -44,7 +44,7 @@ CACHE = HERE / ".cache"
 GENERATOR_VERSION = 2
 STAGE_LINE = re.compile(r"stage (\w+): end after ([0-9.]+) s(?: \((.*)\))?$", re.MULTILINE)
 STAGE_ORDER = ["connect", "ingest", "clean", "reports", "analysis", "quality", "files", "persist",
-               "brief"]  # fmt: skip
+               "brief", "publish"]  # fmt: skip
 WITH_ANALYSIS, WITHOUT_ANALYSIS = "duckdb", "duckdb --no-analysis"
 ON_S3 = "duckdb s3 -> s3"
 console = Console(width=200)
