@@ -222,3 +222,25 @@ def test_no_fills_gives_null_index_and_ranks_by_id():
     assert all(r["index"] is None for r in got)
     # no rate anywhere: ordered by fills (all 0), then state_id, then city_id
     assert [r["city_id"] for r in got if r["level"] == "city"] == [5, 6, 1, 2, 3, 4]
+
+
+def test_marshall_moments_worked_by_hand():
+    # two cities of 100 residents, 10 fills and none: m = 10 / 200 = 0.05 a resident;
+    # s2 = (100 x 0.05^2 + 100 x 0.05^2) / 200 = 0.0025; m / mean(n) = 0.05 / 100 = 0.0005;
+    # v = 0.002; each weight v / (v + m / 100) = 0.8: A = 0.05 + 0.05 x 0.8 = 0.09, B = 0.01
+    cities = [(1, "A", "NY", 100), (2, "B", "NY", 100)]
+    prescribers = [(1, "NY", 10, 10.0, 10, [("NY", 1)]), (2, "NY", 1, 0.0, 0, [("NY", 2)])]
+    got = {r["city"]: r for r in result(prescribers, cities) if r["level"] == "city"}
+    assert got["A"]["fills_per_1000_shrunk"] == pytest.approx(90.0, rel=1e-12)
+    assert got["B"]["fills_per_1000_shrunk"] == pytest.approx(10.0, rel=1e-12)
+    assert [got["A"]["index"], got["B"]["index"]] == pytest.approx([1.8, 0.2], rel=1e-12)
+
+
+def test_marshall_prior_variance_below_zero_shrinks_to_the_national_rate():
+    # 1.0 and 1.2 fills on 1,000 residents each: m = 0.0011, s2 = 1e-8 < m / mean(n) = 1.1e-6,
+    # so the prior variance is floored (1e-12) and both rates move to m (weight 1e-12 / 1.1e-6)
+    cities = [(1, "A", "NY", 1000), (2, "B", "NY", 1000)]
+    prescribers = [(1, "NY", 1, 1.0, 10, [("NY", 1)]), (2, "NY", 1, 1.2, 9, [("NY", 2)])]
+    got = [r for r in result(prescribers, cities) if r["level"] == "city"]
+    assert [r["index"] for r in got] == pytest.approx([1.0, 1.0], abs=1e-6)
+    assert [r["fills_per_1000"] for r in got] == pytest.approx([1.2, 1.0], rel=1e-12)

@@ -123,23 +123,38 @@ def test_quality_chart_sums_the_quarantine():
     assert chart.takeaway == "10 of 1,000 lines quarantined (1.0%)"
 
 
-def test_state_tiles_names_the_highest_and_lowest_index():
+def test_state_tiles_names_the_highest_and_lowest_index_among_states_with_enough_writers():
     states = pd.DataFrame(
         {
-            # ZZ is no state (not drawn); VT has no rate (no population): grey, not ranked
-            "state_id": ["TX", "NY", "WY", "ZZ", "VT"],
-            "index": [1.5, 0.8, 0.4, 9.0, None],
+            # ZZ is no state (not drawn); VT has no rate (no population): grey, not ranked;
+            # AK and ND have the highest indexes on fewer than 5 writers: coloured, not named
+            "state_id": ["TX", "NY", "WY", "ZZ", "VT", "AK", "ND"],
+            "writers": [12, 30, 5, 50, 0, 4, 1],
+            "index": [1.5, 0.8, 0.4, 9.0, None, 2.74, 2.0],
         }
     )
     chart = charts.state_tiles_chart(states)
     assert_png(chart)
     assert chart.takeaway == (
-        "TX has the highest demand index (1.50x the US rate), WY the lowest (0.40x)"
+        "Among the 3 states with at least 5 market writers, TX has the highest demand index "
+        "(1.50x the US rate, 12 writers), WY the lowest (0.40x, 5 writers)"
+    )
+
+
+def test_state_tiles_without_a_state_of_enough_writers_ranks_none():
+    # AK has an index on 4 writers, one short of the minimum
+    states = pd.DataFrame({"state_id": ["AK", "TX"], "writers": [4, 0], "index": [2.7, 0.9]})
+    chart = charts.state_tiles_chart(states)
+    assert_png(chart)
+    assert chart.takeaway == (
+        "No state has at least 5 market writers: no state is ranked by its demand index"
     )
 
 
 def test_state_tiles_without_any_index_says_so():
-    chart = charts.state_tiles_chart(pd.DataFrame({"state_id": ["TX"], "index": [None]}))
+    chart = charts.state_tiles_chart(
+        pd.DataFrame({"state_id": ["TX"], "writers": [0], "index": [None]})
+    )
     assert_png(chart)
     assert chart.takeaway == "No state has a demand index (no population or no fills)"
 
@@ -170,6 +185,37 @@ def test_geography_rows_of_one_level_by_opportunity_rank():
     assert geography_rows(geography, "city", 1)["city"].tolist() == ["ALBANY"]
 
 
+def test_geography_rows_rank_only_areas_with_enough_writers():
+    from healthanalytics.brief.page import geography_rows
+
+    geography = pd.DataFrame(
+        {
+            "level": ["city"] * 5 + ["state"],
+            "state_id": ["KY", "KS", "NY", "TX", "CA", "KY"],
+            "city": ["HARDIN", "HARDTNER", "ALBANY", "AUSTIN", "FRESNO", None],
+            "population": [604, 158, 90_000, 900_000, 500_000, 1_000_000],
+            "fills": [1_500.0, 200.0, 900.0, 2_000.0, 100.0, 5_000.0],
+            # one and four writers: the highest indexes, left out; exactly 5 is kept
+            "writers": [1, 4, 5, 20, 6, 30],
+            "fills_per_1000": [2_483.0, 1_266.0, 10.0, 2.2, 0.2, 5.0],
+            "fills_per_1000_shrunk": [2_479.0, 1_200.0, 9.0, 2.2, 0.3, 5.0],
+            "index": [1_000.0, 500.0, 3.5, 0.9, 0.1, 2.0],
+            "opportunity_rank": [1, 2, 3, 4, 5, 1],
+        }
+    )
+    rows = geography_rows(geography, "city", 2, min_writers=5)
+    assert rows.to_dict("records") == [
+        {"opportunity_rank": 3, "state_id": "NY", "city": "ALBANY", "population": 90_000,
+         "fills": 900.0, "writers": 5, "fills_per_1000": 10.0, "fills_per_1000_shrunk": 9.0,
+         "index": 3.5},
+        {"opportunity_rank": 4, "state_id": "TX", "city": "AUSTIN", "population": 900_000,
+         "fills": 2_000.0, "writers": 20, "fills_per_1000": 2.2, "fills_per_1000_shrunk": 2.2,
+         "index": 0.9},
+    ]  # fmt: skip
+    # no city with 50 writers: an empty table of the same columns
+    assert geography_rows(geography, "city", 10, min_writers=50).empty
+
+
 def test_concentration_of_many_writers_draws_a_bounded_curve():
     # 100,000 writers: the curve is thinned for drawing, the takeaway still exact
     fills = [1.0] * 90_000 + [9.0] * 10_000
@@ -178,21 +224,30 @@ def test_concentration_of_many_writers_draws_a_bounded_curve():
     assert chart.takeaway == "The top 10% of 100,000 writers write 50.0% of fills"
 
 
-def test_state_cost_chart_ranks_the_price_index():
+def test_state_cost_chart_compares_the_states_with_the_median_state():
     states = pd.DataFrame(
         {
-            # CA has no index (no priced prescriber): not drawn, not ranked
-            "presc_state": ["NY", "TX", "CA", "FL"],
-            "prescribers": [40, 12, 3, 1_200],
-            "price_index": [0.9, 1.3, None, 1.05],
+            # CA has no index (no priced prescriber): not drawn, not ranked; the median of
+            # the 4 others is the mean of the middle two, (1.08 + 1.12) / 2 = 1.10
+            "presc_state": ["NY", "TX", "CA", "FL", "MN"],
+            "prescribers": [40, 12, 3, 1_200, 80],
+            "price_index": [0.88, 1.232, None, 1.08, 1.12],
         }
     )
     chart = charts.state_cost_chart(states)
     assert_png(chart)
+    # TX: 1.232 / 1.10 = 1.12 (12% more); NY: 0.88 / 1.10 = 0.80 (20% less)
     assert chart.takeaway == (
-        "TX pays the most against the national median (1.30x), NY the least (0.90x); "
-        "2 of 3 states above 1"
+        "All drugs: TX pays 12% more than the median state (1.23 against 1.10), NY 20% less (0.88)"
     )
+    assert "all drugs" in chart.title
+
+
+def test_state_cost_chart_of_one_state_compares_nothing():
+    states = pd.DataFrame({"presc_state": ["NY"], "prescribers": [2], "price_index": [1.1]})
+    chart = charts.state_cost_chart(states)
+    assert_png(chart)
+    assert chart.takeaway == "All drugs: NY is the only state with a price index (1.10)"
 
 
 def test_state_cost_chart_without_any_index_says_so():

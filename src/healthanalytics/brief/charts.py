@@ -22,6 +22,10 @@ DPI = 110
 MAX_CURVE_POINTS = 2000
 # the contiguous states' box: cities outside it (AK, HI, territories) are counted, not drawn
 CONTIGUOUS = {"lat": (24.0, 50.0), "lng": (-125.0, -66.0)}
+# the fewest market writers an area needs to be named or ranked by its demand index: the
+# Poisson-Gamma shrinkage counts fills, but fills come in clumps of one writer's volume, so an
+# area of one to four writers is one to four draws however many fills they write
+MIN_RANKED_WRITERS = 5
 
 
 @dataclass(frozen=True)
@@ -215,11 +219,13 @@ STATE_TILES = {
 }  # fmt: skip
 def state_tiles_chart(states: pd.DataFrame) -> Chart:
     """A tile-grid map of the states coloured by the shrunk per-capita index of
-    market_geography's state rows (`state_id`, `index`: 1 = the national rate; null: no
-    population); the takeaway names the highest and lowest."""
-    rows = states[states["state_id"].isin(list(STATE_TILES))]
+    market_geography's state rows (`state_id`, `writers`, `index`: 1 = the national rate; null:
+    no population); the takeaway names the highest and lowest among the states with at least
+    `MIN_RANKED_WRITERS` market writers (every state is coloured)."""
+    rows = states[states["state_id"].isin(list(STATE_TILES)) & states["index"].notna()]
     values = {state: float(index) for state, index in zip(rows["state_id"], rows["index"],
-              strict=True) if pd.notna(index)}  # fmt: skip
+              strict=True)}  # fmt: skip
+    writers = dict(zip(rows["state_id"], rows["writers"].astype(int), strict=True))
     title = "States: demand index (shrunk fills per capita, 1 = US rate)"
     fig, ax = _figure(title, (7.0, 4.6))
     cmap = matplotlib.colormaps["RdBu_r"]
@@ -243,11 +249,18 @@ def state_tiles_chart(states: pd.DataFrame) -> Chart:
     ax.spines[["left", "bottom"]].set_visible(False)
     ax.set_xlabel("index: shrunk market fills per 1,000 residents / US rate "
                   "(red above 1, blue below; grey: no rate)")  # fmt: skip
-    if values:
-        ranked = sorted(values.items(), key=lambda item: (-item[1], item[0]))
+    ranked = sorted(((state, value) for state, value in values.items()
+                     if writers[state] >= MIN_RANKED_WRITERS),
+                    key=lambda item: (-item[1], item[0]))  # fmt: skip
+    if ranked:
         (high, top), (low, bottom) = ranked[0], ranked[-1]
-        takeaway = (f"{high} has the highest demand index ({top:.2f}x the US rate), "
-                    f"{low} the lowest ({bottom:.2f}x)")  # fmt: skip
+        takeaway = (f"Among the {len(ranked)} states with at least {MIN_RANKED_WRITERS} market "
+                    f"writers, {high} has the highest demand index ({top:.2f}x the US rate, "
+                    f"{writers[high]:,} writers), {low} the lowest ({bottom:.2f}x, "
+                    f"{writers[low]:,} writers)")  # fmt: skip
+    elif values:
+        takeaway = (f"No state has at least {MIN_RANKED_WRITERS} market writers: "
+                    "no state is ranked by its demand index")  # fmt: skip
     else:
         takeaway = "No state has a demand index (no population or no fills)"
     alt = f"Tile-grid map of US states coloured by the shrunk demand index; {takeaway}."
@@ -276,34 +289,44 @@ def quality_chart(counts: pd.DataFrame) -> Chart:
 
 
 def state_cost_chart(states: pd.DataFrame) -> Chart:
-    """Bars of the states' price index (`state_cost`: `presc_state`, `prescribers`,
-    `price_index`, the days-weighted mean of their eligible prescribers' indexes; 1 = they pay
-    the national median for what they write), highest on top; states without an index are
-    not drawn. The brief's chart averaged days per dollar per state unweighted."""
+    """Bars of the states' price index of all drugs (`state_cost`: `presc_state`,
+    `prescribers`, `price_index`, the days-weighted mean of their eligible prescribers'
+    indexes; 1 = they pay the national median for what they write), highest on top, with the
+    median state's index marked; states without an index are not drawn. Costs per day are
+    skewed to the right, so a typical index is a little above 1: the takeaway compares the
+    states with the median state (the mean of the middle two for an even count), not with 1
+    (docs/RULES.md, "price index"). The brief's chart averaged days per dollar per state
+    unweighted."""
     rows = states.dropna(subset=["price_index"])
     rows = rows.sort_values(["price_index", "presc_state"], ascending=[False, True])
     labels = [f"{s} ({int(n):,})" for s, n in zip(rows["presc_state"], rows["prescribers"],
               strict=True)]  # fmt: skip
     values = rows["price_index"].astype(float).tolist()
-    title = "States: price index (cost / national median cost of the same drugs)"
+    title = "States: price index, all drugs (cost / national median cost of the same drugs)"
     fig, ax = _figure(title, (7.0, 0.2 * len(values) + 1.6))
-    colours = [ORANGE if value > 1 else BLUE for value in values]
+    median = float(np.median(values)) if values else 1.0
+    colours = [ORANGE if value > median else BLUE for value in values]
     ax.barh(labels[::-1], values[::-1], color=colours[::-1])
-    ax.axvline(1.0, color=GREY, linestyle="--", linewidth=1)
-    ax.set_xlabel("price index (ratio; 1 = the national median cost per day of each generic)")
+    ax.axvline(median, color=GREY, linestyle="--", linewidth=1)
+    ax.set_xlabel("price index, all drugs (ratio; 1 = the national median cost per day of each "
+                  "generic; dashed: the median state)")  # fmt: skip
     ax.set_ylabel("state (eligible prescribers)")
     ax.tick_params(axis="y", labelsize=7)
-    if values:
+    if len(values) > 1 and median > 0:
         high, low = rows.iloc[0], rows.iloc[-1]
-        above = sum(1 for value in values if value > 1)
+        more = 100 * (float(high["price_index"]) / median - 1)
+        less = 100 * (1 - float(low["price_index"]) / median)
         takeaway = (
-            f"{high['presc_state']} pays the most against the national median "
-            f"({high['price_index']:.2f}x), {low['presc_state']} the least "
-            f"({low['price_index']:.2f}x); {above} of {len(values)} states above 1"
+            f"All drugs: {high['presc_state']} pays {more:.0f}% more than the median state "
+            f"({high['price_index']:.2f} against {median:.2f}), {low['presc_state']} "
+            f"{less:.0f}% less ({low['price_index']:.2f})"
         )
+    elif values:
+        takeaway = (f"All drugs: {rows.iloc[0]['presc_state']} is the only state with a price "
+                    f"index ({values[0]:.2f})")  # fmt: skip
     else:
         takeaway = "No state has a price index (no eligible prescriber)"
-    alt = f"Horizontal bar chart of {len(values)} states' price index; {takeaway}."
+    alt = f"Horizontal bar chart of {len(values)} states' price index of all drugs; {takeaway}."
     return Chart("state_cost", title, alt, takeaway, _png(fig))
 
 

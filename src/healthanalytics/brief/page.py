@@ -122,9 +122,13 @@ GEOGRAPHY_COLUMNS = ["opportunity_rank", "state_id", "city", "population", "fill
                      "fills_per_1000", "fills_per_1000_shrunk", "index"]  # fmt: skip
 
 
-def geography_rows(geography: pd.DataFrame, level: str, limit: int | None = None) -> pd.DataFrame:
-    """market_geography's rows of one level (state or city) by opportunity rank."""
-    rows = geography[geography["level"] == level].sort_values("opportunity_rank")
+def geography_rows(
+    geography: pd.DataFrame, level: str, limit: int | None = None, min_writers: int = 0
+) -> pd.DataFrame:
+    """market_geography's rows of one level (state or city) with at least `min_writers` market
+    writers, by opportunity rank (the rank over the whole level, kept as stored)."""
+    rows = geography[(geography["level"] == level) & (geography["writers"] >= min_writers)]
+    rows = rows.sort_values("opportunity_rank")
     columns = [c for c in GEOGRAPHY_COLUMNS if level == "city" or c != "city"]
     return (rows.head(limit) if limit else rows)[columns].reset_index(drop=True)
 
@@ -195,7 +199,9 @@ def build_brief(data: BriefData) -> Brief:
              "fills_share", "high_decile_writers"]]  # fmt: skip
     if summary is not None and not tables["market_geography"].empty:
         page_tables["states"] = geography_rows(tables["market_geography"], "state")
-        page_tables["opportunity_cities"] = geography_rows(tables["market_geography"], "city", 10)
+        page_tables["opportunity_cities"] = geography_rows(
+            tables["market_geography"], "city", 10, ch.MIN_RANKED_WRITERS
+        )
         charts["state_tiles"] = ch.state_tiles_chart(page_tables["states"])
     if not tables["city_report"].empty:
         charts["cities"] = ch.cities_chart(tables["city_report"])
@@ -228,5 +234,6 @@ def build_brief(data: BriefData) -> Brief:
         cities_credit=CITIES_CREDIT,
         failed_checks=sum(not c["passed"] for c in data.checks or []),
         model=model,
+        min_writers=ch.MIN_RANKED_WRITERS,
     )
     return Brief(html, tuple(charts.values()), page_tables)

@@ -128,8 +128,10 @@ MARKET_GEOGRAPHY = TableContract(
         Column("city", TEXT, "city name from the dimension; null on state rows"),
         Column("city_id", INT, "the dimension city's id; null on state rows",
                unit="identifier", range=Range(0)),
-        Column("population", INT, "residents: the city's, or the sum of the state's dimension "
-               "cities; null when the dimension has none", unit="residents", range=Range(0)),
+        Column("population", INT, "residents: the city's population figure from the dimension "
+               "(simplemaps: its urban population, which for the largest cities covers more "
+               "than the city proper), or the sum of the state's dimension cities; null when "
+               "the dimension has none", unit="residents", range=Range(0)),
         amount("fills", "market fills of the area's prescribers", FILLS),
         count("claims", "known market claims of the area's prescribers", "claims"),
         count("writers", "the area's prescribers with market fills", "prescribers"),

@@ -27,7 +27,9 @@ CITY_REPORT = TableContract(
         Column("city", TEXT, "city name from the dimension, upper case", not_null=True),
         Column("state_name", TEXT, "state name, upper case"),
         Column("county_name", TEXT, "county name, upper case"),
-        Column("population", INT, "inhabitants, from the dimension", unit="people"),
+        Column("population", INT, "the dimension's population figure (simplemaps: an estimate "
+               "of the city's urban population, which for the largest cities covers more than "
+               "the city proper), not a census count of the city", unit="people"),
         Column("zip_counts", INT, "ZIP codes of the city (0 when none)", unit="ZIP codes",
                not_null=True, range=Range(0)),
         Column("trx_counts", INT, "claims of the lines matched to the city, summed",

@@ -47,7 +47,8 @@ CITY_SEGMENTS = TableContract(
                range=Range(0)),
         Column("city", TEXT, "city name from the dimension"),
         Column("state_id", TEXT, "two-letter state code from the dimension"),
-        count("population", "residents, from the dimension", "residents", 1),
+        count("population", "residents: the dimension's population figure (for the largest "
+              "cities more than the city proper)", "residents", 1),
         Column("lat", FLOAT, "latitude, from the dimension", unit="degrees",
                range=Range(-90, 90)),
         Column("lng", FLOAT, "longitude, from the dimension", unit="degrees",
