@@ -130,7 +130,7 @@ def test_an_unreachable_endpoint_for_the_output_is_unavailable(tmp_path):
                    "--no-analysis", cwd=tmp_path, env=env)  # fmt: skip
     assert done.returncode == ExitCode.UNAVAILABLE, done.stderr
     assert error_line(done) == (
-        "error: s3://lake: the S3 endpoint http://127.0.0.1:1 could not be reached after 1 "
-        "attempts (EndpointConnectionError); check AWS_ENDPOINT_URL (or the profile's "
-        "endpoint_url) and the network, or try again later"
+        "error: s3://lake: the S3 request failed 1 times (Could not connect to the endpoint URL: "
+        '"http://127.0.0.1:1/lake"): the store is unreachable or throttling; check the endpoint '
+        "and the network, or try again later"
     )

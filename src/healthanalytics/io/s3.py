@@ -310,11 +310,8 @@ class S3Files(FsspecFiles):
             if rejected is None:
                 raise
             raise S3CredentialsError(rejected) from err
-        except botocore.exceptions.EndpointConnectionError as err:
-            raise StoreUnavailableError(unreachable(path, self._settings, err)) from err
         except (OSError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
-            if isinstance(err.__cause__, botocore.exceptions.EndpointConnectionError):
-                raise StoreUnavailableError(unreachable(path, self._settings, err)) from err
+            # an endpoint nobody answers on: "Could not connect to the endpoint URL: <url>"
             raise StoreUnavailableError(unavailable(path, self._attempts, _reason(err))) from err
 
 
@@ -323,16 +320,6 @@ def unavailable(path: str, attempts: int, reason: str) -> str:
     return (
         f"{path}: the S3 request failed {attempts} times ({reason}): the store is unreachable "
         "or throttling; check the endpoint and the network, or try again later"
-    )
-
-
-def unreachable(path: str, settings: S3Settings, err: BaseException) -> str:
-    """The one line for an S3 endpoint no connection could be made to."""
-    where = settings.endpoint or f"AWS S3 (region {settings.region})"
-    return (
-        f"{path}: the S3 endpoint {where} could not be reached after {settings.max_attempts} "
-        f"attempts ({type(err).__name__}); check AWS_ENDPOINT_URL (or the profile's "
-        "endpoint_url) and the network, or try again later"
     )
 
 
