@@ -11,6 +11,7 @@ read from this machine's ~/.aws.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -50,14 +51,16 @@ def loopback_s3() -> Iterator[str]:
 
 
 @contextmanager
-def loopback_s3_process(log: Path) -> Iterator[tuple[str, int]]:
+def loopback_s3_process(log: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
     """moto's S3 server in a child process on 127.0.0.1 on a free port, its request lines
-    written to `log`; yields its endpoint URL and process id, and stops it when the block
-    ends."""
+    written to `log`, `env` added to its environment; yields its endpoint URL and process id,
+    and stops it when the block ends."""
     port = free_port()
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     with open(log, "wb") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
     try:
         _wait_for_port(port, server, log)
         yield f"http://127.0.0.1:{port}", server.pid

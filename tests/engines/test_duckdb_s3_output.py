@@ -199,6 +199,34 @@ def test_the_conditional_write_refuses_a_writer_past_the_early_check(
     assert stale.record == {} and stale.error.count("\n") == 0
 
 
+def test_a_pointer_switched_after_the_early_check_is_refused_before_the_commit(
+    s3_bucket, tmp_path, monkeypatch
+):
+    # two warehouses, one S3 output: another run publishes the date after this run's early
+    # check; the check inside the warehouse transaction refuses it, so nothing is committed
+    first = s3_run(s3_bucket, tmp_path, "first", analysis=False)
+    assert first.error is None, first.error
+    other: dict[str, Any] = {}
+    check = PointerOutput.check_current
+
+    def another_run_publishes_after_the_first_check(self: PointerOutput) -> None:
+        check(self)
+        if not other:  # the other run checks too: it publishes unhindered
+            other["outcome"] = None
+            other["outcome"] = s3_run(s3_bucket, tmp_path, "other", analysis=False)
+
+    monkeypatch.setattr(PointerOutput, "check_current", another_run_publishes_after_the_first_check)
+    stale = s3_run(s3_bucket, tmp_path, "stale", analysis=False)
+    assert other["outcome"].error is None, other["outcome"].error
+    assert stale.error is not None and "changed after this run started" in stale.error
+    assert stale.code == 4
+    pointer, _ = published(s3_bucket)
+    assert pointer["run_id"] == other["outcome"].record["run_id"]
+    tables = read_tables(str(tmp_path / "stale.duckdb"))
+    assert {name: tables[name].num_rows for name in REPORTS} == {name: 0 for name in REPORTS}
+    assert tables["pipeline_runs"].column("status").to_pylist() == ["failed"]
+
+
 def test_a_run_failing_mid_publish_leaves_the_previous_delivery_visible(
     s3_bucket, tmp_path, monkeypatch
 ):

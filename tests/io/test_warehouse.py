@@ -59,6 +59,24 @@ def test_replace_keeps_other_dates_and_64_bit_ids(target):
     )
 
 
+def test_a_check_refusing_before_the_commit_rolls_back_and_is_raised(target):
+    # as a stale S3 run is refused (stages/deliver.py): its error, as it is, and nothing kept
+    with open_warehouse(target) as warehouse:
+        warehouse.replace_delivery(DAY1, {"prescriber_report": prescribers(1003000126)})
+
+    class Refused(Exception):
+        pass
+
+    def refuse() -> None:
+        raise Refused("the pointer moved")
+
+    with open_warehouse(target) as warehouse, pytest.raises(Refused):
+        warehouse.replace_delivery(
+            DAY1, {"prescriber_report": prescribers(1518060555)}, before_commit=refuse
+        )
+    assert sorted_rows(target, "prescriber_report") == with_date(prescribers(1003000126), DAY1)
+
+
 def test_failed_load_rolls_back_every_table(target):
     with open_warehouse(target) as warehouse:
         warehouse.replace_delivery(DAY1, {"prescriber_report": prescribers(1003000126)})

@@ -206,10 +206,11 @@ class DuckDBEngine(Engine):
                 "system URI"
             )
         files = self.file_access(folder)
+        assert self._s3_files is not None  # made by file_access
         bucket = "s3://" + folder.removeprefix("s3://").split("/", 1)[0]
-        try:
-            found = files.exists(bucket)
-        except (OSError, StoreUnavailableError) as err:
+        try:  # not `exists`: s3fs takes an unreachable endpoint or refused credentials for "no"
+            found = self._s3_files.bucket_exists(bucket)
+        except OSError as err:
             raise EngineError(f"--output {folder} cannot be written: {err}") from err
         if not found:
             raise EngineError(

@@ -54,6 +54,17 @@ class S3Credentials:
     key_id: str
     secret: str = field(repr=False)
     token: str | None = field(default=None, repr=False)
+    # where botocore found them (its `method`: env, shared-credentials-file, ...); for messages
+    source: str = field(default="", compare=False)
+    profile: str | None = field(default=None, compare=False)
+
+    def where(self) -> str:
+        """Which settings to check when S3 rejects these credentials (never their values)."""
+        if self.source == "env":
+            return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN)"
+        if self.source in ("shared-credentials-file", "config-file"):
+            return f"the AWS profile {self.profile or 'default'} (AWS_PROFILE) and its keys"
+        return f"the AWS credentials from {self.source or 'the credential chain'} (AWS_PROFILE)"
 
     def secrets(self) -> tuple[str, ...]:
         """Every part of the credentials that must not be shown."""
@@ -144,7 +155,13 @@ def resolve_s3_settings() -> S3Settings:
         path_style=style == "path" or (style != "virtual" and endpoint is not None),
         max_attempts=max(1, int(attempts)),
         credentials=(
-            S3Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+            S3Credentials(
+                frozen.access_key,
+                frozen.secret_key,
+                frozen.token,
+                source=getattr(credentials, "method", "") or "",
+                profile=session.profile,
+            )
             if frozen is not None and frozen.access_key
             else None
         ),
@@ -166,6 +183,11 @@ def _configured_endpoint(session: Any, scoped: dict[str, Any]) -> str | None:
     return found.rstrip("/") if found else None
 
 
+class S3CredentialsError(RuntimeError):
+    """S3 rejected the run's AWS credentials (an unknown access key id, a wrong secret), or
+    refused a request without saying why; the message names the settings to check."""
+
+
 class ConditionalWriteError(RuntimeError):
     """A conditional write refused: the object is not as the writer last read it."""
 
@@ -173,11 +195,25 @@ class ConditionalWriteError(RuntimeError):
 class S3Files(FsspecFiles):
     """s3:// objects and prefixes through s3fs with the run's settings (a folder is a
     prefix). Failures name the object: a missing one FileNotFoundError, a refused one
-    PermissionError, a request still failing after the retries StoreUnavailableError."""
+    PermissionError, rejected credentials S3CredentialsError, an endpoint that cannot be
+    reached or a request still failing after the retries StoreUnavailableError."""
 
     def __init__(self, settings: S3Settings) -> None:
         super().__init__({"s3": settings.fsspec_options()})
         self._attempts = settings.max_attempts
+        self._settings = settings
+
+    def bucket_exists(self, bucket: str) -> bool:
+        """Whether the bucket of the s3:// URI `bucket` exists (one HEAD request). Unlike
+        `exists`, a failure is not taken for "no": StoreUnavailableError when the endpoint
+        cannot be reached, S3CredentialsError when the credentials are refused."""
+        fs, root = self._fs(bucket)
+        with self._failing(bucket):
+            try:
+                fs.call_s3("head_bucket", Bucket=fs.split_path(root)[0])
+            except FileNotFoundError:
+                return False
+        return True
 
     def _fs(self, path: str) -> tuple[fsspec.AbstractFileSystem, str]:
         fs, root = super()._fs(path)
@@ -267,9 +303,15 @@ class S3Files(FsspecFiles):
 
         try:
             yield
-        except (FileNotFoundError, PermissionError):
+        except FileNotFoundError:
             raise
+        except PermissionError as err:
+            rejected = rejected_credentials(path, err, self._settings)
+            if rejected is None:
+                raise
+            raise S3CredentialsError(rejected) from err
         except (OSError, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
+            # an endpoint nobody answers on: "Could not connect to the endpoint URL: <url>"
             raise StoreUnavailableError(unavailable(path, self._attempts, _reason(err))) from err
 
 
@@ -279,6 +321,34 @@ def unavailable(path: str, attempts: int, reason: str) -> str:
         f"{path}: the S3 request failed {attempts} times ({reason}): the store is unreachable "
         "or throttling; check the endpoint and the network, or try again later"
     )
+
+
+_REJECTED_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch")
+
+
+def rejected_credentials(path: str, err: BaseException, settings: S3Settings) -> str | None:
+    """The one line for S3 rejecting the credentials (InvalidAccessKeyId,
+    SignatureDoesNotMatch, or a 403 without an error code, as a HEAD request gets); None for
+    another refusal (AccessDenied: the credentials are valid but lack a permission)."""
+    response = getattr(err, "response", None) or getattr(err.__cause__, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = (response.get("Error") or {}).get("Code", "")
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    check = (
+        settings.credentials.where()
+        if settings.credentials is not None
+        else "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE (none were found: "
+        "requests went unsigned)"
+    )
+    if code in _REJECTED_CODES:
+        return f"{path}: S3 rejected the AWS credentials ({code}); check {check}"
+    if status == 403 and code in ("", "403"):
+        return (
+            f"{path}: access denied (HTTP 403): the AWS credentials were refused or lack "
+            f"permission; check {check}"
+        )
+    return None
 
 
 _CONDITION_CODES = ("PreconditionFailed", "ConditionalRequestConflict")

@@ -119,8 +119,9 @@ def persist(
     the analysis tables) and record the run a success, in one transaction; the outputs are
     made visible afterwards (`publish_delivery`, after the brief). Without analysis tables
     (skipped or failed) the date's analysis rows are removed: a delivery's tables always come
-    from one run. On S3 the pointer is checked first (StalePublishError when another run
-    published the date since this run started)."""
+    from one run. On S3 the pointer is checked first and again inside the transaction just before
+    its commit (StalePublishError, nothing committed, when another run published the date since
+    this run started)."""
     staged.check_current()
     success = {"status": "success", "finished_at": dt.datetime.now(dt.UTC)}
     held = analysis.tables if analysis is not None else {}
@@ -141,6 +142,8 @@ def persist(
         },
         # the run is recorded a success in the transaction that delivers its rows
         run={**record.row(), **success},
+        # asked again last in the transaction: a run that lost the race leaves no rows behind
+        before_commit=staged.check_current,
     )
     log.info("delivery %s committed", settings.run_date)
     return Persisted(f"{warehouse.kind} {mask_url(settings.warehouse_target)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -192,11 +192,13 @@ class Warehouse(ABC):
         delivery_date: dt.date,
         tables: Mapping[str, Rows],
         run: Mapping[str, Any] | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> None:
         """Replace `delivery_date`'s rows of every table in `tables` and, when given, write the
         run's `pipeline_runs` row (`run`, status `success`), all in one transaction: a delivery
         in the tables is recorded as the successful run that made it, even when the process
-        dies right after the commit."""
+        dies right after the commit. `before_commit` is called inside the transaction, last
+        before the commit: what it raises rolls everything back and is raised as it is."""
 
     @abstractmethod
     def record_run(self, record: Mapping[str, Any]) -> None:

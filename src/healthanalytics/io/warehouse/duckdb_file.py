@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,7 @@ class DuckDBWarehouse(Warehouse):
         delivery_date: dt.date,
         tables: Mapping[str, Rows],
         run: Mapping[str, Any] | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> None:
         self._check_names(tables)
         self.con.begin()
@@ -115,6 +116,8 @@ class DuckDBWarehouse(Warehouse):
                 self._insert(name, incoming)
             if run is not None:
                 self._write_run(run)
+            if before_commit is not None:
+                before_commit()
             self.con.commit()
         except duckdb.Error as err:
             self.con.rollback()

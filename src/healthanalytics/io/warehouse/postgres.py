@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
@@ -177,6 +177,7 @@ class PostgresWarehouse(Warehouse):
         delivery_date: dt.date,
         tables: Mapping[str, Rows],
         run: Mapping[str, Any] | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> None:
         self._check_names(tables)
         try:
@@ -192,6 +193,8 @@ class PostgresWarehouse(Warehouse):
                     self._copy(cur, name, incoming)
                 if run is not None:
                     self._write_run(cur, run)
+                if before_commit is not None:
+                    before_commit()
         except psycopg.Error as err:
             raise WarehouseError(
                 f"loading into {self.url} failed and was rolled back: {mask_url(_one_line(err))}"
