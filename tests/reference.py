@@ -471,12 +471,13 @@ RELEASE_WORDS = {"ER", "XR", "XL", "SR", "CR", "DR", "LA", "CD", "EC", "ODT", "H
 
 
 def _product_type(brand: str, generic: str, key) -> str:
-    """generic when the brand name, its trailing release/form words dropped one by one, has the
-    generic name's ingredient key (`key`; docs/RULES.md, Products)."""
+    """generic when the brand name is the generic name or, its trailing release/form words
+    dropped one by one, has the generic name's ingredient key (`key`; docs/RULES.md, Products)."""
     words = brand.split()
     while len(words) > 1 and words[-1] in RELEASE_WORDS:
         words.pop()
-    return "generic" if key(" ".join(words)) == key(generic) else "brand"
+    base = key(" ".join(words))
+    return "generic" if brand == generic or (base is not None and base == key(generic)) else "brand"
 
 
 def market_products(kept: list[dict], in_market, key) -> list[dict]:

@@ -13,7 +13,7 @@ import ibis
 import ibis.expr.types as ir
 
 from healthanalytics.analysis.deciles import share_of
-from healthanalytics.analysis.ingredients import ingredient_key_expr, release_base_expr
+from healthanalytics.analysis.ingredients import generic_product_expr
 from healthanalytics.analysis.market import MarketBasket
 
 TOP_PERCENTS = (1, 5, 10)
@@ -47,7 +47,7 @@ def market_products(lines: ir.Table, keys: ir.Table) -> ir.Table:
         "generic_name",
         "ingredient_key",
         product_type=ibis.ifelse(
-            ingredient_key_expr(release_base_expr(named.brand_name)) == named.ingredient_key,
+            generic_product_expr(named.brand_name, named.generic_name, named.ingredient_key),
             "generic",
             "brand",
         ),

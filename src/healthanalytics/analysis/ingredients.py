@@ -147,3 +147,16 @@ def release_base_expr(name: ir.StringValue) -> ir.StringValue:
     """`release_base` as an Ibis expression (DuckDB and Spark)."""
     stripped = name.upper().re_replace(_RELEASE_TAIL, "")
     return ibis.ifelse(stripped == "", name.upper(), stripped)
+
+
+def generic_product_expr(
+    brand_name: ir.StringValue, generic_name: ir.StringValue, generic_key: ir.StringValue
+) -> ir.BooleanValue:
+    """True when a product (brand and generic name as cleaned; `generic_key` the generic name's
+    ingredient key) is a generic: its brand name is its generic name, or has the generic's key
+    once its trailing release and dosage-form words are removed (`METFORMIN HCL ER` /
+    `METFORMIN HCL`); false for a brand (`GLUCOPHAGE XR`); null when a name or key is null.
+    Long (see `ingredient_key_expr`): apply it to distinct products, not to lines."""
+    return (brand_name == generic_name) | (
+        ingredient_key_expr(release_base_expr(brand_name)) == generic_key
+    )
