@@ -466,7 +466,21 @@ def market_specialties(prescribers: list[dict]) -> list[dict]:
     return out
 
 
-def market_products(kept: list[dict], in_market) -> list[dict]:
+RELEASE_WORDS = {"ER", "XR", "XL", "SR", "CR", "DR", "LA", "CD", "EC", "ODT", "HFA", "12HR", "24HR",
+                 "CAPSULE", "CREAM", "PASTE"}  # fmt: skip
+
+
+def _product_type(brand: str, generic: str, key) -> str:
+    """generic when the brand name is the generic name or, its trailing release/form words
+    dropped one by one, has the generic name's ingredient key (`key`; docs/RULES.md, Products)."""
+    words = brand.split()
+    while len(words) > 1 and words[-1] in RELEASE_WORDS:
+        words.pop()
+    base = key(" ".join(words))
+    return "generic" if brand == generic or (base is not None and base == key(generic)) else "brand"
+
+
+def market_products(kept: list[dict], in_market, key) -> list[dict]:
     per: dict[tuple, dict] = {}
     for line in kept:
         brand, generic = _name(line["drug"][0]), _name(line["drug"][1])
@@ -493,7 +507,7 @@ def market_products(kept: list[dict], in_market) -> list[dict]:
     cost = sum(p["drug_cost"] for p in per.values())
     return [
         {"brand_name": brand, "generic_name": generic,
-         "product_type": "generic" if brand == generic else "brand", "lines": p["lines"],
+         "product_type": _product_type(brand, generic, key), "lines": p["lines"],
          "claims": p["claims"], "claims_unknown": p["claims_unknown"], "fills": p["days"] / 30,
          "drug_cost": p["drug_cost"], "writers": len(p["writers"]),
          "fills_share": p["days"] / 30 / fills if fills else None,

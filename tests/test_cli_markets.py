@@ -75,6 +75,24 @@ def test_run_with_an_unknown_market_in_the_config_file(tmp_path):
     config.write_text('[market]\nclass = "Statins"\n')
     message = failing_run(tmp_path, "--config", str(config))
     assert message == (
-        "error: invalid settings: market: unknown class 'Statins': `healthanalytics markets` "
-        "lists the classes, areas and generic names"
+        "error: invalid settings: market: unknown class 'Statins': no close name; see "
+        "`healthanalytics markets`"
+    )
+
+
+def test_run_with_a_word_of_a_class_points_to_the_class(tmp_path):
+    # the statins: their class holds the word in all its generics, before the close NYSTATIN
+    message = failing_run(tmp_path, "--market", "statin")
+    assert message == (
+        "error: invalid settings: market: unknown class, area, generic or brand 'statin': "
+        "'statin' is in the name or generics of HMG-CoA Reductase Inhibitor, Polyene "
+        "Antifungal, Dietary Cholesterol Absorption Inhibitor; did you mean NYSTATIN?"
+    )
+
+
+def test_run_with_a_name_close_to_nothing_says_where_to_look(tmp_path):
+    message = failing_run(tmp_path, "--market", "NOSUCHDRUGZ")
+    assert message == (
+        "error: invalid settings: market: unknown class, area, generic or brand 'NOSUCHDRUGZ': "
+        "no close name; see `healthanalytics markets`"
     )

@@ -61,8 +61,7 @@ def test_environment(monkeypatch):
         # an unknown brand
         (
             '[market]\nbrands = ["LIPITR"]\n',
-            "market: unknown brand name 'LIPITR': `healthanalytics markets` lists the "
-            "classes, areas and generic names",
+            "market: unknown brand name 'LIPITR': no close name; see `healthanalytics markets`",
         ),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,15 @@ def healthanalytics(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         text=True,
         timeout=120,
     )
+
+
+def test_readme_outputs_list_every_table_of_the_contracts():
+    # the Outputs section's warehouse row names the tables, in the contracts' order
+    readme = (ROOT / "README.md").read_text()
+    (row,) = [line for line in readme.splitlines() if line.startswith("| tables `")]
+    named = re.findall(r"`([a-z_]+)`", row.split("|")[1])
+    assert named == list(TABLES)
+    assert f"(the {len(TABLES)} of `healthanalytics tables`)" in row
 
 
 def test_docs_tables_md_is_generated_from_the_contracts():

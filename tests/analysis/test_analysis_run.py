@@ -97,7 +97,7 @@ def test_statin_market_matches_the_reference(statins):
     assert math.isclose(sum(r["fills_share"] for r in ranked), 1.0, rel_tol=1e-9)
     geography = reference.market_geography(kept, prescribers, CITIES)
     same(statins["market_geography"], geography, ["level", "opportunity_rank"])
-    products = reference.market_products(kept, in_market)
+    products = reference.market_products(kept, in_market, ingredient_key)
     same(statins["market_products"], products, ["brand_name", "generic_name"])
     (summary,) = statins["market_summary"]
     want = reference.market_concentration(prescribers, products)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import ibis
 import pytest
 
@@ -12,7 +14,9 @@ from healthanalytics.analysis.concentration import (
 )
 from healthanalytics.analysis.coverage import map_coverage
 from healthanalytics.analysis.deciles import generic_keys, market_lines, market_prescribers
+from healthanalytics.analysis.ingredients import ingredient_key
 from healthanalytics.analysis.market import MarketBasket
+from healthanalytics.io.inputs import bundled
 from tests.analysis.test_deciles import LINES, MAP_KEYS, PLACES, STATINS, drugs_table
 from tests.transforms.conftest import rows
 
@@ -41,6 +45,82 @@ def test_products_shares_and_brand_or_generic():
         dict(brand_name="ZOCOR", generic_name="SIMVASTATIN", ingredient_key="SIMVASTATIN",
              product_type="brand", lines=1, claims=12, claims_unknown=0, fills=2.0,
              drug_cost=9.0, writers=1, fills_share=2 / 45, cost_share=9 / 165),
+    ]  # fmt: skip
+
+
+RELEASE_KEYS = ("ALBUTEROL", "BUPROPION", "DILTIAZEM", "GLIPIZIDE", "METFORMIN")
+
+
+def test_products_generic_despite_release_suffixes():
+    lines = drugs_table(
+        [
+            (1, "IM", "METFORMIN HCL", "METFORMIN HCL", 11, 30.0, 1.0),  # brand is generic
+            (1, "IM", "METFORMIN HCL ER", "METFORMIN HCL", 11, 30.0, 1.0),  # ER appended
+            (1, "IM", "GLUCOPHAGE XR", "METFORMIN HCL", 11, 30.0, 1.0),  # a real brand's XR
+            (1, "IM", "GLIPIZIDE ER", "GLIPIZIDE", 11, 30.0, 1.0),
+            (1, "IM", "DILTIAZEM 24HR ER", "DILTIAZEM HCL", 11, 30.0, 1.0),  # two words, salt
+            (1, "IM", "BUPROPION XL", "BUPROPION HCL", 11, 30.0, 1.0),  # salt left out
+            (1, "IM", "PROAIR HFA", "ALBUTEROL SULFATE", 11, 30.0, 1.0),  # brand with a form
+            (1, "IM", "ALBUTEROL SULFATE HFA", "ALBUTEROL SULFATE", 11, 30.0, 1.0),
+            (1, "IM", "ER", "ALBUTEROL SULFATE", 11, 30.0, 1.0),  # only a suffix word: kept
+        ]
+    )
+    keys = generic_keys(lines, RELEASE_KEYS, RELEASE_KEYS)
+    products = market_products(market_lines(lines, keys), keys)
+    types = {
+        "ALBUTEROL SULFATE HFA": "generic", "BUPROPION XL": "generic",
+        "DILTIAZEM 24HR ER": "generic", "ER": "brand", "GLIPIZIDE ER": "generic",
+        "GLUCOPHAGE XR": "brand", "METFORMIN HCL": "generic", "METFORMIN HCL ER": "generic",
+        "PROAIR HFA": "brand",
+    }  # fmt: skip
+    generic_of = {"ALBUTEROL SULFATE HFA": "ALBUTEROL SULFATE", "BUPROPION XL": "BUPROPION HCL",
+                  "DILTIAZEM 24HR ER": "DILTIAZEM HCL", "ER": "ALBUTEROL SULFATE",
+                  "GLIPIZIDE ER": "GLIPIZIDE", "GLUCOPHAGE XR": "METFORMIN HCL",
+                  "METFORMIN HCL": "METFORMIN HCL", "METFORMIN HCL ER": "METFORMIN HCL",
+                  "PROAIR HFA": "ALBUTEROL SULFATE"}  # fmt: skip
+    key_of = {"ALBUTEROL SULFATE": "ALBUTEROL", "BUPROPION HCL": "BUPROPION",
+              "DILTIAZEM HCL": "DILTIAZEM", "GLIPIZIDE": "GLIPIZIDE",
+              "METFORMIN HCL": "METFORMIN"}  # fmt: skip
+    assert rows(products, ["brand_name"]) == [
+        dict(brand_name=brand, generic_name=generic_of[brand],
+             ingredient_key=key_of[generic_of[brand]], product_type=kind, lines=1, claims=11,
+             claims_unknown=0, fills=1.0, drug_cost=1.0, writers=1, fills_share=1 / 9,
+             cost_share=1 / 9)
+        for brand, kind in types.items()
+    ]  # fmt: skip
+
+
+# The bundled list's products written as another name than their generic name that are
+# generics all the same (its other such names are brands): read off data/drugs.csv by hand.
+GENERICS_NAMED_OTHERWISE = {
+    "ALFUZOSIN HCL ER", "BUDESONIDE EC", "BUPROPION HCL SR", "BUPROPION XL", "CEFUROXIME",
+    "CITALOPRAM HBR", "CLOPIDOGREL", "DILTIAZEM 24HR ER", "DIVALPROEX SODIUM ER", "ERYTHROMYCIN",
+    "GLIPIZIDE ER", "ISOSORBIDE MONONITRATE ER", "MESALAMINE DR", "METFORMIN HCL ER",
+    "METHYLPHENIDATE ER", "MORPHINE SULFATE ER", "NEBIVOLOL", "NIFEDIPINE ER",
+    "ONDANSETRON ODT", "OXYBUTYNIN CHLORIDE ER", "PRAMIPEXOLE DIHYDROCHLORIDE", "RANOLAZINE ER",
+    "RIZATRIPTAN", "TACROLIMUS CAPSULE", "TOLTERODINE TARTRATE ER", "TRIAMCINOLONE ACETONIDE PASTE",
+    "VALACYCLOVIR", "VENLAFAXINE HCL ER", "VERAPAMIL ER",
+}  # fmt: skip
+
+
+def test_products_of_the_bundled_list_brand_or_generic():
+    with open(bundled("drugs.csv"), newline="", encoding="utf-8") as handle:
+        pairs = sorted({(r["brand_name"], r["generic_name"]) for r in csv.DictReader(handle)})
+    lines = drugs_table([(1, "IM", brand, generic, 11, 30.0, 1.0) for brand, generic in pairs])
+    every_key = sorted({ingredient_key(generic) for _, generic in pairs})
+    keys = generic_keys(lines, every_key, every_key)
+    got = rows(
+        market_products(market_lines(lines, keys), keys).select(
+            "brand_name", "generic_name", "product_type"
+        ),
+        ["brand_name", "generic_name"],
+    )
+    # a name written as the generic name is a generic (as CMS writes them)
+    assert got == [
+        dict(brand_name=brand, generic_name=generic,
+             product_type="generic" if brand == generic or brand in GENERICS_NAMED_OTHERWISE
+             else "brand")
+        for brand, generic in pairs
     ]  # fmt: skip
 
 

@@ -10,7 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from healthanalytics.analysis.drug_classes import bundled_drug_classes
-from healthanalytics.analysis.ingredients import ingredient_key, ingredient_key_expr
+from healthanalytics.analysis.ingredients import (
+    ingredient_key,
+    ingredient_key_expr,
+    release_base,
+    release_base_expr,
+)
 from healthanalytics.io.inputs import bundled
 from tests.conftest import SPARK_CONF
 from tests.transforms.conftest import rows
@@ -52,6 +57,27 @@ def test_expression_on_duckdb_gives_the_same_keys(con):
     assert rows(keyed, ["generic_name"]) == sorted(
         expected, key=lambda r: (r["generic_name"] is None, r["generic_name"] or "")
     )
+
+
+# (brand name as written, without its release and dosage-form words)
+RELEASE_BASES = [
+    ("METFORMIN HCL ER", "METFORMIN HCL"),  # one suffix
+    ("DILTIAZEM 24HR ER", "DILTIAZEM"),  # two
+    ("GLUCOPHAGE XR", "GLUCOPHAGE"),  # a brand's suffix too: the brand stays its name
+    ("bupropion xl", "BUPROPION"),  # any case
+    ("ERYTHROMYCIN", "ERYTHROMYCIN"),  # a word that starts with a suffix is kept
+    ("MESALAMINE DR CAPSULE ", "MESALAMINE"),  # a trailing blank
+    ("ER", "ER"),  # only a suffix word: kept whole
+    ("NURTEC ODT TABLET", "NURTEC ODT TABLET"),  # a suffix not at the end is kept
+]
+
+
+def test_release_base_in_python_and_on_duckdb(con):
+    assert [release_base(name) for name, _ in RELEASE_BASES] == [b for _, b in RELEASE_BASES]
+    names = ibis.memtable({"brand_name": [n for n, _ in RELEASE_BASES]})
+    based = names.mutate(base=release_base_expr(names.brand_name))
+    expected = [{"brand_name": n, "base": b} for n, b in RELEASE_BASES]
+    assert rows(based, ["brand_name"]) == sorted(expected, key=lambda r: r["brand_name"])
 
 
 def all_generic_names() -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from healthanalytics.analysis.drug_classes import DrugClass
 from healthanalytics.analysis.market import (
     DEFAULT_MARKET_CLASS,
     MarketBasket,
@@ -108,21 +109,30 @@ def test_flag_text(text, settings):
             lambda: resolve_market(epc="HMG-CoA Reductase Inhibtor"),
             "unknown class 'HMG-CoA Reductase Inhibtor': did you mean HMG-CoA Reductase Inhibitor?",
         ),
-        # names about as close: all of them
+        # names holding it (3 at most), then names about as close, each said once
         (
             lambda: resolve_market(epc="Receptor Antagonist"),
-            "unknown class 'Receptor Antagonist': did you mean Orexin Receptor Antagonist or "
-            "GLP-1 Receptor Agonist or Dopamine-2 Receptor Antagonist?",
+            "unknown class 'Receptor Antagonist': 'Receptor Antagonist' is in the name or "
+            "generics of Calcitonin Gene-related Peptide Receptor Antagonist, Dopamine-2 "
+            "Receptor Antagonist, Histamine-1 Receptor Antagonist; did you mean Orexin Receptor "
+            "Antagonist or GLP-1 Receptor Agonist?",
         ),
-        # nothing close: where to look
+        # no class name close, but classes whose generics hold the word, best share first
         (
             lambda: resolve_market(epc="Statin"),
-            "unknown class 'Statin': `healthanalytics markets` lists the classes, areas and "
-            "generic names",
+            "unknown class 'Statin': 'Statin' is in the name or generics of HMG-CoA Reductase "
+            "Inhibitor, Polyene Antifungal, Dietary Cholesterol Absorption Inhibitor",
+        ),
+        # nothing close and nothing holds it: where to look
+        (
+            lambda: parse_market("NOSUCHDRUGZ"),
+            "unknown class, area, generic or brand 'NOSUCHDRUGZ': no close name; see "
+            "`healthanalytics markets`",
         ),
         (
             lambda: resolve_market(area="cardio"),
-            "unknown therapeutic area 'cardio': did you mean cardiovascular?",
+            "unknown therapeutic area 'cardio': 'cardio' is in the name or generics of "
+            "cardiovascular",
         ),
         (
             lambda: resolve_market(brands=["XARELT"]),
@@ -148,6 +158,52 @@ def test_flag_text(text, settings):
 def test_unknown_market_in_one_line(call, message):
     with pytest.raises(MarketError) as caught:
         call()
+    assert str(caught.value) == message
+
+
+def drug_class(generic: str, epc: str, area: str) -> DrugClass:
+    return DrugClass(generic, generic, epc, area, False, (generic,))
+
+
+TINY_MAP = (
+    drug_class("ATORVASTATIN", "HMG-CoA Reductase Inhibitor", "cardiovascular"),
+    drug_class("SIMVASTATIN", "HMG-CoA Reductase Inhibitor", "cardiovascular"),
+    drug_class("LISINOPRIL", "Angiotensin Converting Enzyme Inhibitor", "cardiovascular"),
+    drug_class("NYSTATIN", "Polyene Antifungal", "infection"),
+    drug_class("AMPHOTERICIN B", "Polyene Antifungal", "infection"),
+    drug_class("FLUCONAZOLE", "Azole Antifungal", "infection"),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # member generics hold it: by share of the group's generics (2/2, 2/3, 1/2; infection's
+        # 1/3 is the fourth), before the names close to it
+        (
+            "statin",
+            "unknown class, area, generic or brand 'statin': 'statin' is in the name or "
+            "generics of HMG-CoA Reductase Inhibitor, cardiovascular, Polyene Antifungal; did "
+            "you mean NYSTATIN?",
+        ),
+        # class names that hold it come first (any case), whatever their generics; not said
+        # again as close names
+        (
+            "ANTIFUNGAL",
+            "unknown class, area, generic or brand 'ANTIFUNGAL': 'ANTIFUNGAL' is in the name or "
+            "generics of Azole Antifungal, Polyene Antifungal",
+        ),
+        # an area's name holds it
+        (
+            "infect",
+            "unknown class, area, generic or brand 'infect': 'infect' is in the name or "
+            "generics of infection",
+        ),
+    ],
+)
+def test_unknown_market_names_the_groups_holding_the_word(text, message):
+    with pytest.raises(MarketError) as caught:
+        parse_market(text, TINY_MAP)
     assert str(caught.value) == message
 
 

@@ -134,6 +134,21 @@ def test_features_hold_the_prescribers_lines_outside_the_market(con):
     assert without == [{**row, "city_segment": None} for row in got]
 
 
+def test_brand_share_counts_release_forms_of_generics_as_generics(con):
+    lines = [
+        (1, "Cardiology", "LIPITOR", "ATORVASTATIN CALCIUM", 20, 600.0, 100.0, 15),  # market
+        (1, "Cardiology", "METFORMIN HCL ER", "METFORMIN HCL", 1, 30.0, 1.0, None),  # generic
+        (1, "Cardiology", "GLUCOPHAGE XR", "METFORMIN HCL", 1, 60.0, 1.0, None),  # a brand
+        (1, "Cardiology", "METOPROLOL", "METOPROLOL SUCCINATE", 1, 30.0, 1.0, None),  # salt
+    ]
+    assert rows(features_of(lines), ["presc_id"]) == [
+        # 120 days outside the market, 60 of them GLUCOPHAGE XR's
+        dict(presc_id=1, specialty="Cardiology", presc_state="NY", city_segment=None,
+             other_fills=4.0, other_claims=3, other_generics=2, other_brand_share=0.5,
+             other_beneficiaries=0, years_of_exp=25),
+    ]  # fmt: skip
+
+
 def test_changing_the_market_lines_volume_changes_no_feature(con):
     # the market lines' claims, day supply, cost and beneficiaries multiplied and shuffled
     changed = [

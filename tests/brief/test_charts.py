@@ -36,6 +36,26 @@ def test_product_shares_names_the_leader():
     assert chart.takeaway == "ATORVASTATIN leads with 60.0% of fills among 3 products"
 
 
+def test_product_shares_of_one_product_in_the_singular():
+    products = pd.DataFrame({"brand_name": ["A"], "generic_name": ["A"],
+                             "product_type": ["generic"], "fills_share": [1.0]})  # fmt: skip
+    chart = charts.product_shares_chart(products)
+    assert chart.takeaway == "A leads with 100.0% of fills among 1 product"
+    assert chart.alt.startswith("Horizontal bar chart of the shares of fills of 1 product; ")
+
+
+@pytest.mark.parametrize(
+    ("value", "noun", "text"),
+    [
+        (1, "generic name", "1 generic name"),  # one: singular
+        (0, "brand", "0 brands"),  # none: plural
+        (2500, "product", "2,500 products"),  # grouped as the figures
+    ],
+)
+def test_counted_says_one_in_the_singular(value, noun, text):
+    assert charts.counted(value, noun) == text
+
+
 def test_product_shares_sums_the_tail_as_other():
     products = pd.DataFrame({"brand_name": list("ABCD"), "generic_name": list("ABCD"),
                              "product_type": ["generic"] * 4, "fills_share": [.4, .3, .2, .1]})

@@ -345,6 +345,13 @@ def test_no_analysis_run_writes_no_brief(tmp_path):
                        analysis=False)  # fmt: skip
     assert outcome.error is None
     assert not (tmp_path / "out" / "launch_brief.html").exists()
+    # its brief, asked for: no pointer to a segments section it does not have
+    done = brief_cli("--db", str(tmp_path / "w.duckdb"), "--run-date", RUN_DATE.isoformat(),
+                     "--output", "brief", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "brief" / "launch_brief.html").read_text()
+    assert "Not shown: the state map" in html
+    assert "segments section" not in html
 
 
 def brief_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -13,6 +13,7 @@ import ibis
 import ibis.expr.types as ir
 
 from healthanalytics.analysis.deciles import share_of
+from healthanalytics.analysis.ingredients import generic_product_expr
 from healthanalytics.analysis.market import MarketBasket
 
 TOP_PERCENTS = (1, 5, 10)
@@ -20,8 +21,10 @@ TOP_PERCENTS = (1, 5, 10)
 
 def market_products(lines: ir.Table, keys: ir.Table) -> ir.Table:
     """One row per product of the market (`brand_name`, `generic_name` as cleaned): its
-    `ingredient_key`, `product_type` (`brand` when the brand name is not the generic name: CMS
-    writes a generic's brand name as its generic name; else `generic`), `lines`, `claims`
+    `ingredient_key`, `product_type` (`generic` when the brand name, without its trailing
+    release and dosage-form words, has the generic name's ingredient key: CMS writes a generic's
+    brand name as its generic name, often with the form appended, `METFORMIN HCL ER` /
+    `METFORMIN HCL`; else `brand`, as `LIPITOR` or `GLUCOPHAGE XR`), `lines`, `claims`
     (int64 known claims, 0 when none), `claims_unknown` (lines whose count is suppressed),
     `fills` (30-day fills), `drug_cost` (USD), `writers` (distinct prescribers), `fills_share`
     and `cost_share` (0..1 of the market; null when it has none). In: `market_lines`,
@@ -43,7 +46,11 @@ def market_products(lines: ir.Table, keys: ir.Table) -> ir.Table:
         "brand_name",
         "generic_name",
         "ingredient_key",
-        product_type=ibis.ifelse(named.brand_name != named.generic_name, "brand", "generic"),
+        product_type=ibis.ifelse(
+            generic_product_expr(named.brand_name, named.generic_name, named.ingredient_key),
+            "generic",
+            "brand",
+        ),
         lines=named.lines,
         claims=named.claims,
         claims_unknown=named.claims_unknown,

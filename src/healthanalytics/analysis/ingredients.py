@@ -18,6 +18,11 @@ test holds them equal. The rule:
 5. components left empty are dropped (`NITROFURANTOIN MONOHYD/M-CRYST` is one drug), the rest
    sorted and joined with `/`.
 A name with no words (blank, `/`) has no key: null, as a null name.
+
+Release and dosage-form suffixes (`release_base`, `release_base_expr`): CMS writes a generic
+product's brand name as its generic name, often with the form appended (`METFORMIN HCL ER` /
+`METFORMIN HCL`, `DILTIAZEM 24HR ER` / `DILTIAZEM HCL`); the trailing words of RELEASE_SUFFIXES
+are removed before the brand name's key is compared with the generic name's.
 """
 
 from __future__ import annotations
@@ -68,6 +73,14 @@ SALT_WORDS = frozenset(
     TARTRATE TOSYLATE TR TRIFENATATE TROMETHAMINE VALERATE
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
+
+# Release and dosage-form words CMS appends to the brand name of a generic product, as the
+# bundled lists (data/drugs.csv) and Part D files write them: removed only at the end of a name.
+RELEASE_SUFFIXES = (
+    "ER", "XR", "XL", "SR", "CR", "DR", "LA", "CD", "EC", "ODT", "HFA", "12HR", "24HR",
+    "CAPSULE", "CREAM", "PASTE",
+)  # fmt: skip
+_RELEASE_TAIL = r"( +(" + "|".join(RELEASE_SUFFIXES) + r"))+ *$"
 
 # Components the word rule gets wrong: one CMS writes in two word orders, a drug whose name is
 # a salt word (dimethyl fumarate), a form written as a component of its own.
@@ -122,3 +135,28 @@ def ingredient_key_expr(name: ir.StringValue) -> ir.StringValue:
     text = name.upper().re_replace(_PARENTHESES, " ").replace(" WITH ", "/")
     components = text.split("/").map(component).filter(lambda c: c != "")
     return components.sort().join("/").nullif("")
+
+
+def release_base(name: str) -> str:
+    """`name` without its trailing release and dosage-form words (`DILTIAZEM 24HR ER` ->
+    `DILTIAZEM`; `GLUCOPHAGE XR` -> `GLUCOPHAGE`); a name of such words only is kept whole."""
+    return re.sub(_RELEASE_TAIL, "", name.upper()) or name.upper()
+
+
+def release_base_expr(name: ir.StringValue) -> ir.StringValue:
+    """`release_base` as an Ibis expression (DuckDB and Spark)."""
+    stripped = name.upper().re_replace(_RELEASE_TAIL, "")
+    return ibis.ifelse(stripped == "", name.upper(), stripped)
+
+
+def generic_product_expr(
+    brand_name: ir.StringValue, generic_name: ir.StringValue, generic_key: ir.StringValue
+) -> ir.BooleanValue:
+    """True when a product (brand and generic name as cleaned; `generic_key` the generic name's
+    ingredient key) is a generic: its brand name is its generic name, or has the generic's key
+    once its trailing release and dosage-form words are removed (`METFORMIN HCL ER` /
+    `METFORMIN HCL`); false for a brand (`GLUCOPHAGE XR`); null when a name or key is null.
+    Long (see `ingredient_key_expr`): apply it to distinct products, not to lines."""
+    return (brand_name == generic_name) | (
+        ingredient_key_expr(release_base_expr(brand_name)) == generic_key
+    )

@@ -111,7 +111,14 @@ def parse_market(text: str, classes: tuple[DrugClass, ...] | None = None) -> dic
     if unknown:
         # a name that is neither may be a misspelt class or area as well
         choices = [*by_lower.values(), *THERAPEUTIC_AREAS, *generic_names, *brands]
-        raise MarketError(_unknown("class, area, generic or brand", unknown[0], choices))
+        raise MarketError(
+            _unknown(
+                "class, area, generic or brand",
+                unknown[0],
+                choices,
+                _containing(unknown[0], classes),
+            )
+        )
     return {
         "generics": [name.upper() for name in names if name.upper() in generic_names],
         "brands": [name.upper() for name in names if name.upper() not in generic_names],
@@ -122,7 +129,9 @@ def _class_basket(epc: str, classes: tuple[DrugClass, ...]) -> MarketBasket:
     by_lower = {name.lower(): name for name in epc_names(classes)}
     name = by_lower.get(epc.strip().lower())
     if name is None:
-        raise MarketError(_unknown("class", epc, list(by_lower.values())))
+        raise MarketError(
+            _unknown("class", epc, list(by_lower.values()), _containing(epc, classes, ("class",)))
+        )
     rows = [row for row in classes if name in row.classes]
     return _basket("class", name, rows, classes)
 
@@ -130,7 +139,14 @@ def _class_basket(epc: str, classes: tuple[DrugClass, ...]) -> MarketBasket:
 def _area_basket(area: str, classes: tuple[DrugClass, ...]) -> MarketBasket:
     name = area.strip().lower()
     if name not in THERAPEUTIC_AREAS:
-        raise MarketError(_unknown("therapeutic area", area, list(THERAPEUTIC_AREAS)))
+        raise MarketError(
+            _unknown(
+                "therapeutic area",
+                area,
+                list(THERAPEUTIC_AREAS),
+                _containing(area, classes, ("area",)),
+            )
+        )
     rows = [row for row in classes if row.therapeutic_area == name]
     return _basket("area", name, rows, classes)
 
@@ -146,12 +162,16 @@ def _names_basket(
     for generic in generics:
         name = generic.strip().upper()
         if name not in mapped:
-            raise MarketError(_unknown("generic name", generic, sorted(mapped)))
+            raise MarketError(
+                _unknown("generic name", generic, sorted(mapped), _containing(generic, classes))
+            )
         keys.append(mapped[name])
     for brand in brands:
         name = brand.strip().upper()
         if name not in brand_names:
-            raise MarketError(_unknown("brand name", brand, sorted(brand_names)))
+            raise MarketError(
+                _unknown("brand name", brand, sorted(brand_names), _containing(brand, classes))
+            )
         keys.append(ingredient_key(brand_names[name]))
     label = ", ".join(name.strip().upper() for name in (*generics, *brands))
     wanted = set(keys)
@@ -177,19 +197,51 @@ def _basket(
     return MarketBasket(kind, name, tuple(sorted(keys)), tuple(generic_names))
 
 
-def _unknown(what: str, given: str, choices: list[str]) -> str:
+def _unknown(what: str, given: str, choices: list[str], containing: tuple[str, ...]) -> str:
+    """The one-line message for an unknown name: the classes and areas `containing` it (see
+    `_containing`), then up to 3 of `choices` closest to it (difflib ratio at least 0.6, the
+    others only when nearly as close as the best; none of `containing` again); when neither
+    gives a name, that none is close."""
     by_upper = {choice.upper(): choice for choice in choices}
     wanted = given.strip().upper()
     close = difflib.get_close_matches(wanted, list(by_upper), n=3, cutoff=0.6)
     if close:  # the best, and the others only when nearly as close
         best = difflib.SequenceMatcher(None, wanted, close[0]).ratio()
         close = [c for c in close if difflib.SequenceMatcher(None, wanted, c).ratio() >= best - 0.1]
-    hint = (
-        f"did you mean {' or '.join(by_upper[c] for c in close)}?"
-        if close
-        else "`healthanalytics markets` lists the classes, areas and generic names"
-    )
-    return f"unknown {what} {given.strip()!r}: {hint}"
+    close = [c for c in close if by_upper[c] not in containing]  # each name said once
+    hints = []
+    if containing:
+        hints.append(f"{given.strip()!r} is in the name or generics of {', '.join(containing)}")
+    if close:
+        hints.append(f"did you mean {' or '.join(by_upper[c] for c in close)}?")
+    elif not containing:
+        hints.append("no close name; see `healthanalytics markets`")
+    return f"unknown {what} {given.strip()!r}: {'; '.join(hints)}"
+
+
+def _containing(
+    word: str, classes: tuple[DrugClass, ...], kinds: tuple[str, ...] = ("class", "area")
+) -> tuple[str, ...]:
+    """Up to 3 classes and areas (`kinds`) whose name, or the generic name of a member, holds
+    `word` (case-insensitive): those named so first, then by the share of their generics that
+    hold it (`statin` -> HMG-CoA Reductase Inhibitor, all of whose generics are statins)."""
+    wanted = word.strip().lower()
+    if not wanted:
+        return ()
+    groups: dict[str, list[str]] = {}
+    for row in classes:
+        names = list(row.classes) if "class" in kinds else []
+        if "area" in kinds:
+            names.append(row.therapeutic_area)
+        for name in names:
+            groups.setdefault(name, []).append(row.generic_name)
+    ranked = []
+    for name, generics in groups.items():
+        holding = sum(wanted in generic.lower() for generic in generics)
+        named = wanted in name.lower()
+        if named or holding:
+            ranked.append((not named, -holding / len(generics), name.lower(), name))
+    return tuple(name for *_, name in sorted(ranked)[:3])
 
 
 def market_listing(area: str | None = None, classes: tuple[DrugClass, ...] | None = None) -> str:
@@ -200,7 +252,14 @@ def market_listing(area: str | None = None, classes: tuple[DrugClass, ...] | Non
     areas = THERAPEUTIC_AREAS
     if area is not None:
         if area.strip().lower() not in THERAPEUTIC_AREAS:
-            raise MarketError(_unknown("therapeutic area", area, list(THERAPEUTIC_AREAS)))
+            raise MarketError(
+                _unknown(
+                    "therapeutic area",
+                    area,
+                    list(THERAPEUTIC_AREAS),
+                    _containing(area, classes, ("area",)),
+                )
+            )
         areas = (area.strip().lower(),)
     lines = [
         "Drug classes of the bundled map by therapeutic area (FDA Established Pharmacologic "

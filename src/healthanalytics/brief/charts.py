@@ -46,6 +46,12 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def counted(value: int, noun: str) -> str:
+    """`value` and `noun`, in the singular for 1, else in the plural with an s (`1 generic
+    name`, `2,500 products`, `0 brands`)."""
+    return f"{value:,} {noun}{'' if value == 1 else 's'}"
+
+
 def _pct(share: float) -> str:
     return f"{100 * share:.1f}%"
 
@@ -77,11 +83,12 @@ def product_shares_chart(products: pd.DataFrame, top: int = 12) -> Chart:
     ax.tick_params(axis="y", labelsize=8)
     leader = labels[0] if labels else "none"
     takeaway = (
-        f"{leader} leads with {_pct(shares[0])} of fills among {len(ranked)} products"
+        f"{leader} leads with {_pct(shares[0])} of fills among {counted(len(ranked), 'product')}"
         if shares
         else "No product of the market was written"
     )
-    alt = f"Horizontal bar chart of {len(ranked)} products' shares of fills; {takeaway}."
+    alt = f"Horizontal bar chart of the shares of fills of {counted(len(ranked), 'product')}; "
+    alt += f"{takeaway}."
     return Chart("product_shares", title, alt, takeaway, _png(fig))
 
 

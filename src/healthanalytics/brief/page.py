@@ -51,6 +51,7 @@ def _environment() -> Environment:
     env.filters["data_uri"] = lambda png: "data:image/png;base64," + base64.b64encode(png).decode()
     env.filters["num"] = _number
     env.filters["pct"] = _pct
+    env.filters["counted"] = ch.counted
     env.filters["cell"] = _cell
     env.tests["text"] = lambda column: not pd.api.types.is_numeric_dtype(column)
     return env

@@ -74,8 +74,9 @@ MARKET_PRODUCTS = TableContract(
         Column("brand_name", TEXT, "brand name as cleaned (upper case)", not_null=True),
         Column("generic_name", TEXT, "generic name as cleaned (upper case)", not_null=True),
         Column("ingredient_key", TEXT, "the molecule (ingredient key)", not_null=True),
-        Column("product_type", TEXT, "brand when the brand name is not the generic name (CMS "
-               "writes a generic's brand name as its generic name), else generic",
+        Column("product_type", TEXT, "generic when the brand name, without trailing release "
+               "and dosage-form words (ER, XL, ODT, ...), has the generic name's ingredient key "
+               "(CMS writes a generic's brand name as its generic name), else brand",
                not_null=True, accepted=Accepted(PRODUCT_TYPES)),
         count("lines", "prescriber and drug rows of the product", "lines"),
         count("claims", "known claims (0 when none)", "claims"),

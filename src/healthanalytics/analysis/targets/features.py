@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 
 from healthanalytics.analysis.deciles import volume_decile
 from healthanalytics.analysis.geography import prescriber_cities
+from healthanalytics.analysis.ingredients import generic_product_expr
 from healthanalytics.analysis.specialties import HIGH_DECILE
 
 DAYS_PER_FILL = 30
@@ -44,14 +45,28 @@ def prescriber_features(
     (float64 30-day fills outside the market, 0 when none), `other_claims` (int64 known
     claims outside the market), `other_generics` (int64 distinct generic names outside the
     market: breadth), `other_brand_share` (share 0..1 of its fills outside the market that
-    are brands, brand = brand name not the generic name as market_products says; null
+    are brands, brand or generic as market_products says (`generic_product_expr`); null
     without such fills), `other_beneficiaries` (int64 known beneficiary counts of its lines
     outside the market, summed: a beneficiary of two drugs counts twice), `years_of_exp`
     (int64, the largest reported; null when none or the layout has no experience)."""
     market = keys.filter(keys.in_market).select("generic_name")
     other = drugs.anti_join(market, "generic_name")
+    # brand or generic once per product, as market_products says; a line without a generic
+    # name is not a brand
+    products = other.select("brand_name", "generic_name").distinct()
+    keyed = products.left_join(keys, products.generic_name == keys.generic_name).select(
+        products.brand_name,
+        products.generic_name,
+        _brand=~generic_product_expr(
+            products.brand_name, products.generic_name, keys.ingredient_key
+        ),
+    )
+    other = other.left_join(
+        keyed,
+        [other.brand_name == keyed.brand_name, other.generic_name == keyed.generic_name],
+    ).select(other, _brand=keyed._brand)
+    is_brand = other._brand.fill_null(False)
     days = other.day_supply.fill_null(0.0)
-    is_brand = (other.brand_name != other.generic_name).fill_null(False)
     volume = other.group_by("presc_id").aggregate(
         _days=days.sum(),
         _brand_days=ibis.ifelse(is_brand, days, 0.0).sum(),
