@@ -137,18 +137,18 @@ def _class_basket(epc: str, classes: tuple[DrugClass, ...]) -> MarketBasket:
 
 
 def _area_basket(area: str, classes: tuple[DrugClass, ...]) -> MarketBasket:
-    name = area.strip().lower()
-    if name not in THERAPEUTIC_AREAS:
-        raise MarketError(
-            _unknown(
-                "therapeutic area",
-                area,
-                list(THERAPEUTIC_AREAS),
-                _containing(area, classes, ("area",)),
-            )
-        )
+    name = _known_area(area, classes)
     rows = [row for row in classes if row.therapeutic_area == name]
     return _basket("area", name, rows, classes)
+
+
+def _known_area(area: str, classes: tuple[DrugClass, ...]) -> str:
+    """`area` as THERAPEUTIC_AREAS names it; MarketError naming the close ones when unknown."""
+    name = area.strip().lower()
+    if name not in THERAPEUTIC_AREAS:
+        close = _containing(area, classes, ("area",))
+        raise MarketError(_unknown("therapeutic area", area, list(THERAPEUTIC_AREAS), close))
+    return name
 
 
 def _names_basket(
@@ -251,16 +251,7 @@ def market_listing(area: str | None = None, classes: tuple[DrugClass, ...] | Non
     classes = bundled_drug_classes() if classes is None else classes
     areas = THERAPEUTIC_AREAS
     if area is not None:
-        if area.strip().lower() not in THERAPEUTIC_AREAS:
-            raise MarketError(
-                _unknown(
-                    "therapeutic area",
-                    area,
-                    list(THERAPEUTIC_AREAS),
-                    _containing(area, classes, ("area",)),
-                )
-            )
-        areas = (area.strip().lower(),)
+        areas = (_known_area(area, classes),)
     lines = [
         "Drug classes of the bundled map by therapeutic area (FDA Established Pharmacologic "
         "Class: generic names, separated by semicolons).",

@@ -251,13 +251,11 @@ class S3Files(FsspecFiles):
     def read_tagged(self, path: str) -> tuple[bytes, str] | None:
         """The object's bytes and its ETag, None when there is no object. The ETag is read
         first: a write in between makes a later If-Match with it fail, never pass wrongly."""
+        head = self._head(path)
+        if head is None:
+            return None
         fs, root = self._fs(path)
-        bucket, key, _ = fs.split_path(root)
         with self._failing(path):
-            try:
-                head = fs.call_s3("head_object", Bucket=bucket, Key=key)
-            except FileNotFoundError:
-                return None
             return fs.cat_file(root), head["ETag"]
 
     def write_if(self, path: str, data: bytes, etag: str | None) -> str:
@@ -285,14 +283,18 @@ class S3Files(FsspecFiles):
         """When the object at `path` was last written (its `LastModified`, whole seconds, by
         the store's clock), if it still has `etag`; None when it has another or is missing.
         One HEAD request: the time and the ETag are of the same object."""
+        head = self._head(path)
+        return head["LastModified"] if head is not None and head["ETag"] == etag else None
+
+    def _head(self, path: str) -> dict | None:
+        """The object's HEAD answer (ETag, LastModified, ...), None when there is no object."""
         fs, root = self._fs(path)
         bucket, key, _ = fs.split_path(root)
         with self._failing(path):
             try:
-                head = fs.call_s3("head_object", Bucket=bucket, Key=key)
+                return fs.call_s3("head_object", Bucket=bucket, Key=key)
             except FileNotFoundError:
                 return None
-        return head["LastModified"] if head["ETag"] == etag else None
 
     @contextmanager
     def _failing(self, path: str) -> Iterator[None]:
