@@ -21,9 +21,10 @@ import os
 import subprocess
 import sys
 import tarfile
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,8 +146,86 @@ def spark_in_process() -> Iterator[None]:
         yield
     from pyspark.sql import SparkSession
 
-    if (active := SparkSession.getActiveSession()) is not None:
+    if not spark_gateway_works():
+        drop_spark_gateway()
+    elif (active := SparkSession.getActiveSession()) is not None:
         active.stop()
+
+
+def spark_gateway_works() -> bool:
+    """False when this process's Py4J gateway to the Spark JVM no longer answers as it should:
+    the JVM died, or a call was interrupted mid-answer (pyspark pins one connection per
+    thread, so the next call would read the interrupted call's answer)."""
+    from pyspark import SparkContext
+
+    if (context := SparkContext._active_spark_context) is None:
+        return True
+    try:
+        return context._jvm.java.lang.Integer.parseInt("4711") == 4711
+    except Exception:
+        return False
+
+
+def drop_spark_gateway() -> None:
+    """Stop the JVM of this process's Spark session and forget it and its gateway: the next
+    session starts a new JVM instead of failing on the broken one."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    if (gateway := SparkContext._gateway) is not None:
+        if (jvm := getattr(gateway, "proc", None)) is not None:
+            jvm.kill()
+            jvm.wait()
+        with suppress(Exception):
+            gateway.shutdown()
+    SparkContext._gateway = SparkContext._jvm = SparkContext._active_spark_context = None
+    SparkSession._instantiatedSession = SparkSession._activeSession = None
+
+
+def _kill_spark_jvm(after: float) -> None:
+    if "pyspark" not in sys.modules:  # nothing to kill; not imported here just to check
+        return
+    from pyspark import SparkContext
+
+    if (jvm := getattr(SparkContext._gateway, "proc", None)) is not None:
+        print(f"conftest: this test's Spark JVM was killed after {after:.0f} s", file=sys.stderr)
+        jvm.kill()
+
+
+@contextmanager
+def spark_watchdog(seconds: float) -> Iterator[None]:
+    """Kill this process's Spark JVM if the block still runs after `seconds`: a call into it
+    then fails at once. pytest-timeout's interrupt cannot stop such a call: pyspark's clean-up
+    makes one more call, which waits for the interrupted one's answer (as long as the job
+    runs), and then reads it as its own ("... does not exist in the JVM")."""
+    timer = threading.Timer(seconds, _kill_spark_jvm, args=(seconds,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """A Spark test that runs into its time limit fails a little before it, its JVM killed by
+    `spark_watchdog`; the next test then starts a new JVM (`drop_spark_gateway`): one hung
+    test does not fail every later Spark test of its worker."""
+    marker = item.get_closest_marker("timeout")
+    limit = float(
+        (marker.args[0] if marker and marker.args else None)
+        or item.config.getoption("timeout", None)
+        or item.config.getini("timeout")
+        or 0
+    )
+    if limit <= 0:
+        return (yield)
+    with spark_watchdog(limit - min(15.0, limit / 4)):
+        outcome = yield
+    if "pyspark" in sys.modules and not spark_gateway_works():
+        drop_spark_gateway()
+    return outcome
 
 
 # --- the pipeline in process ------------------------------------------------------------------

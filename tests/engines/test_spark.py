@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Callable
 from decimal import Decimal
@@ -37,8 +38,11 @@ from tests.conftest import (
     RUN_DATE,
     SPARK_CONF,
     assert_same_table,
+    drop_spark_gateway,
     refused,
     run_case,
+    spark_gateway_works,
+    spark_watchdog,
 )
 from tests.engines.spark_cluster import FAST_JVM, missing_requirement, standalone_cluster
 
@@ -345,9 +349,10 @@ def test_run_names_the_connector_a_scheme_needs(spark_in_process, tmp_path):
 # --- the engine in process --------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def engine(spark_in_process) -> SparkEngine:
-    """A Spark engine on the in-process local[1] session, whose executors have no Python."""
+    """A Spark engine on the in-process local[1] session, whose executors have no Python (per
+    test, so that a test after one that broke the session gets a new one)."""
     return create_engine(Settings(engine="spark", master="local[1]", spark_conf=SPARK_CONF))
 
 
@@ -910,3 +915,23 @@ def test_analysis_tables_are_the_same_on_both_engines(engine, duckdb_engine, tmp
         assert_same_table(spark[name], duckdb[name], name)
     # every decile is populated: the comparison covers the boundaries
     assert sorted(duckdb["market_deciles"].column("decile").to_pylist()) == list(range(11))
+
+
+def test_a_hung_spark_call_is_stopped_and_the_next_test_gets_a_new_jvm(spark_in_process):
+    # what conftest does for a Spark test that reaches its time limit: without it, the run
+    # waits for the hung call and every later Spark test of the worker fails
+    from py4j.protocol import Py4JNetworkError
+    from pyspark import SparkContext
+
+    settings = Settings(engine="spark", master="local[1]", spark_conf=SPARK_CONF)
+    hung = create_engine(settings)
+    killed = SparkContext._gateway.proc
+    started = time.monotonic()
+    with pytest.raises((ConnectionError, Py4JNetworkError)), spark_watchdog(3):
+        hung.session.range(10**13).selectExpr("max(id * 3) AS m").collect()
+    assert time.monotonic() - started < 60
+    assert not spark_gateway_works()
+    drop_spark_gateway()
+    assert spark_gateway_works()
+    assert create_engine(settings).session.range(3).count() == 3
+    assert SparkContext._gateway.proc.pid != killed.pid
