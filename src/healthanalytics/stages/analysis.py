@@ -34,6 +34,7 @@ from healthanalytics.stages.reports import Reports
 from healthanalytics.stages.segments import segment_tables
 from healthanalytics.stages.targets import target_tables
 from healthanalytics.stages.timing import store
+from healthanalytics.transforms.cleaning import drugs_per_prescriber
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,14 @@ def _market_tables(
 ) -> Analysis:
     basket = settings.market.basket()
     map_keys = sorted({row.ingredient_key for row in bundled_drug_classes()})
-    keys = store(engine, generic_keys, cleaned.drugs, map_keys, basket.ingredient_keys)
+    # only a run with the analysis aggregates the kept lines per prescriber and drug
+    drugs = store(engine, drugs_per_prescriber, cleaned.kept)
+    keys = store(engine, generic_keys, drugs, map_keys, basket.ingredient_keys)
     coverage = map_coverage(keys)
     _log_coverage(engine.one_row(coverage), engine.to_arrow(unmapped_generics(keys, 5)))
-    lines = store(engine, market_lines, cleaned.drugs, keys)
-    prescribers = store(engine, market_prescribers, cleaned.drugs, cleaned.clean, lines)
-    cost = store(engine, prescriber_cost, cleaned.drugs, prescribers)
+    lines = store(engine, market_lines, drugs, keys)
+    prescribers = store(engine, market_prescribers, drugs, cleaned.clean, lines)
+    cost = store(engine, prescriber_cost, drugs, prescribers)
     states_cost = store(engine, state_cost, cost)
     outliers = store(engine, peer_outliers, prescribers, cost)
     deciles = store(engine, market_deciles, prescribers)
@@ -99,7 +102,7 @@ def _market_tables(
     specialties = store(engine, market_specialties, prescribers)
     geography = store(engine, market_geography, prescribers, reports.matched, reports.cities)
     segments = segment_tables(
-        engine, cleaned.drugs, keys, reports.matched, reports.cities, prescribers
+        engine, drugs, keys, reports.matched, reports.cities, prescribers
     )
     summary = store(engine, market_summary, basket, prescribers, products, coverage)
     tables = {
@@ -116,7 +119,7 @@ def _market_tables(
     }
     # the model takes each prescriber's city segment (computed without the market's lines)
     tables |= target_tables(
-        engine, cleaned, reports, keys, prescribers, tables.get("city_segments")
+        engine, drugs, cleaned.clean, reports, keys, prescribers, tables.get("city_segments")
     )
     return Analysis(tables, engine.one_row(summary))
 

@@ -14,13 +14,10 @@ from healthanalytics.io.warehouse import Warehouse
 from healthanalytics.stages.ingest import Ingested
 from healthanalytics.stages.record import CleaningCounts, RunRecord
 from healthanalytics.stages.timing import store
-from healthanalytics.transforms.cleaning import (
-    clean_prescriptions,
-    cleaning_counts,
-    prescriber_drugs,
-)
+from healthanalytics.transforms.cleaning import clean_prescriptions, cleaning_counts
 from healthanalytics.transforms.quarantine import (
     flag_counts,
+    kept_rows,
     possible_copies,
     repeated_drug_lines,
     set_aside,
@@ -43,13 +40,14 @@ class DeliveryShrinkError(RuntimeError):
 class Cleaned:
     """The kept lines as prescriber places (`clean`), the lines set aside (`aside`: every
     quarantined line with its reason, and the first of each set of copies), the counts, and
-    the kept lines per prescriber and drug (`drugs`, for the analysis; see
-    `cleaning.drugs_per_prescriber`)."""
+    the kept lines themselves as raw text (`kept`, see `quarantine.kept_rows`: an expression
+    over the stored staged lines, which the analysis aggregates per prescriber and drug only
+    when it runs)."""
 
     clean: ir.Table
     aside: ir.Table
     counts: CleaningCounts
-    drugs: ir.Table
+    kept: ir.Table
 
     def summary(self) -> str:
         c = self.counts
@@ -68,8 +66,6 @@ def clean(engine: Engine, ingested: Ingested, verify: InputCheck) -> Cleaned:
     aside = store(engine, set_aside, staged, copies)
     flags = engine.one_row(flag_counts(staged, aside))
     clean = store(engine, clean_prescriptions, staged, copies, aside)
-    # from the stored staged lines, not the input: the analysis needs no second pass over it
-    drugs = store(engine, prescriber_drugs, staged, copies, aside)
     cleaned = engine.one_row(cleaning_counts(clean))
     repeated = engine.one_row(repeated_drug_lines(staged, shared, copies, aside))
     counts = CleaningCounts(
@@ -90,7 +86,8 @@ def clean(engine: Engine, ingested: Ingested, verify: InputCheck) -> Cleaned:
             f"rows do not reconcile: read {counts.rows_read}, kept {counts.rows_kept} "
             f"(cleaned {rows_clean}), quarantined {counts.rows_quarantined}"
         )
-    return Cleaned(clean, aside, counts, drugs)
+    # over the stored staged lines, not the input: the analysis needs no second pass over it
+    return Cleaned(clean, aside, counts, kept_rows(staged, copies, aside))
 
 
 def refuse_smaller_delivery(settings: Settings, warehouse: Warehouse, record: RunRecord) -> None:

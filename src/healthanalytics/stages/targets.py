@@ -11,7 +11,6 @@ import ibis.expr.types as ir
 from healthanalytics.analysis.targets.features import model_inputs, prescriber_features
 from healthanalytics.analysis.targets.model import score_prescribers, skipped_targets
 from healthanalytics.engines import Engine
-from healthanalytics.stages.clean import Cleaned
 from healthanalytics.stages.reports import Reports
 from healthanalytics.stages.timing import store
 
@@ -20,22 +19,24 @@ log = logging.getLogger(__name__)
 
 def target_tables(
     engine: Engine,
-    cleaned: Cleaned,
+    drugs: ir.Table,
+    places: ir.Table,
     reports: Reports,
     keys: ir.Table,
     prescribers: ir.Table,
     city_segments: ir.Table | None = None,
 ) -> dict[str, ir.Table]:
     """`target_prescribers`, `model_evaluation` and `model_importance` as the engine holds
-    them, from the kept lines, `generic_keys`, `market_prescribers` and (optional) the city
-    segments (`city_id`, `segment_name`). A degenerate input, or an error of the model, gives
-    a skip row in model_evaluation (logged as a warning) and no scored prescribers: the market
-    tables are delivered all the same."""
+    them, from the kept lines per prescriber and drug (`drugs_per_prescriber`) and as
+    prescriber places (`clean_prescriptions`), `generic_keys`, `market_prescribers` and
+    (optional) the city segments (`city_id`, `segment_name`). A degenerate input, or an error
+    of the model, gives a skip row in model_evaluation (logged as a warning) and no scored
+    prescribers: the market tables are delivered all the same."""
     features = store(
-        engine, prescriber_features, cleaned.drugs, keys, cleaned.clean, prescribers,
+        engine, prescriber_features, drugs, keys, places, prescribers,
         reports.matched, city_segments,
     )  # fmt: skip
-    inputs = engine.to_arrow(model_inputs(features, cleaned.drugs, prescribers))
+    inputs = engine.to_arrow(model_inputs(features, drugs, prescribers))
     try:
         targets = score_prescribers(inputs)
     except Exception as err:  # the model's failure costs the market tables nothing
