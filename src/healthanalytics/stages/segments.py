@@ -5,6 +5,7 @@ k-means on the driver over the compact city table, the results handed back to th
 from __future__ import annotations
 
 import logging
+import time
 
 import ibis
 import ibis.expr.types as ir
@@ -34,8 +35,10 @@ def segment_tables(
     In: the kept lines per prescriber and drug, `generic_keys`, the lines matched to cities,
     the city dimension and `market_prescribers`."""
     features = store(engine, city_features, drugs, keys, matched, cities, prescribers)
+    began = time.perf_counter()
     model = segment_cities(engine.to_arrow(features))
-    log.info("city segments: %s", log_line(model.selection))
+    seconds = time.perf_counter() - began
+    log.info("city segments (k-means, %.2f s): %s", seconds, log_line(model.selection))
     segmented = engine.materialize(ibis.memtable(model.cities), "city_segments")
     selection = engine.materialize(ibis.memtable(model.selection), "segment_selection")
     segments = ibis.memtable(model.segments)

@@ -4,6 +4,7 @@ the model fitted on the driver over them, its tables handed back to the engine."
 from __future__ import annotations
 
 import logging
+import time
 
 import ibis
 import ibis.expr.types as ir
@@ -36,6 +37,7 @@ def target_tables(
         engine, prescriber_features, drugs, keys, places, prescribers,
         reports.matched, city_segments,
     )  # fmt: skip
+    began = time.perf_counter()
     inputs = engine.to_arrow(model_inputs(features, drugs, prescribers))
     try:
         targets = score_prescribers(inputs)
@@ -43,7 +45,9 @@ def target_tables(
         log.debug("lookalike model failure", exc_info=True)
         error = f"{type(err).__name__}: {err}".splitlines()[0][:500]
         targets = skipped_targets(inputs, f"the model failed: {error}")
-    (log.info if targets.skipped is None else log.warning)("%s", targets.summary())
+    (log.info if targets.skipped is None else log.warning)(
+        "%s (%.2f s)", targets.summary(), time.perf_counter() - began
+    )
     held = {
         "target_prescribers": targets.prescribers,
         "model_evaluation": targets.evaluation,
