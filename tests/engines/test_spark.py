@@ -334,6 +334,30 @@ def test_viewfs_output_holds_what_the_duckdb_run_wrote_locally(engine, tmp_path,
     )
 
 
+def test_launch_brief_goes_through_hadoop_to_a_uri_output(engine, tmp_path, run_outputs):
+    # a Spark run's brief on a Hadoop output URI: the same files as in a local folder, and no
+    # staging or checksum file left (fsspec has no viewfs: Hadoop alone writes them)
+    from healthanalytics.brief import build_launch_brief
+    from healthanalytics.io.publish import LocalOutput
+
+    analysed = run_outputs("sample", "duckdb") / "healthanalytics.duckdb"
+    hadoop, local = tmp_path / "hadoop", tmp_path / "local"
+    hadoop.mkdir()
+    uri = _mount(engine, hadoop)
+    with open_warehouse(str(analysed)) as warehouse:
+        page = build_launch_brief(warehouse, RUN_DATE, LocalOutput(uri, engine.file_access(uri)))
+        build_launch_brief(warehouse, RUN_DATE, LocalOutput(str(local), LOCAL_FILES))
+    assert page == f"{uri}/launch_brief.html"
+
+    def files(folder: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*")
+                if p.is_file()}  # fmt: skip
+
+    written = files(hadoop)
+    assert "launch_brief.html" in written and any(n.startswith("charts/") for n in written)
+    assert written == files(local)
+
+
 def test_run_names_the_connector_a_scheme_needs(spark_in_process, tmp_path):
     # no hadoop-aws here: the run stops before reading anything, in one line
     outcome = refused("s3a://bucket/part_d/fact.csv.gz", output=tmp_path / "out",

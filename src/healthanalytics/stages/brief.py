@@ -8,8 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from healthanalytics.config import Settings
-from healthanalytics.io.files import uri_scheme
-from healthanalytics.io.publish import OutputPlace, PointerOutput
+from healthanalytics.io.publish import OutputPlace
 from healthanalytics.io.warehouse import Warehouse
 from healthanalytics.quality import CheckResult
 from healthanalytics.stages.analysis import Analysis
@@ -36,14 +35,12 @@ def write_launch_brief(
     place: OutputPlace,
 ) -> Briefed:
     """`launch_brief.html` (and its charts and tables in `charts/`) for the run's delivery
-    date in the place's folder (`<output>` locally, the run's prefix on S3), when the analysis
-    ran and succeeded and the output is a local folder or an s3:// prefix (not a Hadoop URI of
-    the Spark engine). Any Exception is logged as a warning and returned as the note; on S3 the
-    files already written are removed, so the delivery is published without a brief."""
+    date in the place's folder (`<output>`: a local folder or the Spark engine's Hadoop URI,
+    written through the place's file access; the run's prefix on S3), when the analysis ran and
+    succeeded. Any Exception is logged as a warning and returned as the note; on S3 the files
+    already written are removed, so the delivery is published without a brief."""
     if analysis.skipped or analysis.error is not None:
         return Briefed(None, "not written: no launch analysis in this run")
-    if uri_scheme(settings.output) is not None and not isinstance(place, PointerOutput):
-        return Briefed(None, "not written: the output is neither a local folder nor s3://")
     try:
         from healthanalytics.brief import build_launch_brief
 
