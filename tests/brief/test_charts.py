@@ -36,6 +36,22 @@ def test_product_shares_names_the_leader():
     assert chart.takeaway == "ATORVASTATIN leads with 60.0% of fills among 3 products"
 
 
+def test_a_dollar_sign_in_a_name_is_drawn_as_written():
+    # matplotlib reads text between two `$` as a formula: this one it cannot draw
+    names = ["MEVACOR $\\undefinedcmd$", "ZOCOR $5$ OFF"]
+    products = pd.DataFrame(
+        {
+            "brand_name": names,
+            "generic_name": ["LOVASTATIN", "SIMVASTATIN"],
+            "product_type": ["brand", "brand"],
+            "fills_share": [0.7, 0.3],
+        }
+    )
+    chart = charts.product_shares_chart(products)
+    assert_png(chart)
+    assert chart.takeaway.startswith("MEVACOR $\\undefinedcmd$ (LOVASTATIN) leads with 70.0%")
+
+
 def test_product_shares_of_one_product_in_the_singular():
     products = pd.DataFrame({"brand_name": ["A"], "generic_name": ["A"],
                              "product_type": ["generic"], "fills_share": [1.0]})  # fmt: skip

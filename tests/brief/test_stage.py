@@ -10,16 +10,43 @@ from tests.brief.test_page import assert_shows_a_page, brief_cli, open_page
 from tests.conftest import RUN_DATE, SAMPLE, run_case
 
 
-def test_a_brief_that_cannot_be_written_does_not_fail_the_run(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "charts").write_text("a file where the charts folder would go")
-    outcome = run_case(SAMPLE, output=out, db=str(tmp_path / "w.duckdb"))
+def test_a_brief_that_cannot_be_written_does_not_fail_the_run(tmp_path, monkeypatch):
+    from healthanalytics.io.publish import LocalOutput
+
+    out, db = tmp_path / "out", str(tmp_path / "w.duckdb")
+    assert run_case(SAMPLE, output=out, db=db).error is None
+    assert (out / "launch_brief.html").exists()
+    # the next run's page fails to be written, after its charts were
+    written = LocalOutput.write_file
+
+    def full_disk(self, name: str, data: bytes) -> str:
+        if name == "launch_brief.html":
+            raise OSError("No space left on device")
+        return written(self, name, data)
+
+    monkeypatch.setattr(LocalOutput, "write_file", full_disk)
+    outcome = run_case(SAMPLE, output=out, db=db)
     assert outcome.error is None
     assert outcome.record["status"] == "success"
-    assert any(m.startswith("the launch brief was not written: ") for m in outcome.log)
-    assert not (out / "launch_brief.html").exists()
+    assert "the launch brief was not written: OSError: No space left on device" in outcome.log
+    # neither the earlier run's brief nor part of this one's is left beside the new reports
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "city_report", "prescriber_report", "quality_checks.json"
+    ]  # fmt: skip
     assert not list(out.glob(".launch_brief*"))  # no temporary file left
+
+
+def test_a_folder_shows_only_the_last_runs_brief(tmp_path):
+    out, db = tmp_path / "out", str(tmp_path / "w.duckdb")
+    assert run_case(SAMPLE, output=out, db=db).error is None
+    charts = {p.name for p in (out / "charts").iterdir()}
+    (out / "charts" / "model_lift.png").write_bytes(b"an earlier run's chart")
+    assert run_case(SAMPLE, output=out, db=db).error is None
+    assert {p.name for p in (out / "charts").iterdir()} == charts
+    # a run without the analysis writes no brief, and leaves none of another run's
+    assert run_case(SAMPLE, output=out, db=db, analysis=False).error is None
+    assert not (out / "launch_brief.html").exists()
+    assert not (out / "charts").exists()
 
 
 def test_run_outputs_name_the_brief_and_its_checks_are_the_runs(tmp_path):

@@ -3,9 +3,10 @@ takeaway computed from that table out (matplotlib, Agg backend: no display neede
 
 from __future__ import annotations
 
+import functools
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import matplotlib
@@ -39,6 +40,18 @@ class Chart:
     png: bytes
 
 
+def _literal_text(chart: Callable[..., Chart]) -> Callable[..., Chart]:
+    """The chart drawn with its text as written: matplotlib would read what lies between two
+    `$` of a drug, city or specialty name as a formula (a wrong label, or no chart at all)."""
+
+    @functools.wraps(chart)
+    def drawn(*args, **kwargs) -> Chart:
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return chart(*args, **kwargs)
+
+    return drawn
+
+
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
@@ -63,6 +76,7 @@ def _figure(title: str, size: tuple[float, float] = (7.0, 3.8)) -> tuple[Figure,
     return fig, ax
 
 
+@_literal_text
 def product_shares_chart(products: pd.DataFrame, top: int = 12) -> Chart:
     """Bars of the products' shares of the market's fills (brand and generic names), largest
     first; the rest summed as "other"."""
@@ -110,6 +124,7 @@ def top_share(fills: Sequence[float], fraction: float) -> float:
     return sum(values[: math.ceil(fraction * len(values))]) / sum(values)
 
 
+@_literal_text
 def concentration_chart(fills: Sequence[float], hhi: float | None) -> Chart:
     """The Lorenz curve of the writers' fills, with the products' HHI in the takeaway."""
     writers, volume = writer_shares(fills)
@@ -131,6 +146,7 @@ def concentration_chart(fills: Sequence[float], hhi: float | None) -> Chart:
     return Chart("concentration", title, alt, takeaway, _png(fig))
 
 
+@_literal_text
 def decile_chart(deciles: pd.DataFrame) -> Chart:
     """The decile Pareto: each decile's share of fills (bars, 10 first) and its prescribers."""
     rows = deciles[deciles["decile"] > 0].sort_values("decile", ascending=False)
@@ -158,6 +174,7 @@ def decile_chart(deciles: pd.DataFrame) -> Chart:
     return Chart("deciles", title, alt, takeaway, _png(fig))
 
 
+@_literal_text
 def specialty_chart(specialties: pd.DataFrame, top: int = 12) -> Chart:
     """The specialty Pareto: the specialties' shares of fills (largest on top) and their
     cumulative share."""
@@ -185,6 +202,7 @@ def specialty_chart(specialties: pd.DataFrame, top: int = 12) -> Chart:
     return Chart("specialties", title, alt, takeaway, _png(fig))
 
 
+@_literal_text
 def cities_chart(cities: pd.DataFrame) -> Chart:
     """The matched cities as a longitude/latitude scatter sized by claims (no base map)."""
     inside, outside = _contiguous(cities)
@@ -224,6 +242,7 @@ STATE_TILES = {
     "OK": (6, 4), "LA": (6, 5), "MS": (6, 6), "AL": (6, 7), "GA": (6, 8),
     "HI": (7, 0), "TX": (7, 4), "FL": (7, 9), "PR": (7, 11),
 }  # fmt: skip
+@_literal_text
 def state_tiles_chart(states: pd.DataFrame) -> Chart:
     """A tile-grid map of the states coloured by the shrunk per-capita index of
     market_geography's state rows (`state_id`, `writers`, `index`: 1 = the national rate; null:
@@ -274,6 +293,7 @@ def state_tiles_chart(states: pd.DataFrame) -> Chart:
     return Chart("state_tiles", title, alt, takeaway, _png(fig))
 
 
+@_literal_text
 def quality_chart(counts: pd.DataFrame) -> Chart:
     """Bars of the lines read, kept and quarantined by reason."""
     title = "Lines read, kept and quarantined"
@@ -295,6 +315,7 @@ def quality_chart(counts: pd.DataFrame) -> Chart:
     return Chart("data_quality", title, alt, takeaway, _png(fig))
 
 
+@_literal_text
 def state_cost_chart(states: pd.DataFrame) -> Chart:
     """Bars of the states' price index of all drugs (`state_cost`: `presc_state`,
     `prescribers`, `price_index`, the days-weighted mean of their eligible prescribers'
@@ -337,6 +358,7 @@ def state_cost_chart(states: pd.DataFrame) -> Chart:
     return Chart("state_cost", title, alt, takeaway, _png(fig))
 
 
+@_literal_text
 def segments_chart(cities: pd.DataFrame) -> Chart:
     """The segmented cities (city_segments: `lat`, `lng`, `population`, `segment`,
     `segment_name`) as a longitude/latitude scatter sized by population and coloured by
@@ -384,6 +406,7 @@ MODEL_LABELS = {"lookalike": "lookalike model", "specialty_rate": "baseline: spe
 MODEL_COLOURS = {"lookalike": BLUE, "specialty_rate": GREY, "volume_decile": ORANGE}
 
 
+@_literal_text
 def lift_chart(lift: pd.DataFrame) -> Chart:
     """Grouped bars of the lift by score decile (model_evaluation's lift rows: `model`,
     `score_decile`, `lift` = positive rate of the decile / prevalence) of the lookalike model
@@ -418,6 +441,7 @@ def lift_chart(lift: pd.DataFrame) -> Chart:
     return Chart("model_lift", title, alt, takeaway, _png(fig))
 
 
+@_literal_text
 def calibration_chart(points: pd.DataFrame) -> Chart:
     """The reliability diagram of the lookalike model and its two baselines (`calibration_points`:
     per model and score decile, `mean_score` = the mean out-of-fold predicted probability,

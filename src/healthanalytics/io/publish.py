@@ -104,6 +104,8 @@ class OutputPlace(Protocol):
 
     def discard_files(self, paths: list[str]) -> None: ...
 
+    def remove_earlier(self, names: list[str]) -> None: ...
+
     def check_current(self) -> None: ...
 
     def publish(self, rows: dict[str, int], brief: str = "") -> None: ...
@@ -139,7 +141,15 @@ class LocalOutput:
         return path
 
     def discard_files(self, paths: list[str]) -> None:
-        """Nothing: each file moved in whole (the folder has no publish step to withhold)."""
+        """The files removed again (a brief that failed half way: the folder shows none
+        rather than part of one); a failure to remove is logged, not raised."""
+        _remove_logged(self.files, paths)
+
+    def remove_earlier(self, names: list[str]) -> None:
+        """`<folder>/<name>` of each name (a file or a folder) removed: what an earlier run
+        wrote there and this one will not replace (its launch brief), so the folder never
+        shows it beside this run's reports."""
+        _remove_logged(self.files, [join_path(self.folder, name) for name in names])
 
     def check_current(self) -> None:
         """Nothing to check: the output folder's lock keeps other runs out."""
@@ -218,11 +228,10 @@ class PointerOutput:
     def discard_files(self, paths: list[str]) -> None:
         """The files removed again (a brief that failed half way), so the manifest does not
         list them; a failure to remove is logged (it would hide the error being handled)."""
-        for path in paths:
-            try:
-                self.files.remove(path)
-            except OSError as err:
-                log.warning("%s not removed: %s", path, err)
+        _remove_logged(self.files, paths)
+
+    def remove_earlier(self, names: list[str]) -> None:
+        """Nothing: the run's prefix is its own, no earlier run wrote there."""
 
     def check_current(self) -> None:
         """StalePublishError when the pointer is no longer the one read at the start (asked
@@ -463,3 +472,13 @@ def open_output(
     if isinstance(files, ConditionalStore):
         return PointerOutput(output, delivery_date, run_id, files, keep_runs)
     return LocalOutput(output, files)
+
+
+def _remove_logged(files: FileAccess, paths: list[str]) -> None:
+    """Each path removed; a failure is logged, not raised (it would hide the error being
+    handled, or fail a run over a file it only tidies)."""
+    for path in paths:
+        try:
+            files.remove(path)
+        except OSError as err:
+            log.warning("%s not removed: %s", path, err)

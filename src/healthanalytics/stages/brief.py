@@ -39,7 +39,10 @@ def write_launch_brief(
     written through the place's file access; the run's prefix on S3), when the analysis ran and
     succeeded. Any Exception is logged as a warning and returned as the note; on S3 the files
     already written are removed, so the delivery is published without a brief."""
+    from healthanalytics.brief.write import remove_earlier_brief
+
     if analysis.skipped or analysis.error is not None:
+        remove_earlier_brief(place)
         return Briefed(None, "not written: no launch analysis in this run")
     try:
         from healthanalytics.brief import build_launch_brief
@@ -48,7 +51,9 @@ def write_launch_brief(
             warehouse, settings.run_date, place, [c.to_dict() for c in checks]
         )
     except Exception as err:
-        note = f"{type(err).__name__}: {err}".splitlines()[0][:500]
+        # the first line that says something (matplotlib's errors start with a line break)
+        said = next((line for line in str(err).splitlines() if line.strip()), "")
+        note = f"{type(err).__name__}: {said}"[:500]
         log.warning("the launch brief was not written: %s", note)
         log.debug("launch brief failure", exc_info=True)
         return Briefed(None, f"not written: {note}")
