@@ -143,8 +143,60 @@ def test_cities_chart_counts_what_it_does_not_draw():
     assert_png(chart)
     assert chart.takeaway == (
         "4 matched cities; CA holds the most claims (50.0%); "
-        "1 cities outside the contiguous US not drawn"
+        "1 city outside the contiguous US not drawn"
     )
+
+
+def test_cities_chart_colours_the_cities_by_segment():
+    cities = pd.DataFrame(
+        {
+            "city": ["NEW YORK", "LOS ANGELES", "SMALLTOWN"],
+            "state_id": ["NY", "CA", "KS"],
+            "lat": [40.7, 34.05, 38.5],
+            "lng": [-74.0, -118.2, -98.0],
+            "trx_counts": [300, 500, 20],
+            "segment": [1.0, 1.0, None],  # a city without a segment is drawn in grey
+            "segment_name": ["large metro, high demand", "large metro, high demand", None],
+        }
+    )
+    chart = charts.cities_chart(cities)
+    assert_png(chart)
+    assert chart.title == "Cities by claims, coloured by segment (contiguous US)"
+    assert chart.alt == (
+        "Scatter of city locations sized by claims, coloured by segment; 3 matched cities; "
+        "CA holds the most claims (61.0%)."
+    )
+
+
+def test_cities_take_their_segment_by_state_name_and_coordinates():
+    from healthanalytics.brief.page import with_segments
+
+    report = pd.DataFrame(
+        {
+            "city": ["SPRINGFIELD", "SPRINGFIELD", "DALLAS"],
+            "state_id": ["TX", "TX", "TX"],
+            "lat": [30.0, 31.0, 32.8],
+            "lng": [-97.0, -98.0, -96.8],
+            "trx_counts": [1, 2, 3],
+        }
+    )
+    segments = pd.DataFrame(
+        {
+            "city_id": [7, 8],
+            "city": ["SPRINGFIELD", "SPRINGFIELD"],
+            "state_id": ["TX", "TX"],
+            "lat": [31.0, 30.0],
+            "lng": [-98.0, -97.0],
+            "segment": [2, 1],
+            "segment_name": ["small town, high demand", "small town, low demand"],
+        }
+    )
+    got = with_segments({"city_report": report, "city_segments": segments})
+    expected = report.assign(
+        segment=[1.0, 2.0, None],
+        segment_name=["small town, low demand", "small town, high demand", None],
+    )
+    pd.testing.assert_frame_equal(got, expected)
 
 
 def test_quality_chart_sums_the_quarantine():
@@ -310,7 +362,7 @@ def test_segments_chart_names_the_first_segment():
     # (2.7M + 0.29M) of 15.0M residents
     assert chart.takeaway == (
         "5 cities in 2 segments; segment 1 (city, high demand) has 2 cities and 19.9% of "
-        "their residents; 1 cities outside the contiguous US not drawn"
+        "their residents; 1 city outside the contiguous US not drawn"
     )
     empty = charts.segments_chart(cities.iloc[0:0])
     assert empty.takeaway == "No city was segmented"

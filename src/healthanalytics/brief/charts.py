@@ -204,13 +204,25 @@ def specialty_chart(specialties: pd.DataFrame, top: int = 12) -> Chart:
 
 @_literal_text
 def cities_chart(cities: pd.DataFrame) -> Chart:
-    """The matched cities as a longitude/latitude scatter sized by claims (no base map)."""
+    """The matched cities (city_report: `city`, `state_id`, `lat`, `lng`, `trx_counts`; and,
+    when the run segmented the cities, `segment` and `segment_name`, null for a city without
+    one) as a longitude/latitude scatter sized by claims and coloured by segment (no base map;
+    cities outside the contiguous US counted, not drawn)."""
     inside, outside = _contiguous(cities)
-    title = "Cities by claims (contiguous US)"
+    segmented = "segment" in cities.columns and cities["segment"].notna().any()
+    title = "Cities by claims" + (", coloured by segment" if segmented else "") + " (contiguous US)"
     fig, ax = _figure(title, (7.0, 4.2))
-    claims = inside["trx_counts"].astype(float)
-    sizes = 4 + 300 * claims / claims.max() if len(claims) and claims.max() > 0 else 4
-    ax.scatter(inside["lng"], inside["lat"], s=sizes, alpha=0.45, color=BLUE, linewidths=0)
+    largest = float(inside["trx_counts"].max()) if len(inside) else 0.0
+    groups = _segment_groups(inside) if segmented else [(None, "", inside)]
+    for segment, name, rows in groups:
+        claims = rows["trx_counts"].astype(float)
+        sizes = 4 + 300 * claims / largest if largest > 0 else 4
+        colour = BLUE if not segmented else GREY if segment is None else _segment_colour(segment)
+        label = "no segment" if segment is None else f"{segment}: {name}"
+        ax.scatter(rows["lng"], rows["lat"], s=sizes, alpha=0.45, color=colour, linewidths=0,
+                   label=label if segmented else None)  # fmt: skip
+    if segmented:
+        ax.legend(loc="lower left", frameon=False, fontsize=7, markerscale=0.6)
     ax.set_xlabel("longitude (degrees)")
     ax.set_ylabel("latitude (degrees)")
     ax.set_aspect(1.25)
@@ -218,14 +230,34 @@ def cities_chart(cities: pd.DataFrame) -> Chart:
     if total > 0:
         top = cities.groupby("state_id")["trx_counts"].sum().sort_values(ascending=False)
         state, claims_top = top.index[0], float(top.iloc[0])
-        takeaway = (f"{len(cities):,} matched cities; {state} holds the most claims "
-                    f"({_pct(claims_top / total)})")  # fmt: skip
+        takeaway = (f"{len(cities):,} matched {_cities(len(cities)).split(' ')[1]}; {state} "
+                    f"holds the most claims ({_pct(claims_top / total)})")  # fmt: skip
     else:
         takeaway = "No claims matched a city"
     if outside:
-        takeaway += f"; {outside:,} cities outside the contiguous US not drawn"
-    alt = f"Scatter of city locations sized by claims; {takeaway}."
+        takeaway += f"; {_cities(outside)} outside the contiguous US not drawn"
+    coloured = ", coloured by segment" if segmented else ""
+    alt = f"Scatter of city locations sized by claims{coloured}; {takeaway}."
     return Chart("cities", title, alt, takeaway, _png(fig))
+
+
+def _cities(count: int) -> str:
+    return f"{count:,} {'city' if count == 1 else 'cities'}"
+
+
+def _segment_colour(segment: int) -> tuple[float, ...]:
+    """One colour per segment number, the same in every chart of the page."""
+    return matplotlib.colormaps["tab10"]((int(segment) - 1) % 10)
+
+
+def _segment_groups(cities: pd.DataFrame) -> list[tuple[int | None, str, pd.DataFrame]]:
+    """(segment, its name, its cities) in segment order, then the cities without one."""
+    groups = [
+        (int(segment), str(rows["segment_name"].iloc[0]), rows)
+        for segment, rows in cities[cities["segment"].notna()].groupby("segment", sort=True)
+    ]
+    rest = cities[cities["segment"].isna()]
+    return groups + ([(None, "", rest)] if len(rest) else [])
 
 
 # a tile per state (row, column), laid out like the map: 50 states, DC and Puerto Rico
@@ -366,7 +398,6 @@ def segments_chart(cities: pd.DataFrame) -> Chart:
     inside, outside = _contiguous(cities)
     title = "City segments (contiguous US)"
     fig, ax = _figure(title, (7.0, 4.4))
-    colours = matplotlib.colormaps["tab10"]
     largest = float(cities["population"].max()) if len(cities) else 0.0
     names = cities.drop_duplicates("segment").sort_values("segment")
     counts = cities["segment"].value_counts()
@@ -378,7 +409,7 @@ def segments_chart(cities: pd.DataFrame) -> Chart:
         # area by the square root of population: a metro of millions must not hide the map
         sizes = 3 + 250 * np.sqrt(rows["population"].astype(float) / largest)
         ax.scatter(rows["lng"], rows["lat"], s=sizes, alpha=0.5, linewidths=0,
-                   color=colours((int(segment) - 1) % 10), label=f"{segment}: {name}")  # fmt: skip
+                   color=_segment_colour(segment), label=f"{segment}: {name}")  # fmt: skip
     ax.set_xlabel("longitude (degrees)")
     ax.set_ylabel("latitude (degrees)")
     ax.set_aspect(1.25)
@@ -390,13 +421,13 @@ def segments_chart(cities: pd.DataFrame) -> Chart:
         first = names.iloc[0]
         members = cities[cities["segment"] == first["segment"]]
         share = float(members["population"].sum()) / float(cities["population"].sum())
-        takeaway = (f"{len(cities):,} cities in {len(names)} segments; segment "
+        takeaway = (f"{_cities(len(cities))} in {counted(len(names), 'segment')}; segment "
                     f"{first['segment']} ({first['segment_name']}) has {len(members):,} "
                     f"cities and {_pct(share)} of their residents")  # fmt: skip
     else:
         takeaway = "No city was segmented"
     if outside:
-        takeaway += f"; {outside:,} cities outside the contiguous US not drawn"
+        takeaway += f"; {_cities(outside)} outside the contiguous US not drawn"
     alt = f"Scatter of city locations sized by population, coloured by segment; {takeaway}."
     return Chart("segments", title, alt, takeaway, _png(fig))
 

@@ -172,6 +172,18 @@ def _segments_targets_cost(
     return {"status": status, "note": note, "scored": scored}
 
 
+def with_segments(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """city_report's rows with each city's `segment` and `segment_name` from city_segments
+    (null where the city has none, or the run no segmentation), matched on the dimension's
+    state, name and coordinates (city_report carries no city_id)."""
+    keys = ["state_id", "city", "lat", "lng"]
+    segments = tables.get("city_segments")
+    if segments is None or segments.empty:
+        return tables["city_report"]
+    named = segments[[*keys, "segment", "segment_name"]].drop_duplicates(keys)
+    return tables["city_report"].merge(named, on=keys, how="left", validate="many_to_one")
+
+
 def build_brief(data: BriefData) -> Brief:
     """The page of `data`, its charts and its tables."""
     tables = data.tables
@@ -205,7 +217,7 @@ def build_brief(data: BriefData) -> Brief:
         )
         charts["state_tiles"] = ch.state_tiles_chart(page_tables["states"])
     if not tables["city_report"].empty:
-        charts["cities"] = ch.cities_chart(tables["city_report"])
+        charts["cities"] = ch.cities_chart(with_segments(tables))
         page_tables["top_cities"] = tables["city_report"].sort_values(
             "trx_counts", ascending=False).head(10)[
             ["city", "state_id", "population", "trx_counts", "presc_counts"]]  # fmt: skip
