@@ -148,21 +148,25 @@ def concentration_chart(fills: Sequence[float], hhi: float | None) -> Chart:
 
 @_literal_text
 def decile_chart(deciles: pd.DataFrame) -> Chart:
-    """The decile Pareto: each decile's share of fills (bars, 10 first) and its prescribers."""
+    """The decile Pareto: each decile's share of fills (bars, 10 first), their cumulative share
+    (line) and each decile's prescribers (line, right axis)."""
     rows = deciles[deciles["decile"] > 0].sort_values("decile", ascending=False)
     title = "Deciles: share of fills and prescribers per decile"
     fig, ax = _figure(title)
     labels = [str(d) for d in rows["decile"]]
-    ax.bar(labels, 100 * rows["fills_share"].fillna(0), color=BLUE, label="share of fills")
+    shares = 100 * rows["fills_share"].fillna(0)
+    ax.bar(labels, shares, color=BLUE, label="share of fills")
+    ax.plot(labels, shares.cumsum(), color=GREY, marker=".", label="cumulative share")
     ax.set_xlabel("decile (10 = largest writers)")
     ax.set_ylabel("share of market fills (%)")
     twin = ax.twinx()
     twin.plot(labels, rows["prescribers"], color=ORANGE, marker="o", label="prescribers")
     twin.set_ylabel("prescribers (count)")
     twin.spines[["top"]].set_visible(False)
-    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles, ["share of fills", "prescribers"], loc="upper center", frameon=False,
-              fontsize=8, ncol=2, bbox_to_anchor=(0.5, -0.18))  # fmt: skip
+    handles, names = (a + b for a, b in zip(ax.get_legend_handles_labels(),
+                                            twin.get_legend_handles_labels(), strict=True))
+    ax.legend(handles, names, loc="upper center", frameon=False, fontsize=8, ncol=3,
+              bbox_to_anchor=(0.5, -0.18))  # fmt: skip
     top = rows[rows["decile"] >= 8]
     takeaway = (
         f"Deciles 8-10: {int(top['prescribers'].sum()):,} prescribers write "
@@ -170,7 +174,8 @@ def decile_chart(deciles: pd.DataFrame) -> Chart:
         if not rows.empty
         else "No prescriber wrote the market"
     )
-    alt = f"Bar chart of fills share by decile with prescriber counts; {takeaway}."
+    alt = (f"Bar chart of fills share by decile with their cumulative share and prescriber "
+           f"counts; {takeaway}.")  # fmt: skip
     return Chart("deciles", title, alt, takeaway, _png(fig))
 
 
@@ -222,7 +227,9 @@ def cities_chart(cities: pd.DataFrame) -> Chart:
         ax.scatter(rows["lng"], rows["lat"], s=sizes, alpha=0.45, color=colour, linewidths=0,
                    label=label if segmented else None)  # fmt: skip
     if segmented:
-        ax.legend(loc="lower left", frameon=False, fontsize=7, markerscale=0.6)
+        legend = ax.legend(loc="lower left", frameon=False, fontsize=7)
+        for handle in legend.legend_handles:  # one marker size: the sizes stand for claims
+            handle.set_sizes([25])
     ax.set_xlabel("longitude (degrees)")
     ax.set_ylabel("latitude (degrees)")
     ax.set_aspect(1.25)
