@@ -425,3 +425,29 @@ def test_calibration_chart_compares_the_models_gaps_from_the_diagonal():
     baselines = charts.calibration_chart(points[points["model"] != "lookalike"])
     assert_png(baselines)
     assert baselines.takeaway == "The model has no reliability point"
+
+
+def test_a_market_nobody_writes_is_said_so():
+    products = pd.DataFrame({"brand_name": ["REPATHA", "PRALUENT"],
+                             "generic_name": ["EVOLOCUMAB", "ALIROCUMAB"],
+                             "product_type": ["brand", "brand"],
+                             "fills_share": [None, None]})  # fmt: skip
+    specialties = pd.DataFrame({"specialty": ["Cardiology", "Anesthesiology"],
+                                "fills": [0.0, 0.0], "fills_share": [0.0, 0.0]})  # fmt: skip
+    takeaways = [
+        charts.product_shares_chart(products).takeaway,
+        charts.concentration_chart([], float("nan")).takeaway,
+        charts.specialty_chart(specialties).takeaway,
+    ]
+    assert takeaways == [
+        "No product of the market was written",
+        "No prescriber wrote the market: no concentration to show",
+        "No specialty wrote the market",
+    ]
+
+
+def test_one_specialty_in_the_singular():
+    specialties = pd.DataFrame({"specialty": ["Cardiology", "Anesthesiology"],
+                                "fills": [10.0, 0.0], "fills_share": [1.0, 0.0]})  # fmt: skip
+    chart = charts.specialty_chart(specialties)
+    assert chart.takeaway == "The top specialty (Cardiology) writes 100.0% of fills"

@@ -92,13 +92,14 @@ def product_shares_chart(products: pd.DataFrame, top: int = 12) -> Chart:
     fig, ax = _figure(title, (7.0, 0.35 * len(shares) + 1.2))
     colours = [ORANGE if kind == "brand" else BLUE if kind == "generic" else GREY for kind in kinds]
     ax.barh(labels[::-1], [100 * s for s in shares[::-1]], color=colours[::-1])
+    ax.set_xlim(0, 105 * max([*shares, 0.01]))
     ax.set_xlabel("share of the market's 30-day fills (%)")
     ax.set_ylabel("product")
     ax.tick_params(axis="y", labelsize=8)
-    leader = labels[0] if labels else "none"
     takeaway = (
-        f"{leader} leads with {_pct(shares[0])} of fills among {counted(len(ranked), 'product')}"
-        if shares
+        f"{labels[0]} leads with {_pct(shares[0])} of fills among "
+        f"{counted(len(ranked), 'product')}"
+        if shares and shares[0] > 0
         else "No product of the market was written"
     )
     alt = f"Horizontal bar chart of the shares of fills of {counted(len(ranked), 'product')}; "
@@ -140,8 +141,13 @@ def concentration_chart(fills: Sequence[float], hhi: float | None) -> Chart:
     ax.legend(loc="upper left", frameon=False, fontsize=8)
     count = len(writers) - 1
     top10 = top_share(fills, 0.10)
-    product_hhi = f"; product HHI {hhi:,.0f}" if hhi is not None else ""
-    takeaway = f"The top 10% of {count:,} writers write {_pct(top10)} of fills{product_hhi}"
+    known_hhi = hhi is not None and not math.isnan(hhi)
+    product_hhi = f"; product HHI {hhi:,.0f}" if known_hhi else ""
+    takeaway = (
+        f"The top 10% of {counted(count, 'writer')} write {_pct(top10)} of fills{product_hhi}"
+        if count
+        else "No prescriber wrote the market: no concentration to show"
+    )
     alt = f"Lorenz curve of fills over {count:,} writers; {takeaway}."
     return Chart("concentration", title, alt, takeaway, _png(fig))
 
@@ -196,10 +202,12 @@ def specialty_chart(specialties: pd.DataFrame, top: int = 12) -> Chart:
     ax.set_xlabel("share of the market's 30-day fills (%)")
     ax.set_ylabel("specialty")
     ax.tick_params(axis="y", labelsize=8)
-    lead = rows.head(3)
+    lead = rows[rows["fills_share"].fillna(0) > 0].head(3)
+    who = "The top specialty" if len(lead) == 1 else f"The top {len(lead)} specialties"
     takeaway = (
-        f"The top {len(lead)} specialties ({', '.join(lead['specialty'].fillna('(blank)'))}) "
-        f"write {_pct(float(lead['fills_share'].fillna(0).sum()))} of fills"
+        f"{who} ({', '.join(lead['specialty'].fillna('(blank)'))}) "
+        f"write{'s' if len(lead) == 1 else ''} "
+        f"{_pct(float(lead['fills_share'].fillna(0).sum()))} of fills"
         if not lead.empty
         else "No specialty wrote the market"
     )
