@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 BLUE, GREY, ORANGE = "#1f5a96", "#9aa5b1", "#d9822b"
 DPI = 110
@@ -93,6 +94,10 @@ def product_shares_chart(products: pd.DataFrame, top: int = 12) -> Chart:
     colours = [ORANGE if kind == "brand" else BLUE if kind == "generic" else GREY for kind in kinds]
     ax.barh(labels[::-1], [100 * s for s in shares[::-1]], color=colours[::-1])
     ax.set_xlim(0, 105 * max([*shares, 0.01]))
+    kinds_drawn = [(kind, colour) for kind, colour in (("brand", ORANGE), ("generic", BLUE),
+                   ("other", GREY)) if kind in kinds]  # fmt: skip
+    ax.legend(handles=[Patch(color=colour, label=kind) for kind, colour in kinds_drawn],
+              loc="lower right", frameon=False, fontsize=8)  # fmt: skip
     ax.set_xlabel("share of the market's 30-day fills (%)")
     ax.set_ylabel("product")
     ax.tick_params(axis="y", labelsize=8)
