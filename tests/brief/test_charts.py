@@ -183,7 +183,7 @@ def test_cities_take_their_segment_by_state_name_and_coordinates():
     segments = pd.DataFrame(
         {
             "city_id": [7, 8],
-            "city": ["SPRINGFIELD", "SPRINGFIELD"],
+            "city": ["Springfield", "Springfield"],  # as the dimension writes it
             "state_id": ["TX", "TX"],
             "lat": [31.0, 30.0],
             "lng": [-98.0, -97.0],

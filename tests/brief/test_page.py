@@ -121,6 +121,9 @@ def test_sample_brief_in_chromium(sample_run, tmp_path):
     assert_shows_a_page(found, screenshot)
     assert len(found["images"]) == len(CHARTS)
     assert found["print_pages"] == len(SECTIONS)  # printed, one page per section
+    # the cities drawn by claims take their segment's colour (city_report joined to city_segments)
+    cities = "Scatter of city locations sized by claims, coloured by segment; "
+    assert sum(alt.startswith(cities) for alt, _, _ in found["images"]) == 1
     # the headline figures are the warehouse's
     tables = read_tables(db)
     [summary] = tables["market_summary"].to_pylist()

@@ -175,12 +175,13 @@ def _segments_targets_cost(
 def with_segments(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """city_report's rows with each city's `segment` and `segment_name` from city_segments
     (null where the city has none, or the run no segmentation), matched on the dimension's
-    state, name and coordinates (city_report carries no city_id)."""
+    state, name (city_report's in upper case) and coordinates: city_report has no city_id."""
     keys = ["state_id", "city", "lat", "lng"]
     segments = tables.get("city_segments")
     if segments is None or segments.empty:
         return tables["city_report"]
-    named = segments[[*keys, "segment", "segment_name"]].drop_duplicates(keys)
+    named = segments.assign(city=segments["city"].str.upper())
+    named = named[[*keys, "segment", "segment_name"]].drop_duplicates(keys)
     return tables["city_report"].merge(named, on=keys, how="left", validate="many_to_one")
 
 
