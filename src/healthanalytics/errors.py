@@ -14,6 +14,12 @@ def first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
+def error_line(err: BaseException) -> str:
+    """The exception's type and the first line of its message that says something (matplotlib's
+    start with a line break): one line for a log or a table's note."""
+    return f"{type(err).__name__}: {first_line(str(err))}"
+
+
 def user_error_message(err: BaseException) -> str:
     """One line naming what failed and what to do; passwords masked."""
     if isinstance(err, ValidationError):

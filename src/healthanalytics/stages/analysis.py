@@ -29,6 +29,7 @@ from healthanalytics.analysis.outliers import peer_outliers
 from healthanalytics.analysis.specialties import market_specialties
 from healthanalytics.config import Settings
 from healthanalytics.engines import Engine
+from healthanalytics.errors import error_line
 from healthanalytics.stages.clean import Cleaned
 from healthanalytics.stages.reports import Reports
 from healthanalytics.stages.segments import segment_tables
@@ -76,7 +77,7 @@ def analyze(settings: Settings, engine: Engine, cleaned: Cleaned, reports: Repor
     try:
         return _market_tables(settings, engine, cleaned, reports)
     except Exception as err:
-        error = f"{type(err).__name__}: {err}".splitlines()[0][:2000]
+        error = error_line(err)[:2000]
         log.warning("analysis failed; the reports are delivered without it: %s", error)
         log.debug("analysis failure", exc_info=True)
         return Analysis(error=error)

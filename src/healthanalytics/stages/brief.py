@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from healthanalytics.config import Settings
+from healthanalytics.errors import error_line
 from healthanalytics.io.publish import OutputPlace
 from healthanalytics.io.warehouse import Warehouse
 from healthanalytics.quality import CheckResult
@@ -51,9 +52,7 @@ def write_launch_brief(
             warehouse, settings.run_date, place, [c.to_dict() for c in checks]
         )
     except Exception as err:
-        # the first line that says something (matplotlib's errors start with a line break)
-        said = next((line for line in str(err).splitlines() if line.strip()), "")
-        note = f"{type(err).__name__}: {said}"[:500]
+        note = error_line(err)[:500]
         log.warning("the launch brief was not written: %s", note)
         log.debug("launch brief failure", exc_info=True)
         return Briefed(None, f"not written: {note}")

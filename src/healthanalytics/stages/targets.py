@@ -12,6 +12,7 @@ import ibis.expr.types as ir
 from healthanalytics.analysis.targets.features import model_inputs, prescriber_features
 from healthanalytics.analysis.targets.model import score_prescribers, skipped_targets
 from healthanalytics.engines import Engine
+from healthanalytics.errors import error_line
 from healthanalytics.stages.reports import Reports
 from healthanalytics.stages.timing import store
 
@@ -43,7 +44,7 @@ def target_tables(
         targets = score_prescribers(inputs)
     except Exception as err:  # the model's failure costs the market tables nothing
         log.debug("lookalike model failure", exc_info=True)
-        error = f"{type(err).__name__}: {err}".splitlines()[0][:500]
+        error = error_line(err)[:500]
         targets = skipped_targets(inputs, f"the model failed: {error}")
     (log.info if targets.skipped is None else log.warning)(
         "%s (%.2f s)", targets.summary(), time.perf_counter() - began
