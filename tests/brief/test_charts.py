@@ -72,6 +72,10 @@ def test_counted_says_one_in_the_singular(value, noun, text):
     assert charts.counted(value, noun) == text
 
 
+def test_counted_takes_an_irregular_plural():
+    assert [charts.counted(n, "city", "cities") for n in (1, 3)] == ["1 city", "3 cities"]
+
+
 def test_product_shares_sums_the_tail_as_other():
     products = pd.DataFrame({"brand_name": list("ABCD"), "generic_name": list("ABCD"),
                              "product_type": ["generic"] * 4, "fills_share": [.4, .3, .2, .1]})

@@ -60,10 +60,10 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def counted(value: int, noun: str) -> str:
-    """`value` and `noun`, in the singular for 1, else in the plural with an s (`1 generic
-    name`, `2,500 products`, `0 brands`)."""
-    return f"{value:,} {noun}{'' if value == 1 else 's'}"
+def counted(value: int, noun: str, plural: str | None = None) -> str:
+    """`value` and `noun`, in the singular for 1, else in the plural: `plural` when given, else
+    with an s (`1 generic name`, `2,500 products`, `0 brands`, `3 cities`)."""
+    return f"{value:,} {noun if value == 1 else plural or noun + 's'}"
 
 
 def _pct(share: float) -> str:
@@ -250,19 +250,15 @@ def cities_chart(cities: pd.DataFrame) -> Chart:
     if total > 0:
         top = cities.groupby("state_id")["trx_counts"].sum().sort_values(ascending=False)
         state, claims_top = top.index[0], float(top.iloc[0])
-        takeaway = (f"{len(cities):,} matched {_cities(len(cities)).split(' ')[1]}; {state} "
+        takeaway = (f"{counted(len(cities), 'matched city', 'matched cities')}; {state} "
                     f"holds the most claims ({_pct(claims_top / total)})")  # fmt: skip
     else:
         takeaway = "No claims matched a city"
     if outside:
-        takeaway += f"; {_cities(outside)} outside the contiguous US not drawn"
+        takeaway += f"; {counted(outside, 'city', 'cities')} outside the contiguous US not drawn"
     coloured = ", coloured by segment" if segmented else ""
     alt = f"Scatter of city locations sized by claims{coloured}; {takeaway}."
     return Chart("cities", title, alt, takeaway, _png(fig))
-
-
-def _cities(count: int) -> str:
-    return f"{count:,} {'city' if count == 1 else 'cities'}"
 
 
 def _segment_colour(segment: int) -> tuple[float, ...]:
@@ -441,13 +437,14 @@ def segments_chart(cities: pd.DataFrame) -> Chart:
         first = names.iloc[0]
         members = cities[cities["segment"] == first["segment"]]
         share = float(members["population"].sum()) / float(cities["population"].sum())
-        takeaway = (f"{_cities(len(cities))} in {counted(len(names), 'segment')}; segment "
-                    f"{first['segment']} ({first['segment_name']}) has {len(members):,} "
+        takeaway = (f"{counted(len(cities), 'city', 'cities')} in "
+                    f"{counted(len(names), 'segment')}; segment {first['segment']} "
+                    f"({first['segment_name']}) has {len(members):,} "
                     f"cities and {_pct(share)} of their residents")  # fmt: skip
     else:
         takeaway = "No city was segmented"
     if outside:
-        takeaway += f"; {_cities(outside)} outside the contiguous US not drawn"
+        takeaway += f"; {counted(outside, 'city', 'cities')} outside the contiguous US not drawn"
     alt = f"Scatter of city locations sized by population, coloured by segment; {takeaway}."
     return Chart("segments", title, alt, takeaway, _png(fig))
 
